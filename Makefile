@@ -1,0 +1,26 @@
+# The two commands a newcomer needs are `make up` (the local stack) and `make test` (every test).
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: setup control-plane test test-unit crds up bench clean
+
+setup:  ## Python environment (.venv) and the control-plane binaries
+	hack/setup-python.sh
+	hack/control-plane-binaries.sh >/dev/null
+
+control-plane:  ## Build (once) or find etcd, kube-apiserver, kube-controller-manager, kubectl
+	hack/control-plane-binaries.sh
+
+test: setup  ## Every test suite, integration included, against a real kube-apiserver
+	$(PY) -m pytest tests
+
+test-unit:  ## Only the tests that need neither the control plane nor servers
+	hack/setup-python.sh
+	$(PY) -m pytest tests -m "not integration"
+
+crds:  ## Regenerate crds/ (and the chart's copy) from the pydantic models
+	$(PY) -m mlfunctions_operator.crdgen crds
+
+clean:
+	rm -rf $(VENV) .pytest_cache
