@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup control-plane test test-unit crds up bench clean
+.PHONY: setup control-plane test test-unit crds up clean
 
 setup:  ## Python environment (.venv) and the control-plane binaries
 	hack/setup-python.sh
@@ -24,3 +24,6 @@ crds:  ## Regenerate crds/ (and the chart's copy) from the pydantic models
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+up: setup  ## The whole stack on this machine: control plane, operator, model store, runtime, gateway
+	$(PY) -m mlfunctions_dev.stack up
