@@ -1,0 +1,142 @@
+"""The OpenFaaS Pro scaling rules as pure functions: labels in, replica counts out.
+
+Labels and defaults follow OpenFaaS Pro's autoscaler (com.openfaas.scale.*). The formula is its own:
+    desired = ceil(ready * (mean load per replica / (target * target-proportion)))
+clamped to [min, max]; a function that allows zero goes to 0 after `zero-duration` without a request.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+LABEL_PREFIX = "com.openfaas.scale."
+SCALE_TYPES = ("rps", "capacity", "cpu")
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+class InvalidScalingLabel(ValueError):
+    """A com.openfaas.scale.* label whose value cannot be used; the message names the label and what is expected."""
+
+
+def parse_duration(text: str) -> float:
+    """A Go duration ("15m", "1h30m", "2.5s", "0") in seconds."""
+    value = text.strip()
+    if value in ("0", "+0", "-0"):
+        return 0.0
+    position, total = 0, 0.0
+    for match in _DURATION_PART.finditer(value):
+        if match.start() != position:
+            break
+        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+        position = match.end()
+    if position == 0 or position != len(value):
+        raise ValueError(f"{text!r} is not a Go duration such as 30s, 15m or 1h30m")
+    return total
+
+
+@dataclass(frozen=True)
+class ScalingPolicy:
+    min_replicas: int = 1
+    max_replicas: int = 20
+    zero: bool = False
+    zero_duration: float = 15 * 60.0
+    target: float = 50.0
+    target_proportion: float = 0.90
+    type: str = "rps"
+
+    @property
+    def floor(self) -> int:
+        """The fewest replicas while the function has traffic (never 0: traffic needs somewhere to go)."""
+        return max(1, self.min_replicas)
+
+    @classmethod
+    def from_labels(cls, labels: dict[str, str] | None) -> ScalingPolicy:
+        labels = labels or {}
+
+        def get(key: str, parse, default, expected: str):
+            raw = labels.get(LABEL_PREFIX + key)
+            if raw is None or str(raw).strip() == "":
+                return default
+            try:
+                return parse(str(raw).strip())
+            except ValueError:
+                raise InvalidScalingLabel(f"label {LABEL_PREFIX}{key}={raw!r}: expected {expected}") from None
+
+        minimum = get("min", _non_negative_int, 1, "an integer >= 0")
+        maximum = get("max", _non_negative_int, 20, "an integer >= 1")
+        zero = get("zero", _boolean, False, "true or false")
+        zero_duration = get("zero-duration", _positive_duration, 15 * 60.0, "a Go duration such as 30s or 15m")
+        target = get("target", _positive_float, 50.0, "a number > 0")
+        proportion = get("target-proportion", _proportion, 0.90, "a number > 0 and <= 1")
+        scale_type = get("type", _scale_type, "rps", "one of " + ", ".join(SCALE_TYPES))
+        if minimum == 0:
+            zero = True  # min 0 can only mean "scale to zero when idle"
+        if maximum < max(1, minimum):
+            raise InvalidScalingLabel(f"label {LABEL_PREFIX}max={maximum}: expected >= {max(1, minimum)} "
+                                      f"(the minimum, and at least 1)")
+        return cls(minimum, maximum, zero, zero_duration, target, proportion, scale_type)
+
+
+def desired_replicas(policy: ScalingPolicy, ready: int, load: float, idle_seconds: float | None,
+                     current: int) -> int:
+    """The replica count the autoscaler asks for now.
+
+    `load` is the whole function's load in the policy's unit (requests per second, in-flight requests, or
+    milli-CPU); `idle_seconds` is the time since the last request (None if there never was one since it was
+    deployed, counted from deployment by the caller); `current` is the replica count asked for so far.
+    """
+    if policy.zero and idle_seconds is not None and idle_seconds >= policy.zero_duration:
+        return 0
+    if policy.zero and current == 0 and load <= 0:
+        return 0  # stays at zero until a request arrives (the gateway scales it up itself)
+    replicas = max(ready, 1)
+    per_replica = load / replicas
+    wanted = math.ceil(replicas * (per_replica / (policy.target * policy.target_proportion)))
+    return min(policy.max_replicas, max(policy.floor, wanted))
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError(text)
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0 or math.isinf(value):
+        raise ValueError(text)
+    return value
+
+
+def _proportion(text: str) -> float:
+    value = float(text)
+    if not 0 < value <= 1:
+        raise ValueError(text)
+    return value
+
+
+def _positive_duration(text: str) -> float:
+    value = parse_duration(text)
+    if value <= 0:
+        raise ValueError(text)
+    return value
+
+
+def _boolean(text: str) -> bool:
+    lowered = text.lower()
+    if lowered in ("true", "1", "yes"):
+        return True
+    if lowered in ("false", "0", "no"):
+        return False
+    raise ValueError(text)
+
+
+def _scale_type(text: str) -> str:
+    if text not in SCALE_TYPES:
+        raise ValueError(text)
+    return text

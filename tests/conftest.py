@@ -1,0 +1,106 @@
+"""Fixtures shared by every suite: the real control plane, a namespace per test, CRD installation.
+
+Any test that uses `control_plane` (directly or through another fixture) is marked `integration` and counted; the
+summary says how many ran against the real API server. In CI (CI=true) a run in which none did fails, and a control
+plane that cannot be started is an error, never a skip.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+
+from mlfunctions_dev import controlplane, crds
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+logging.getLogger("mlfunctions_dev").setLevel(logging.INFO)
+
+
+class _IntegrationCount:
+    """Counts the tests that ran against the real API server, for the summary and the CI check."""
+
+    def __init__(self) -> None:
+        self.ran = 0
+        self.server: str | None = None
+        self.version: str | None = None
+        self.started_seconds: float | None = None
+
+
+_count = _IntegrationCount()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "control_plane" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.integration)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call" and "integration" in report.keywords:
+        _count.ran += 1
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    if _count.server:
+        terminalreporter.write_line(
+            f"integration: {_count.ran} tests ran against the real kube-apiserver {_count.version} at "
+            f"{_count.server} (control plane up in {_count.started_seconds:.1f}s)"
+        )
+    else:
+        terminalreporter.write_line("integration: 0 tests ran against a real kube-apiserver")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    # CI must prove the operator against the real API server: a run that selected none of those tests is a failure.
+    if os.environ.get("CI") and _count.ran == 0 and exitstatus == 0:
+        session.exitstatus = 1
+        print("\nCI: no integration test ran against the real control plane; failing the run")
+
+
+@pytest.fixture(scope="session")
+def control_plane():
+    """The real control plane for this run: a local one, or an existing cluster with USE_EXISTING_CLUSTER=1."""
+    cluster = controlplane.from_environment()
+    with cluster.start():
+        _count.server = cluster.server
+        _count.version = cluster.version
+        _count.started_seconds = cluster.started_seconds
+        yield cluster
+
+
+@pytest.fixture(scope="session")
+def k8s(control_plane) -> client.ApiClient:
+    """A kubernetes client with admin rights (for test set-up and checks, never for the operator)."""
+    with control_plane.api_client() as api:
+        yield api
+
+
+@pytest.fixture
+def namespace(k8s: client.ApiClient) -> str:
+    """A fresh namespace for one test, deleted afterwards."""
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    core = client.CoreV1Api(k8s)
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    yield name
+    try:
+        core.delete_namespace(name)
+    except ApiException as error:
+        if error.status != 404:
+            raise
+
+
+@pytest.fixture(scope="session")
+def install_crds(k8s: client.ApiClient):
+    """install_crds(*paths): create or update CRDs from files or folders and wait until discovery serves them."""
+
+    def install(*paths: Path | str) -> list[str]:
+        return crds.install(k8s, [REPO_ROOT / p for p in paths])
+
+    return install
