@@ -5,9 +5,10 @@ PY := $(VENV)/bin/python
 
 .PHONY: setup control-plane test test-unit crds up clean
 
-setup:  ## Python environment (.venv) and the control-plane binaries
+setup:  ## Python environment (.venv), the control-plane binaries and helm (built once, cached in ~/.cache)
 	hack/setup-python.sh
 	hack/control-plane-binaries.sh >/dev/null
+	hack/helm.sh >/dev/null
 
 control-plane:  ## Build (once) or find etcd, kube-apiserver, kube-controller-manager, kubectl
 	hack/control-plane-binaries.sh
