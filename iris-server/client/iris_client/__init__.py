@@ -1,0 +1,18 @@
+"""Client of the iris-server model store (requests only), shared by the ML functions and the operator."""
+
+from .client import ModelStoreClient
+from .errors import Forbidden, ModelStoreError, NotFound, Rejected, Unauthorized, Unavailable
+from .models import Artifact, IssuedToken, ModelVersion
+
+__all__ = [
+    "Artifact",
+    "Forbidden",
+    "IssuedToken",
+    "ModelStoreClient",
+    "ModelStoreError",
+    "ModelVersion",
+    "NotFound",
+    "Rejected",
+    "Unauthorized",
+    "Unavailable",
+]

@@ -1,0 +1,51 @@
+"""The values the client hands back. They mirror the server's JSON one to one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    model: str
+    version: int
+    format: str
+    sha256: str
+    size: int
+    created_at: str
+    uploader: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> "ModelVersion":
+        return cls(
+            model=body["model"],
+            version=int(body["version"]),
+            format=body["format"],
+            sha256=body["sha256"],
+            size=int(body["size"]),
+            created_at=body["created_at"],
+            uploader=body["uploader"],
+            metadata=dict(body.get("metadata") or {}),
+        )
+
+
+@dataclass(frozen=True)
+class Artifact:
+    data: bytes
+    etag: str
+    version: ModelVersion
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """A freshly minted scoped token. `token` is the secret: the store keeps only its hash and never shows it again."""
+
+    id: str
+    token: str
+    models: list[str]
+    rights: list[str]
+
+    def __repr__(self) -> str:  # keep the secret out of logs and tracebacks
+        return f"IssuedToken(id={self.id!r}, token='***', models={self.models!r}, rights={self.rights!r})"
