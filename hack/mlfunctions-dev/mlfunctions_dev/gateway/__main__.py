@@ -1,0 +1,111 @@
+"""The local OpenFaaS: runtime + gateway in one process.
+
+    python -m mlfunctions_dev.gateway --port 8080 --stack-file functions/stack.yml --state-dir .stack/faas \\
+        [--kubeconfig PATH]   # follow Function resources (openfaas.com/v1) and write their status
+                              # without it, functions are deployed through /system/functions only
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from aiohttp import web
+from pythonjsonlogger.json import JsonFormatter
+
+from mlfunctions_dev.gateway import auth
+from mlfunctions_dev.gateway.app import Gateway, LocalProvider
+from mlfunctions_dev.runtime.programs import ChainedPrograms, StackPrograms, StaticPrograms
+from mlfunctions_dev.runtime.runtime import FunctionRuntime
+from mlfunctions_dev.runtime.spec import DEFAULT_NAMESPACE
+
+log = logging.getLogger("mlfunctions.gateway")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m mlfunctions_dev.gateway", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--state-dir", type=Path, required=True, help="logs, credentials")
+    parser.add_argument("--stack-file", type=Path, action="append", default=[],
+                        help="an OpenFaaS stack.yml: its images run from its function folders")
+    parser.add_argument("--programs", type=Path, action="append", default=[],
+                        help="a YAML file mapping more images to local programs")
+    parser.add_argument("--kubeconfig", type=Path, help="follow Function resources of this cluster")
+    parser.add_argument("--watch-namespace", default="", help="only this namespace's Functions (default: all)")
+    parser.add_argument("--namespace", default=DEFAULT_NAMESPACE, help="the gateway's default function namespace")
+    parser.add_argument("--auth-dir", type=Path, help="basic-auth-user/basic-auth-password (default: "
+                                                      "<state-dir>/auth, created with a random password)")
+    parser.add_argument("--no-auth", action="store_true", help="leave /system open (never on a shared machine)")
+    parser.add_argument("--pool-size", type=int, default=1, help="pre-warmed processes per function interpreter")
+    parser.add_argument("--autoscale-interval", type=float, default=1.0, metavar="SECONDS")
+    parser.add_argument("--ready-timeout", type=float, default=60.0, metavar="SECONDS",
+                        help="how long a request waits for a replica when scaling from zero")
+    parser.add_argument("--upstream-timeout", type=float, default=300.0, metavar="SECONDS")
+    return parser.parse_args(argv)
+
+
+def configure_logging() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+async def serve(options: argparse.Namespace) -> None:
+    resolvers = [StaticPrograms(p) for p in options.programs] + [StackPrograms(p) for p in options.stack_file]
+    credentials = None if options.no_auth else (
+        auth.load(options.auth_dir) if options.auth_dir else auth.ensure(options.state_dir / "auth"))
+    log_dir = options.state_dir / "logs"
+
+    kube = None
+    if options.kubeconfig:
+        from mlfunctions_dev.runtime.kube import KubeBinding
+
+        kube = KubeBinding(options.kubeconfig, options.watch_namespace or None)
+    runtime = FunctionRuntime(ChainedPrograms(*resolvers), log_dir=log_dir, pool_size=options.pool_size,
+                              autoscale_interval=options.autoscale_interval, ready_timeout=options.ready_timeout,
+                              **(kube.runtime_hooks() if kube else {}))
+    await runtime.start()
+    provider = kube.provider(runtime) if kube else LocalProvider(runtime)
+    gateway = Gateway(runtime, provider, credentials, options.namespace, options.upstream_timeout,
+                      ready=kube.synced if kube else (lambda: True))
+    runner = web.AppRunner(gateway.app(), access_log=None, handle_signals=False)
+    await runner.setup()
+    await web.TCPSite(runner, options.host, options.port, backlog=1024).start()
+    if kube:
+        await kube.start(runtime)
+    log.info("gateway listening", extra={"url": f"http://{options.host}:{options.port}",
+                                         "kubernetes": bool(kube), "poolSize": options.pool_size})
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("stopping")
+    if kube:
+        await kube.stop()
+    await runner.cleanup()
+    await runtime.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    options = parse_args(argv)
+    configure_logging()
+    try:
+        import uvloop  # noqa: PLC0415 - faster event loop when installed
+
+        runner = uvloop.run
+    except ImportError:
+        runner = asyncio.run
+    runner(serve(options))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,276 @@
+"""The OpenFaaS gateway API on top of the local runtime: function invocation (/function/<name>[.<namespace>]),
+the /system API that faas-cli speaks, and /healthz. Only /system is behind basic auth, as in OpenFaaS."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Protocol
+
+import aiohttp
+from aiohttp import web
+from yarl import URL
+
+from mlfunctions_dev.gateway.auth import BasicAuth
+from mlfunctions_dev.runtime.runtime import Deployed, FunctionNotFound, FunctionRuntime, FunctionUnavailable
+from mlfunctions_dev.runtime.spec import FunctionSpec, InvalidFunction, from_deployment, to_function_status
+
+log = logging.getLogger("mlfunctions.gateway")
+
+# Hop-by-hop headers (RFC 9110 7.6.1) are the proxy's own business; Host and Content-Length are recomputed.
+_HOP_BY_HOP = frozenset(h.lower() for h in (
+    "Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "TE", "Trailer",
+    "Transfer-Encoding", "Upgrade", "Host", "Content-Length"))
+MAX_BODY = 64 * 1024 * 1024
+
+
+class FunctionExists(Exception):
+    pass
+
+
+class ProviderUnavailable(Exception):
+    """Where deployments are kept (the control plane) cannot be reached."""
+
+
+class Provider(Protocol):
+    """Carries out the deploy/update/delete calls of the /system API."""
+
+    async def deploy(self, spec: FunctionSpec) -> None: ...      # FunctionExists
+    async def update(self, spec: FunctionSpec) -> None: ...      # FunctionNotFound
+    async def delete(self, namespace: str, name: str) -> None: ...  # FunctionNotFound
+
+
+class LocalProvider:
+    """Without a cluster: deployments live in the runtime itself."""
+
+    def __init__(self, runtime: FunctionRuntime):
+        self.runtime = runtime
+
+    async def deploy(self, spec: FunctionSpec) -> None:
+        if spec.key in self.runtime.functions:
+            raise FunctionExists(f"function {spec.name} already exists in namespace {spec.namespace}")
+        await self.runtime.apply(spec)
+
+    async def update(self, spec: FunctionSpec) -> None:
+        self.runtime.get(spec.namespace, spec.name)
+        await self.runtime.apply(spec)
+
+    async def delete(self, namespace: str, name: str) -> None:
+        if not await self.runtime.remove(namespace, name):
+            raise FunctionNotFound(f"function {name} not found in namespace {namespace}")
+
+
+def _error(status: int, message: str, **extra) -> web.Response:
+    return web.json_response({"message": message, **extra}, status=status)
+
+
+class Gateway:
+    def __init__(self, runtime: FunctionRuntime, provider: Provider, auth: BasicAuth | None,
+                 default_namespace: str, upstream_timeout: float = 300.0, ready: callable = lambda: True):
+        self.runtime, self.provider, self.auth = runtime, provider, auth
+        self.default_namespace = default_namespace
+        self.upstream_timeout = upstream_timeout
+        self._ready = ready
+        self._session: aiohttp.ClientSession | None = None
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=MAX_BODY, middlewares=[self._system_auth])
+        app.router.add_get("/healthz", self.healthz)
+        app.router.add_route("*", "/function/{name}", self.invoke)
+        app.router.add_route("*", "/function/{name}/{tail:.*}", self.invoke)
+        app.router.add_get("/system/functions", self.list_functions)
+        app.router.add_post("/system/functions", self.deploy)
+        app.router.add_put("/system/functions", self.update)
+        app.router.add_delete("/system/functions", self.delete)
+        app.router.add_get("/system/function/{name}", self.describe)
+        app.router.add_post("/system/scale-function/{name}", self.scale)
+        app.router.add_get("/system/namespaces", self.namespaces)
+        app.router.add_get("/system/info", self.info)
+        app.on_startup.append(self._open_session)
+        app.on_cleanup.append(self._close_session)
+        return app
+
+    async def _open_session(self, _app) -> None:
+        # One keep-alive pool for every replica; bodies pass through untouched (no decompression).
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=30, ttl_dns_cache=None),
+            auto_decompress=False, skip_auto_headers=("User-Agent", "Accept-Encoding", "Accept"),
+            timeout=aiohttp.ClientTimeout(total=self.upstream_timeout))
+
+    async def _close_session(self, _app) -> None:
+        await self._session.close()
+
+    @web.middleware
+    async def _system_auth(self, request: web.Request, handler):
+        if self.auth is not None and request.path.startswith("/system/"):
+            if not self.auth.allows(request.headers.get("Authorization")):
+                response = _error(401, "unauthorized: /system needs basic auth (user and password of the gateway)")
+                response.headers["WWW-Authenticate"] = 'Basic realm="Restricted"'
+                return response
+        return await handler(request)
+
+    async def healthz(self, _request: web.Request) -> web.Response:
+        if not self._ready():
+            return _error(503, "the gateway is starting: functions are not synchronised yet")
+        return web.Response(text="OK")
+
+    # ---- invocation ----
+
+    def _split(self, qualified: str) -> tuple[str, str]:
+        name, _, namespace = qualified.partition(".")
+        return namespace or self.default_namespace, name
+
+    async def invoke(self, request: web.Request) -> web.StreamResponse:
+        started = time.perf_counter()
+        namespace, name = self._split(request.match_info["name"])
+        try:
+            deployed = self.runtime.get(namespace, name)
+        except FunctionNotFound:
+            return _error(404, f"error finding function {name}.{namespace}: not found")
+        meter = deployed.meter
+        meter.started()
+        try:
+            body = await request.read()
+            return await self._forward(request, deployed, body, started)
+        finally:
+            meter.finished()
+
+    async def _forward(self, request: web.Request, deployed: Deployed, body: bytes,
+                       started: float) -> web.StreamResponse:
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
+        headers["X-Forwarded-Host"] = request.host
+        if request.remote:
+            headers["X-Forwarded-For"] = request.remote
+        tail = request.match_info.get("tail", "")
+        for attempt in (1, 2):
+            try:
+                replica = await self.runtime.replica_for(deployed)
+            except FunctionUnavailable as error:
+                return _error(503, f"function {deployed.spec.name}.{deployed.spec.namespace} is not available: "
+                                   f"{error}")
+            url = URL.build(scheme="http", host="127.0.0.1", port=replica.port, path="/" + tail,
+                            query_string=request.query_string, encoded=True)
+            try:
+                async with self._session.request(request.method, url, headers=headers, data=body,
+                                                 allow_redirects=False) as upstream:
+                    payload = await upstream.read()
+                    out = {k: v for k, v in upstream.headers.items() if k.lower() not in _HOP_BY_HOP}
+                    out["X-Duration-Seconds"] = f"{time.perf_counter() - started:.6f}"
+                    return web.Response(status=upstream.status, body=payload, headers=out)
+            except aiohttp.ClientConnectorError:
+                if attempt == 2:  # the replica went away before taking the request: one retry on another
+                    return _error(502, f"function {deployed.spec.name}: replica on port {replica.port} refused "
+                                       f"the connection")
+            except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError) as error:
+                return _error(502, f"function {deployed.spec.name}: the replica dropped the request ({error})")
+            except TimeoutError:
+                return _error(504, f"function {deployed.spec.name}: no answer within {self.upstream_timeout:.0f}s")
+        raise AssertionError("unreachable")
+
+    # ---- /system ----
+
+    def _namespace(self, request: web.Request, body: dict | None = None) -> str:
+        return request.query.get("namespace") or (body or {}).get("namespace") or self.default_namespace
+
+    def _status(self, deployed: Deployed) -> dict:
+        snapshot = deployed.supervisor.snapshot() if deployed.supervisor else None
+        return to_function_status(deployed.spec, snapshot.replicas if snapshot else 0,
+                                  snapshot.available if snapshot else 0, deployed.meter.invocations)
+
+    async def list_functions(self, request: web.Request) -> web.Response:
+        namespace = self._namespace(request)
+        items = [self._status(d) for (ns, _), d in sorted(self.runtime.functions.items()) if ns == namespace]
+        return web.json_response(items)
+
+    async def describe(self, request: web.Request) -> web.Response:
+        namespace, name = self._namespace(request), request.match_info["name"]
+        try:
+            return web.json_response(self._status(self.runtime.get(namespace, name)))
+        except FunctionNotFound:
+            return _error(404, f"function {name} not found in namespace {namespace}")
+
+    async def _deployment(self, request: web.Request) -> FunctionSpec | web.Response:
+        try:
+            payload = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return _error(400, "expected a JSON FunctionDeployment body: "
+                               '{"service": "<name>", "image": "<image>", "envVars": {...}, "labels": {...}, ...}')
+        try:
+            return from_deployment(payload, self._namespace(request))
+        except InvalidFunction as error:
+            return _error(400, str(error))
+
+    async def deploy(self, request: web.Request) -> web.Response:
+        spec = await self._deployment(request)
+        if isinstance(spec, web.Response):
+            return spec
+        try:
+            await self.provider.deploy(spec)
+        except FunctionExists as error:
+            return _error(409, f"{error}; update it with PUT /system/functions")
+        except ProviderUnavailable as error:
+            return _error(503, str(error))
+        log.info("deployed", extra={"function": spec.name, "namespace": spec.namespace, "image": spec.image})
+        return web.Response(status=202)
+
+    async def update(self, request: web.Request) -> web.Response:
+        spec = await self._deployment(request)
+        if isinstance(spec, web.Response):
+            return spec
+        try:
+            await self.provider.update(spec)
+        except FunctionNotFound as error:
+            return _error(404, f"{error}; deploy it with POST /system/functions")
+        except ProviderUnavailable as error:
+            return _error(503, str(error))
+        log.info("updated", extra={"function": spec.name, "namespace": spec.namespace, "image": spec.image})
+        return web.Response(status=202)
+
+    async def delete(self, request: web.Request) -> web.Response:
+        try:
+            payload = await request.json()
+            name = payload["functionName"]
+            if not isinstance(name, str) or not name:
+                raise TypeError
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError):
+            return _error(400, 'expected a JSON body {"functionName": "<name>"}')
+        namespace = self._namespace(request, payload)
+        try:
+            await self.provider.delete(namespace, name)
+        except FunctionNotFound as error:
+            return _error(404, str(error))
+        except ProviderUnavailable as error:
+            return _error(503, str(error))
+        log.info("deleted", extra={"function": name, "namespace": namespace})
+        return web.Response(status=202)
+
+    async def scale(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        try:
+            payload = await request.json()
+            replicas = payload["replicas"]
+            if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+                raise TypeError
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError):
+            return _error(400, 'expected a JSON body {"serviceName": "<name>", "replicas": <integer >= 0>}')
+        namespace = self._namespace(request, payload)
+        try:
+            self.runtime.scale(namespace, name, replicas)
+        except FunctionNotFound as error:
+            return _error(404, str(error))
+        except FunctionUnavailable as error:
+            return _error(409, f"function {name} cannot run: {error}")
+        return web.Response(status=202)
+
+    async def namespaces(self, _request: web.Request) -> web.Response:
+        names = {self.default_namespace} | {ns for ns, _ in self.runtime.functions}
+        return web.json_response(sorted(names))
+
+    async def info(self, _request: web.Request) -> web.Response:
+        return web.json_response({
+            "provider": {"provider": "mlfunctions-local", "orchestration": "local-processes",
+                         "version": {"release": "0.1.0", "sha": ""}},
+            "version": {"release": "0.1.0", "sha": ""},
+            "arch": "x86_64",
+        })

@@ -1,0 +1,157 @@
+"""Pre-warmed processes: for each function interpreter, a few zygotes (see zygote.py) that have started Python
+and imported the function's libraries, waiting to become a replica. Taking one skips both costs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlfunctions_dev.runtime import processes
+from mlfunctions_dev.runtime.programs import Program
+
+log = logging.getLogger("mlfunctions.runtime.pool")
+ZYGOTE = Path(__file__).with_name("zygote.py")
+
+
+@dataclass
+class WarmProcess:
+    process: subprocess.Popen
+    exited: asyncio.Future
+
+    def become(self, program: Program, env: dict[str, str], log_path: Path) -> None:
+        """Hand the zygote its function; from here on it is that function's replica process."""
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        assignment = {"argv": list(program.argv), "cwd": str(program.cwd), "env": env, "log": str(log_path)}
+        self.process.stdin.write((json.dumps(assignment) + "\n").encode())
+        self.process.stdin.close()
+
+
+class WarmPool:
+    """Keeps `size` ready zygotes of one interpreter + preload set, refilling in the background."""
+
+    def __init__(self, python: str, preload: tuple[str, ...], size: int, log_dir: Path, base_env: dict[str, str]):
+        self.python, self.preload, self.size = python, preload, size
+        self._log_path = log_dir / "pool" / f"{Path(python).parent.parent.name}-{os.getpid()}.log"
+        self._base_env = base_env
+        self._ready: list[WarmProcess] = []
+        self._starting = 0
+        self._closed = False
+        self._tasks: set[asyncio.Task] = set()
+
+    def fill(self) -> None:
+        while not self._closed and len(self._ready) + self._starting < self.size:
+            self._starting += 1
+            task = asyncio.create_task(self._start_one())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    def take(self) -> WarmProcess | None:
+        """A ready zygote, or None if none is ready right now (the caller then starts the function cold)."""
+        while self._ready:
+            warm = self._ready.pop(0)
+            if not warm.exited.done():
+                self.fill()
+                return warm
+        self.fill()
+        return None
+
+    async def close(self) -> None:
+        self._closed = True
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        ready, self._ready = self._ready, []
+        for warm in ready:
+            warm.process.stdin.close()  # EOF: the zygote exits by itself
+            await processes.terminate(warm.process, warm.exited, grace=2.0)
+
+    async def _start_one(self) -> None:
+        read_fd, write_fd = os.pipe()
+        argv = [self.python, str(ZYGOTE), "--ready-fd", str(write_fd)]
+        for dist in self.preload:
+            argv += ["--preload-dist", dist]
+        process = None
+        try:
+            process = processes.spawn(argv, cwd=ZYGOTE.parent, env=self._base_env, log_path=self._log_path,
+                                      stdin=subprocess.PIPE, pass_fds=(write_fd,))
+            os.close(write_fd)
+            write_fd = -1
+            exited = processes.exit_future(process)
+            ready = await _read_line(read_fd)
+            if ready != b"ready\n" or exited.done():
+                log.warning("zygote failed to start", extra={"python": self.python, "log": str(self._log_path)})
+                await asyncio.sleep(1.0)  # don't spin on a broken interpreter
+                return
+            warm = WarmProcess(process, exited)
+            if self._closed:
+                process.stdin.close()
+                await processes.terminate(process, exited, grace=2.0)
+                return
+            self._ready.append(warm)
+            exited.add_done_callback(lambda _: self._forget(warm))
+        except asyncio.CancelledError:
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait()
+            raise
+        finally:
+            self._starting -= 1
+            os.close(read_fd)
+            if write_fd >= 0:
+                os.close(write_fd)
+
+    def _forget(self, warm: WarmProcess) -> None:
+        if warm in self._ready:
+            self._ready.remove(warm)
+            self.fill()
+
+
+async def _read_line(fd: int) -> bytes:
+    """Everything written to a pipe until its writer closes it (the zygote's one "ready" line)."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future = loop.create_future()
+    chunks: list[bytes] = []
+
+    def readable() -> None:
+        chunk = os.read(fd, 64)
+        if chunk:
+            chunks.append(chunk)
+        else:
+            loop.remove_reader(fd)
+            if not done.done():
+                done.set_result(b"".join(chunks))
+
+    loop.add_reader(fd, readable)
+    try:
+        return await done
+    finally:
+        loop.remove_reader(fd)
+
+
+class WarmPools:
+    """One WarmPool per (interpreter, preload set): a pool serves every function that runs on that virtualenv."""
+
+    def __init__(self, size: int, log_dir: Path, base_env: dict[str, str]):
+        self.size, self._log_dir, self._base_env = size, log_dir, base_env
+        self._pools: dict[tuple[str, tuple[str, ...]], WarmPool] = {}
+
+    def prepare(self, program: Program) -> None:
+        if self.size <= 0:
+            return
+        key = (program.python, program.preload)
+        if key not in self._pools:
+            self._pools[key] = WarmPool(program.python, program.preload, self.size, self._log_dir, self._base_env)
+        self._pools[key].fill()
+
+    def take(self, program: Program) -> WarmProcess | None:
+        pool = self._pools.get((program.python, program.preload))
+        return pool.take() if pool else None
+
+    async def close(self) -> None:
+        await asyncio.gather(*(pool.close() for pool in self._pools.values()))
+        self._pools.clear()

@@ -1,0 +1,96 @@
+"""A pre-warmed function process: it imports the heavy libraries first, then waits to be told which function to
+become and runs that function's entry point in-process, so a cold start pays neither for starting the
+interpreter nor for the imports.
+
+Runs under the *function's* interpreter (its virtualenv), so it may import nothing but the standard library:
+
+    <function python> zygote.py --ready-fd N [--preload-dist NAME ...] [--preload-module NAME ...]
+
+Protocol: once the imports are done it writes "ready\\n" to fd N and closes it; then it reads one JSON line
+from stdin, {"argv": [script or "-m", module, ...], "cwd": ..., "env": {...}, "log": path}, and becomes that
+program: stdout/stderr go to `log`, the environment is exactly `env`, and the entry point runs as __main__.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.metadata
+import json
+import os
+import runpy
+import sys
+
+# Distributions whose top-level modules are tooling, not something a function imports.
+_NEVER_PRELOAD = {"pip", "setuptools", "wheel", "_distutils_hack", "pkg_resources", "distutils-precedence"}
+
+
+def _modules_of(distributions: list[str]) -> list[str]:
+    wanted = {_normalise(d) for d in distributions}
+    modules = []
+    for module, dists in importlib.metadata.packages_distributions().items():
+        if module.startswith("_") or module in _NEVER_PRELOAD:
+            continue
+        if any(_normalise(d) in wanted for d in dists):
+            modules.append(module)
+    return sorted(modules)
+
+
+def _normalise(name: str) -> str:
+    return name.lower().replace("_", "-").replace(".", "-")
+
+
+def _preload(modules: list[str]) -> None:
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except Exception as error:  # a module that fails here fails the same way in the function, with context
+            print(f"zygote: preloading {module} failed: {error!r}", file=sys.stderr, flush=True)
+
+
+def _become(assignment: dict) -> None:
+    log = os.open(assignment["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.close(log)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+
+    os.chdir(assignment["cwd"])
+    os.environ.clear()
+    os.environ.update(assignment["env"])
+    extra_paths = [p for p in assignment["env"].get("PYTHONPATH", "").split(os.pathsep) if p]
+    argv = list(assignment["argv"])
+    if argv[0] == "-m":
+        sys.argv = [argv[1], *argv[2:]]
+        sys.path[:0] = [assignment["cwd"], *extra_paths]
+        runpy.run_module(argv[1], run_name="__main__", alter_sys=True)
+    else:
+        script = os.path.abspath(argv[0])
+        sys.argv = [script, *argv[1:]]
+        sys.path[:0] = [os.path.dirname(script), *extra_paths]
+        runpy.run_path(script, run_name="__main__")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--ready-fd", type=int, required=True)
+    parser.add_argument("--preload-dist", action="append", default=[])
+    parser.add_argument("--preload-module", action="append", default=[])
+    options = parser.parse_args()
+    # The zygote's own folder must not shadow the function's modules; the function's folder takes its place.
+    sys.path.pop(0)
+
+    _preload(options.preload_module + _modules_of(options.preload_dist))
+    os.write(options.ready_fd, b"ready\n")
+    os.close(options.ready_fd)
+
+    line = sys.stdin.readline()
+    if not line:
+        return  # the pool closed us without an assignment: exit quietly
+    _become(json.loads(line))
+
+
+if __name__ == "__main__":
+    main()

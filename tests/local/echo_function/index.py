@@ -1,0 +1,62 @@
+"""A tiny OpenFaaS-style function for the runtime's tests: stdlib only, listens on $PORT.
+
+GET /_/health       -> 200 once serving (after $STARTUP_DELAY seconds, to simulate a slow start)
+GET /crash          -> the process exits with code 3 (a crashing replica)
+GET /sleep?s=0.5    -> answers after s seconds
+anything else       -> 200 JSON echo: method, path, query, body, selected env, pid, secrets it can read
+"""
+
+import json
+import os
+import sys
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+time.sleep(float(os.environ.get("STARTUP_DELAY", "0")))
+
+
+def _secrets() -> dict:
+    folder = os.environ.get("OPENFAAS_SECRETS_DIR", "/var/openfaas/secrets")
+    if not os.path.isdir(folder):
+        return {}
+    return {name: open(os.path.join(folder, name)).read() for name in sorted(os.listdir(folder))}
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def _answer(self, status: int, payload: dict) -> None:
+        body = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _handle(self) -> None:
+        url = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        if url.path == "/_/health":
+            return self._answer(200, {"status": "ok"})
+        if url.path == "/crash":
+            os._exit(3)
+        if url.path == "/sleep":
+            time.sleep(float(parse_qs(url.query).get("s", ["0.5"])[0]))
+        self._answer(200, {
+            "method": self.command, "path": url.path, "query": url.query, "body": body.decode(errors="replace"),
+            "pid": os.getpid(), "env": {k: v for k, v in os.environ.items() if k.startswith("ECHO_")},
+            "secrets": _secrets(), "forwardedHost": self.headers.get("X-Forwarded-Host"),
+            "modules": sorted(m for m in ("json", "aiohttp", "yaml") if m in sys.modules),
+        })
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle
+
+
+server = ThreadingHTTPServer(("127.0.0.1", int(os.environ.get("PORT", "8080"))), Handler)
+server.daemon_threads = True
+server.serve_forever()
