@@ -1,0 +1,61 @@
+"""Configuration from the environment (IRIS_*). See iris-server/README.md for the table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from . import tokens
+
+MIN_ADMIN_TOKEN_LENGTH = 16
+
+
+class ConfigError(Exception):
+    pass
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="IRIS_", extra="ignore")
+
+    data_dir: Path = Path("/var/lib/iris")
+    admin_token: SecretStr | None = None
+    admin_token_file: Path | None = None  # how a Kubernetes Secret is mounted; wins over IRIS_ADMIN_TOKEN
+    max_upload_bytes: int = Field(default=256 * 1024 * 1024, ge=1)
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    workers: int = Field(default=1, ge=1)
+    log_level: str = "info"
+
+    @model_validator(mode="after")
+    def _one_admin_token_source(self) -> "Settings":
+        if self.admin_token is None and self.admin_token_file is None:
+            raise ValueError("set IRIS_ADMIN_TOKEN or IRIS_ADMIN_TOKEN_FILE: the store refuses to run without an admin")
+        return self
+
+    def admin_token_sha256(self) -> str:
+        """The admin token's hash; only the hash is kept in memory after start-up."""
+        if self.admin_token_file is not None:
+            try:
+                value = self.admin_token_file.read_text().strip()
+            except OSError as error:
+                raise ConfigError(f"cannot read IRIS_ADMIN_TOKEN_FILE {self.admin_token_file}: {error}") from error
+        else:
+            assert self.admin_token is not None
+            value = self.admin_token.get_secret_value().strip()
+        if len(value) < MIN_ADMIN_TOKEN_LENGTH:
+            raise ConfigError(f"the admin token must be at least {MIN_ADMIN_TOKEN_LENGTH} characters long")
+        return tokens.digest(value)
+
+    @property
+    def catalog_path(self) -> Path:
+        return self.data_dir / "catalog.sqlite3"
+
+    @property
+    def blobs_dir(self) -> Path:
+        return self.data_dir / "artifacts"
+
+    @property
+    def staging_dir(self) -> Path:
+        return self.data_dir / "staging"

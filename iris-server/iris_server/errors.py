@@ -1,0 +1,95 @@
+"""Every error the API answers is JSON: {"error": <code>, "message": <what was expected>}."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .names import is_dns_label
+
+log = logging.getLogger("iris_server")
+
+_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "invalid",
+    503: "unavailable",
+}
+_MODELS_PREFIX = "/v1/models/"
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, *, code: str | None = None, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.code = code or _CODES.get(status, "error")
+        self.message = message
+        self.headers = headers
+
+
+def error_response(status: int, message: str, code: str | None = None, headers: dict[str, str] | None = None):
+    return JSONResponse(
+        {"error": code or _CODES.get(status, "error"), "message": message}, status_code=status, headers=headers
+    )
+
+
+_NAME_RULE = "must be a DNS-1123 label: lowercase letters, digits and '-', starting and ending alphanumeric, at most 63"
+
+
+def _describe(errors: list[dict[str, Any]]) -> str:
+    parts = []
+    for error in errors:
+        loc = [str(part) for part in error.get("loc", ()) if part != "body"]
+        where = ".".join(loc) or "request"
+        if loc[-1:] in (["model"], ["alias"]) and error.get("type") in ("string_pattern_mismatch", "string_too_long"):
+            parts.append(f"{loc[-1]} name {_NAME_RULE}; got {error.get('input')!r}")
+        else:
+            parts.append(f"{where}: {error.get('msg', 'invalid')}")
+    return "; ".join(parts)
+
+
+def _path_trick(path: str) -> str | None:
+    """Why an unmatched /v1/models/... path is invalid (rather than merely unknown), or None."""
+    if not path.startswith(_MODELS_PREFIX):
+        return None
+    segments = path[len(_MODELS_PREFIX):].split("/")
+    if any(segment in (".", "..") for segment in segments):
+        return "path segments '.' and '..' are not allowed"
+    if not is_dns_label(segments[0]):
+        return f"model name {_NAME_RULE}; got {segments[0]!r}"
+    return None
+
+
+def install_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, error: ApiError):
+        return error_response(error.status, error.message, error.code, error.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, error: RequestValidationError):
+        return error_response(422, _describe(list(error.errors())))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, error: StarletteHTTPException):
+        if error.status_code == 404 and "route" not in request.scope:
+            reason = _path_trick(request.url.path)
+            if reason:
+                return error_response(422, reason)
+            return error_response(404, f"no such endpoint: {request.method} {request.url.path}")
+        return error_response(error.status_code, str(error.detail), headers=getattr(error, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, error: Exception):
+        log.exception("unhandled error", extra={"path": request.url.path})
+        return error_response(500, "internal error; the store's log has the details", code="internal")
