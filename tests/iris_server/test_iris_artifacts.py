@@ -1,0 +1,77 @@
+"""Unit tests of artifact validation on real files: ONNX and skops accepted, pickles and lookalikes refused."""
+
+from __future__ import annotations
+
+import pytest
+
+from iris_samples import (
+    joblib_compressed,
+    onnx_model,
+    pickled_estimator,
+    skops_model,
+    skops_with_untrusted_function,
+)
+from iris_server.artifacts import ArtifactRefused, Refusal, check_format_name, inspect
+
+
+def _inspect(tmp_path, data: bytes, fmt: str):
+    path = tmp_path / "artifact"
+    path.write_bytes(data)
+    return inspect(path, fmt)
+
+
+def test_onnx_is_accepted_and_described(tmp_path):
+    details = _inspect(tmp_path, onnx_model(seed=1), "onnx").details
+    assert details["inputs"] == ["X"] and details["outputs"] == ["Y"]
+    assert details["opset"] == {"ai.onnx": 17}
+    assert details["producer"] == "iris-tests"
+
+
+def test_skops_estimator_is_accepted(tmp_path):
+    details = _inspect(tmp_path, skops_model(), "skops").details
+    assert isinstance(details["skops_types_beyond_defaults"], list)
+
+
+def test_skops_with_a_function_outside_sklearn_is_refused(tmp_path):
+    with pytest.raises(ArtifactRefused) as refused:
+        _inspect(tmp_path, skops_with_untrusted_function(), "skops")
+    assert refused.value.reason is Refusal.INVALID
+    assert "system" in refused.value.message
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "skops"])
+@pytest.mark.parametrize("payload", [pickled_estimator, joblib_compressed], ids=["pickle", "joblib"])
+def test_pickles_are_refused_whatever_format_they_claim(tmp_path, fmt, payload):
+    with pytest.raises(ArtifactRefused) as refused:
+        _inspect(tmp_path, payload(), fmt)
+    assert refused.value.reason is Refusal.UNSAFE_FORMAT
+    assert "ONNX" in refused.value.message
+
+
+@pytest.mark.parametrize("fmt", ["pickle", "joblib", "PKL"])
+def test_pickle_formats_are_refused_by_name(fmt):
+    with pytest.raises(ArtifactRefused) as refused:
+        check_format_name(fmt)
+    assert refused.value.reason is Refusal.UNSAFE_FORMAT
+
+
+def test_unknown_formats_are_unsupported():
+    with pytest.raises(ArtifactRefused) as refused:
+        check_format_name("tensorflow")
+    assert refused.value.reason is Refusal.UNSUPPORTED_FORMAT
+
+
+@pytest.mark.parametrize(
+    "data,fmt",
+    [
+        (b"definitely not protobuf \xff\xff\xff", "onnx"),
+        (onnx_model(seed=2)[:-10], "onnx"),  # truncated
+        (onnx_model(seed=3), "skops"),  # right bytes, wrong claim
+        (b"PK\x03\x04 not really a zip", "skops"),
+    ],
+    ids=["garbage", "truncated-onnx", "onnx-as-skops", "broken-zip"],
+)
+def test_invalid_artifacts_are_refused_as_invalid(tmp_path, data, fmt):
+    with pytest.raises(ArtifactRefused) as refused:
+        _inspect(tmp_path, data, fmt)
+    assert refused.value.reason is Refusal.INVALID
