@@ -67,8 +67,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 @pytest.fixture(scope="session")
 def control_plane():
     """The real control plane for this run: a local one, or an existing cluster with USE_EXISTING_CLUSTER=1."""
-    cluster = controlplane.from_environment()
-    with cluster.start():
+    with controlplane.from_environment() as cluster:
         _count.server = cluster.server
         _count.version = cluster.version
         _count.started_seconds = cluster.started_seconds

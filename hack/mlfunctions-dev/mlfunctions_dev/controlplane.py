@@ -132,6 +132,8 @@ class LocalControlPlane(_ClusterAccess):
         self.stop()
 
     def start(self) -> LocalControlPlane:
+        if self._processes:
+            raise ControlPlaneError("this control plane is already running")
         began = time.monotonic()
         self.bin_dir = self.bin_dir or binaries_dir()
         atexit.register(self.stop)
