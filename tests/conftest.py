@@ -48,13 +48,11 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    line = f"integration: {_count.ran} tests ran against a real kube-apiserver"
     if _count.server:
-        terminalreporter.write_line(
-            f"integration: {_count.ran} tests ran against the real kube-apiserver {_count.version} at "
-            f"{_count.server} (control plane up in {_count.started_seconds:.1f}s)"
-        )
-    else:
-        terminalreporter.write_line("integration: 0 tests ran against a real kube-apiserver")
+        line += (f" (the session's: {_count.version} at {_count.server},"
+                 f" up in {_count.started_seconds:.1f}s)")
+    terminalreporter.write_line(line)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
