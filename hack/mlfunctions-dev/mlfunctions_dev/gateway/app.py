@@ -14,6 +14,7 @@ from yarl import URL
 
 from mlfunctions_dev.gateway.auth import BasicAuth
 from mlfunctions_dev.runtime.runtime import Deployed, FunctionNotFound, FunctionRuntime, FunctionUnavailable
+from mlfunctions_dev.runtime.scaling import InvalidScalingLabel, ScalingPolicy
 from mlfunctions_dev.runtime.spec import FunctionSpec, InvalidFunction, from_deployment, to_function_status
 
 log = logging.getLogger("mlfunctions.gateway")
@@ -143,30 +144,25 @@ class Gateway:
         if request.remote:
             headers["X-Forwarded-For"] = request.remote
         tail = request.match_info.get("tail", "")
-        for attempt in (1, 2):
-            try:
-                replica = await self.runtime.replica_for(deployed)
-            except FunctionUnavailable as error:
-                return _error(503, f"function {deployed.spec.name}.{deployed.spec.namespace} is not available: "
-                                   f"{error}")
-            url = URL.build(scheme="http", host="127.0.0.1", port=replica.port, path="/" + tail,
-                            query_string=request.query_string, encoded=True)
-            try:
-                async with self._session.request(request.method, url, headers=headers, data=body,
-                                                 allow_redirects=False) as upstream:
-                    payload = await upstream.read()
-                    out = {k: v for k, v in upstream.headers.items() if k.lower() not in _HOP_BY_HOP}
-                    out["X-Duration-Seconds"] = f"{time.perf_counter() - started:.6f}"
-                    return web.Response(status=upstream.status, body=payload, headers=out)
-            except aiohttp.ClientConnectorError:
-                if attempt == 2:  # the replica went away before taking the request: one retry on another
-                    return _error(502, f"function {deployed.spec.name}: replica on port {replica.port} refused "
-                                       f"the connection")
-            except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError) as error:
-                return _error(502, f"function {deployed.spec.name}: the replica dropped the request ({error})")
-            except TimeoutError:
-                return _error(504, f"function {deployed.spec.name}: no answer within {self.upstream_timeout:.0f}s")
-        raise AssertionError("unreachable")
+        try:
+            replica = await self.runtime.replica_for(deployed)
+        except FunctionUnavailable as error:
+            return _error(503, f"function {deployed.spec.name}.{deployed.spec.namespace} is not available: {error}")
+        url = URL.build(scheme="http", host="127.0.0.1", port=replica.port, path="/" + tail,
+                        query_string=request.query_string, encoded=True)
+        try:
+            # aiohttp itself resends an idempotent request once if a kept-alive connection turns out closed.
+            async with self._session.request(request.method, url, headers=headers, data=body,
+                                             allow_redirects=False) as upstream:
+                payload = await upstream.read()
+                out = {k: v for k, v in upstream.headers.items() if k.lower() not in _HOP_BY_HOP}
+                out["X-Duration-Seconds"] = f"{time.perf_counter() - started:.6f}"
+                return web.Response(status=upstream.status, body=payload, headers=out)
+        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as error:
+            return _error(502, f"function {deployed.spec.name}: the replica on port {replica.port} failed the "
+                               f"request ({type(error).__name__}: {error})")
+        except TimeoutError:
+            return _error(504, f"function {deployed.spec.name}: no answer within {self.upstream_timeout:.0f}s")
 
     # ---- /system ----
 
@@ -197,8 +193,10 @@ class Gateway:
             return _error(400, "expected a JSON FunctionDeployment body: "
                                '{"service": "<name>", "image": "<image>", "envVars": {...}, "labels": {...}, ...}')
         try:
-            return from_deployment(payload, self._namespace(request))
-        except InvalidFunction as error:
+            spec = from_deployment(payload, self._namespace(request))
+            ScalingPolicy.from_labels(spec.labels)
+            return spec
+        except (InvalidFunction, InvalidScalingLabel) as error:
             return _error(400, str(error))
 
     async def deploy(self, request: web.Request) -> web.Response:
@@ -209,6 +207,8 @@ class Gateway:
             await self.provider.deploy(spec)
         except FunctionExists as error:
             return _error(409, f"{error}; update it with PUT /system/functions")
+        except InvalidFunction as error:
+            return _error(400, str(error))
         except ProviderUnavailable as error:
             return _error(503, str(error))
         log.info("deployed", extra={"function": spec.name, "namespace": spec.namespace, "image": spec.image})
@@ -222,6 +222,8 @@ class Gateway:
             await self.provider.update(spec)
         except FunctionNotFound as error:
             return _error(404, f"{error}; deploy it with POST /system/functions")
+        except InvalidFunction as error:
+            return _error(400, str(error))
         except ProviderUnavailable as error:
             return _error(503, str(error))
         log.info("updated", extra={"function": spec.name, "namespace": spec.namespace, "image": spec.image})

@@ -91,8 +91,8 @@ def desired_replicas(policy: ScalingPolicy, ready: int, load: float, idle_second
     """
     if policy.zero and idle_seconds is not None and idle_seconds >= policy.zero_duration:
         return 0
-    if policy.zero and current == 0 and load <= 0:
-        return 0  # stays at zero until a request arrives (the gateway scales it up itself)
+    if policy.zero and current == 0:
+        return 0  # stays at zero: the gateway itself scales it up when a request arrives
     replicas = max(ready, 1)
     per_replica = load / replicas
     wanted = math.ceil(replicas * (per_replica / (policy.target * policy.target_proportion)))
