@@ -1,0 +1,28 @@
+"""`python -m mlfunctions_operator` (or `mlfunctions-operator`): run the operator, cluster-wide.
+
+Configuration comes from MLFUNCTIONS_* environment variables (see operator/README.md); the API server from
+$KUBECONFIG or the in-cluster ServiceAccount.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import kopf
+
+from . import handlers, logs
+
+
+def main() -> None:
+    config = handlers.config
+    logs.configure(config.log_level, config.log_format)
+    host, _, port = config.health_address.rpartition(":")
+    asyncio.run(kopf.operator(
+        clusterwide=True,
+        standalone=True,
+        liveness_endpoint=f"http://{host or '0.0.0.0'}:{port}/healthz",
+    ))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,28 @@
+"""The user-facing API (group mlfunctions.dev, version v1alpha1) as pydantic models: the one source of truth.
+
+The CRDs in crds/ are generated from these classes by `mlfunctions_operator.crdgen`, and the operator parses what
+it reads from the API server with the same classes, so the schema and the code cannot drift apart.
+"""
+
+from .common import Condition, ConditionStatus, K8sModel, ResourceRequirements
+from .mlfunction import (
+    CLASSIFIERS,
+    REGRESSORS,
+    RESERVED_ENV,
+    EnvVar,
+    FunctionRef,
+    MLFunctionSpec,
+    MLFunctionStatus,
+    ModelRef,
+    ModelStatus,
+    ScalingSpec,
+    TrainingSpec,
+)
+from .modelstore import ExternalStoreSpec, ModelStoreSpec, ModelStoreStatus, SecretKeyRef, StorageSpec
+
+__all__ = [
+    "CLASSIFIERS", "REGRESSORS", "RESERVED_ENV", "Condition", "ConditionStatus", "EnvVar", "ExternalStoreSpec",
+    "FunctionRef", "K8sModel", "MLFunctionSpec", "MLFunctionStatus", "ModelRef", "ModelStatus",
+    "ModelStoreSpec", "ModelStoreStatus", "ResourceRequirements", "ScalingSpec", "SecretKeyRef", "StorageSpec",
+    "TrainingSpec",
+]

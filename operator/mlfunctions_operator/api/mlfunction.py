@@ -1,0 +1,192 @@
+"""MLFunction: a scikit-learn model served (or trained) as an OpenFaaS function. Contract: shared/API.md."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import ConfigDict, Field
+
+from .common import DNS_LABEL, DnsLabel, DnsSubdomain, Condition, K8sModel, ResourceRequirements
+
+Task = Literal["train", "predict"]
+Dataset = Literal["iris", "wine", "breast_cancer", "digits", "diabetes"]
+REGRESSION_DATASETS = ("diabetes",)
+CLASSIFIERS = (
+    "LogisticRegression", "RandomForestClassifier", "GradientBoostingClassifier", "DecisionTreeClassifier",
+    "ExtraTreesClassifier", "KNeighborsClassifier", "SVC", "GaussianNB",
+)
+REGRESSORS = (
+    "LinearRegression", "Ridge", "Lasso", "ElasticNet", "RandomForestRegressor", "GradientBoostingRegressor",
+    "DecisionTreeRegressor", "ExtraTreesRegressor", "KNeighborsRegressor", "SVR",
+)
+Estimator = Literal[CLASSIFIERS + REGRESSORS]  # type: ignore[valid-type]
+# Environment the operator sets on every function; user-supplied env must not shadow it.
+RESERVED_ENV = (
+    "MODEL_NAME", "MODEL_VERSION", "TASK", "MODEL_STORE_URL", "MODEL_STORE_TOKEN", "MODEL_REFRESH_SECONDS",
+    "TRAIN_DATASET", "TRAIN_ESTIMATOR", "TRAIN_PARAMS", "TRAIN_TEST_SIZE",
+)
+GO_DURATION = r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$"
+CRON = r"^(@(yearly|annually|monthly|weekly|daily|hourly)|([0-9*/,?LW#A-Za-z-]+\s+){4}[0-9*/,?LW#A-Za-z-]+)$"
+
+
+def _cel_list(values: tuple[str, ...]) -> str:
+    return "[" + ", ".join(f"'{v}'" for v in values) + "]"
+
+
+class ModelRef(K8sModel):
+    """Which model in the model store the function serves or trains."""
+
+    name: DnsLabel = Field(description="The model's name in the model store (a DNS-1123 label, e.g. iris).")
+    version: int | None = Field(
+        None, ge=1,
+        description="Pin this version (an integer >= 1). Omitted: a predict function always serves the newest "
+                    "version; a train function always writes a new one.",
+    )
+
+
+class TrainingSpec(K8sModel):
+    """How a train function builds the model. Required when task is train, forbidden when task is predict."""
+
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [{
+        "rule": (f"self.dataset in {_cel_list(REGRESSION_DATASETS)} ? self.estimator in {_cel_list(REGRESSORS)}"
+                 f" : self.estimator in {_cel_list(CLASSIFIERS)}"),
+        "message": "estimator does not fit the dataset: diabetes needs a regressor "
+                   f"({', '.join(REGRESSORS)}); the other datasets need a classifier ({', '.join(CLASSIFIERS)})",
+        "fieldPath": ".estimator",
+        "reason": "FieldValueInvalid",
+    }]})
+
+    dataset: Dataset = Field(description="One of scikit-learn's bundled datasets: iris, wine, breast_cancer, "
+                                         "digits (classification) or diabetes (regression).")
+    estimator: Estimator = Field(description="The scikit-learn estimator class, from an allow-list: classifiers "
+                                             f"{', '.join(CLASSIFIERS)}; regressors {', '.join(REGRESSORS)}.")
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Hyper-parameters passed to the estimator (e.g. {max_iter: 200}). Unknown ones fail the "
+                    "training run with a message naming them.",
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    )
+    test_size: float = Field(0.2, gt=0, lt=1, description="Fraction of the dataset held out to compute the "
+                                                          "metrics, strictly between 0 and 1 (default 0.2).")
+    schedule: str | None = Field(
+        None, pattern=CRON, max_length=128,
+        description='Retrain on this cron schedule (five fields, e.g. "0 3 * * *", or @daily); through the '
+                    "OpenFaaS cron-connector. Omitted: train only when invoked.",
+    )
+
+
+class ScalingSpec(K8sModel):
+    """How OpenFaaS scales the function (translated into its com.openfaas.scale.* labels)."""
+
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
+        {"rule": "self.minReplicas <= self.maxReplicas",
+         "message": "minReplicas must not be greater than maxReplicas",
+         "fieldPath": ".minReplicas", "reason": "FieldValueInvalid"},
+        {"rule": "!has(self.scaleToZeroAfter) || self.minReplicas == 0",
+         "message": "scaleToZeroAfter is only allowed with minReplicas: 0 (scale to zero)",
+         "fieldPath": ".scaleToZeroAfter", "reason": "FieldValueForbidden"},
+    ]})
+
+    min_replicas: int = Field(1, ge=0, le=1000, description="Fewest replicas (default 1); 0 turns on scale to zero.")
+    max_replicas: int = Field(5, ge=1, le=1000,
+                              description="Most replicas (default 5); at least 1 and at least minReplicas.")
+    scale_to_zero_after: str | None = Field(
+        None, pattern=GO_DURATION, max_length=32,
+        description='Idle time before scaling to zero, as a Go duration ("15m", "1h30m"). Only with '
+                    "minReplicas 0; omitted: OpenFaaS's default (15m).",
+    )
+    target: int = Field(50, ge=1, le=100000, description="Target load per replica for the autoscaler (default 50),"
+                                                         " in the unit of the metric.")
+    metric: Literal["rps", "capacity", "cpu"] = Field(
+        "rps", description="What the autoscaler measures: rps (requests per second), capacity (in-flight "
+                           "requests) or cpu (millicores). Default rps.",
+    )
+
+
+class EnvVar(K8sModel):
+    """An environment variable for the function."""
+
+    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=256, description="Variable name.")
+    value: str = Field("", max_length=32768, description="Variable value.")
+
+
+class MLFunctionSpec(K8sModel):
+    """What the user wants: a train or predict function for one model, its scaling and its runtime."""
+
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [{
+        "rule": "self.task == 'train' ? has(self.training) : !has(self.training)",
+        "message": "training is required when task is train and must be left out when task is predict",
+        "fieldPath": ".training",
+        "reason": "FieldValueRequired",
+    }]})
+
+    task: Task = Field(description="train: fit the model and upload a new version to the model store. predict: "
+                                   "serve predictions from the model.")
+    model: ModelRef = Field(description="The model in the model store.")
+    training: TrainingSpec | None = Field(None, description="How to train; required when task is train, "
+                                                            "forbidden when task is predict.")
+    scaling: ScalingSpec = Field(default_factory=ScalingSpec,  # type: ignore[arg-type]
+                                 description="Autoscaling of the function.",
+                                 json_schema_extra={"default": {}})
+    resources: ResourceRequirements | None = Field(None, description="CPU and memory requests and limits for "
+                                                                     "each replica.")
+    image: str | None = Field(None, max_length=512, pattern=r"^[^\s]*$",
+                              description="Run this image instead of the operator's default image for the task.")
+    env: list[EnvVar] = Field(
+        default_factory=list, max_length=64,
+        description="Extra environment variables for the function. Names the operator sets itself "
+                    f"({', '.join(RESERVED_ENV)}) are not allowed.",
+        json_schema_extra={
+            "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"],
+            "x-kubernetes-validations": [{
+                "rule": f"self.all(e, !(e.name in {_cel_list(RESERVED_ENV)}))",
+                "message": f"env must not set the variables the operator sets: {', '.join(RESERVED_ENV)}",
+                "reason": "FieldValueForbidden",
+            }],
+        },
+    )
+    model_store: DnsSubdomain | None = Field(
+        None, description="Name of the ModelStore (in the operator's namespace) that holds the model. Omitted: "
+                          "the operator's default store, `default`, which the operator creates if it is missing.",
+    )
+
+
+class FunctionRef(K8sModel):
+    """Where the OpenFaaS Function is."""
+
+    name: str = Field(description="The Function's name (also its name on the OpenFaaS gateway).")
+    namespace: str = Field(description="The function namespace.")
+
+
+class ModelStatus(K8sModel):
+    """The model version in use."""
+
+    name: str = Field(description="The model's name.")
+    version: int | None = Field(None, description="The version a predict function serves or a train function "
+                                                  "last wrote; empty while the store holds none.")
+
+
+class MLFunctionStatus(K8sModel):
+    """What the operator observed and did (kstatus-compatible)."""
+
+    observed_generation: int | None = Field(None, description="The metadata.generation last acted on.")
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        description="Ready, Reconciling and Stalled (kstatus), plus finer-grained ones such as ModelAvailable.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+    url: str | None = Field(None, description="The function's URL on the OpenFaaS gateway.")
+    function: FunctionRef | None = Field(None, description="The OpenFaaS Function this MLFunction owns.")
+    replicas: int | None = Field(None, description="Replicas OpenFaaS wants.")
+    available_replicas: int | None = Field(None, description="Replicas ready to serve.")
+    replicas_summary: str | None = Field(None, description='available/desired replicas, or "0 (idle)" when '
+                                                           "scaled to zero.")
+    model: ModelStatus | None = Field(None, description="The model and version in use.")
+
+
+DNS_LABEL_RULE = {
+    "rule": f"self.metadata.name.size() <= 63 && self.metadata.name.matches('{DNS_LABEL}')",
+    "message": "metadata.name must be a DNS-1123 label (lower-case letters, digits and '-', at most 63 characters):"
+               " it names the OpenFaaS function and is used in label values",
+    "reason": "FieldValueInvalid",
+}

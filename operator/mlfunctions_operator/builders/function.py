@@ -1,0 +1,88 @@
+"""The OpenFaaS Function (openfaas.com/v1) for an MLFunction."""
+
+from __future__ import annotations
+
+import json
+
+from ..api import MLFunctionSpec, ResourceRequirements
+from ..config import OperatorConfig
+from ..naming import LABEL_MODEL, LABEL_TASK, FunctionNames, Owner
+from .common import metadata
+
+SCALE = "com.openfaas.scale"
+
+
+def scaling_labels(spec: MLFunctionSpec) -> dict[str, str]:
+    """OpenFaaS' autoscaler reads these labels (values are strings). Scale to zero is not `scale.min: 0`: OpenFaaS
+    keeps min >= 1 for scaling up and lets its idler take the function to zero when `scale.zero` is true."""
+    scaling = spec.scaling
+    to_zero = scaling.min_replicas == 0
+    labels = {
+        f"{SCALE}.min": str(max(scaling.min_replicas, 1)),
+        f"{SCALE}.max": str(scaling.max_replicas),
+        f"{SCALE}.zero": "true" if to_zero else "false",
+        f"{SCALE}.target": str(scaling.target),
+        f"{SCALE}.type": scaling.metric,
+    }
+    if to_zero and scaling.scale_to_zero_after:
+        labels[f"{SCALE}.zero-duration"] = scaling.scale_to_zero_after
+    return labels
+
+
+def environment(spec: MLFunctionSpec, config: OperatorConfig, store_url: str) -> dict[str, str]:
+    """User env first, then what the operator sets (the CRD forbids users to set those names; ours win anyway)."""
+    env = {e.name: e.value for e in spec.env}
+    env.update({
+        "MODEL_NAME": spec.model.name,
+        "MODEL_VERSION": "" if spec.model.version is None else str(spec.model.version),
+        "TASK": spec.task,
+        "MODEL_STORE_URL": store_url,
+    })
+    if spec.task == "train":
+        assert spec.training is not None  # guaranteed by the CRD's rule and MLFunctionSpec
+        env.update({
+            "TRAIN_DATASET": spec.training.dataset,
+            "TRAIN_ESTIMATOR": spec.training.estimator,
+            "TRAIN_PARAMS": json.dumps(spec.training.params, sort_keys=True, separators=(",", ":")),
+            "TRAIN_TEST_SIZE": repr(spec.training.test_size),
+        })
+    else:
+        env["MODEL_REFRESH_SECONDS"] = str(config.model_refresh_seconds)
+    return env
+
+
+def _resources(resources: ResourceRequirements | None) -> dict[str, dict[str, str]]:
+    out = {}
+    for field in ("requests", "limits"):
+        amounts = getattr(resources, field) if resources else None
+        values = {k: str(v) for k, v in (amounts.dump() if amounts else {}).items()}
+        if values:
+            out[field] = values
+    return out
+
+
+def build_function(owner: Owner, spec: MLFunctionSpec, names: FunctionNames, config: OperatorConfig,
+                   store_url: str) -> dict:
+    annotations = {"com.openfaas.serviceaccount": names.service_account}
+    if spec.task == "train" and spec.training and spec.training.schedule:
+        # The OpenFaaS cron-connector invokes functions annotated this way.
+        annotations.update({"topic": "cron-function", "schedule": spec.training.schedule})
+    image = spec.image or (config.train_image if spec.task == "train" else config.predict_image)
+    handler = config.train_handler if spec.task == "train" else config.predict_handler
+    task_labels = {LABEL_TASK: spec.task, LABEL_MODEL: spec.model.name}
+    return {
+        "apiVersion": "openfaas.com/v1",
+        "kind": "Function",
+        "metadata": metadata(owner, names.function, config.function_namespace, labels=task_labels),
+        "spec": {
+            "name": names.function,
+            "image": image,
+            "handler": handler,
+            "labels": {**scaling_labels(spec), **task_labels},
+            "annotations": annotations,
+            "environment": environment(spec, config, store_url),
+            "secrets": [names.credential_secret],
+            "readOnlyRootFilesystem": True,
+            **_resources(spec.resources),
+        },
+    }

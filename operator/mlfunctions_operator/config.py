@@ -1,0 +1,31 @@
+"""Operator configuration from environment variables (prefix MLFUNCTIONS_), with defaults that fit a standard
+OpenFaaS installation. Every variable is listed in operator/README.md."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class OperatorConfig(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MLFUNCTIONS_", frozen=True)
+
+    operator_namespace: str = Field("mlfunctions-system", description="Where the operator and its ModelStores live.")
+    function_namespace: str = Field("openfaas-fn", description="Where OpenFaaS functions and their Secrets live.")
+    gateway_url: str = Field("http://gateway.openfaas:8080", description="The OpenFaaS gateway, for status.url.")
+    train_image: str = "ghcr.io/mlfunctions/iris-train:0.1.0"
+    predict_image: str = "ghcr.io/mlfunctions/iris-predict:0.1.0"
+    # OpenFaaS' `handler` field: what of-watchdog runs in http mode (the template's entry point).
+    train_handler: str = "python index.py"
+    predict_handler: str = "python index.py"
+    iris_server_image: str = "ghcr.io/mlfunctions/iris-server:0.1.0"
+    default_model_store: str = Field("default", description="The ModelStore used when spec.modelStore is empty.")
+    create_default_model_store: bool = Field(True, description="Create the default ModelStore when it is missing.")
+    model_refresh_seconds: int = Field(30, ge=1, description="MODEL_REFRESH_SECONDS given to predict functions.")
+    resync_seconds: float = Field(60.0, gt=0, description="How often every object is reconciled in full.")
+    retry_max_seconds: float = Field(300.0, gt=0, description="Cap of the back-off between failed attempts.")
+    workers: int = Field(64, ge=1, description="Objects reconciled at the same time.")
+    health_address: str = Field("0.0.0.0:8080", description="host:port of the liveness endpoint (/healthz).")
+    log_format: str = Field("json", pattern="^(json|text)$")
+    log_level: str = "INFO"
+    store_timeout_seconds: float = Field(10.0, gt=0, description="Timeout of each call to a model store.")

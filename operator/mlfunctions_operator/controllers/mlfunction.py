@@ -1,0 +1,307 @@
+"""Reconciling an MLFunction: its ServiceAccount, Role, RoleBinding, credential Secret and OpenFaaS Function in the
+function namespace, the default ModelStore if it is missing, and the MLFunction's status. Deleting one: revoking
+its credential and removing those children (the finalizer's job, since they live in another namespace)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from iris_client import Forbidden, ModelStoreError, ModelVersion, Unauthorized, Unavailable
+from pydantic import ValidationError
+
+from ..api import MLFunctionSpec
+from ..builders import credentials, rbac
+from ..builders.function import build_function
+from ..builders.status import (
+    MODEL_AVAILABLE,
+    ConditionValue,
+    Verdict,
+    function_verdict,
+    merge_conditions,
+    now_rfc3339,
+    observe_function,
+    replicas_summary,
+    verdict_conditions,
+)
+from ..children import NotOwned, ensure, remove
+from ..kube import FUNCTION, MODELSTORE, ROLE, ROLE_BINDING, SECRET, SERVICE_ACCOUNT, KubeError
+from ..naming import LABEL_MANAGED_BY, LABEL_PART_OF, MANAGED_BY, FunctionNames, Owner
+from ..stores import StoreClient, StoreProblem, StoreRef, admin_token, find_store
+from . import Context, Result
+
+log = logging.getLogger(__name__)
+KIND = "MLFunction"
+
+
+class Stop(Exception):
+    """Ends a reconcile early with this verdict."""
+
+    def __init__(self, verdict: Verdict):
+        super().__init__(verdict.message)
+        self.verdict = verdict
+
+
+def owner_of_body(body: dict) -> Owner:
+    meta = body["metadata"]
+    return Owner(KIND, meta["namespace"], meta["name"], meta["uid"])
+
+
+def parse_spec(body: dict) -> MLFunctionSpec:
+    try:
+        return MLFunctionSpec.model_validate(body.get("spec") or {})
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = ".".join(str(part) for part in ("spec", *first["loc"]))
+        raise Stop(Verdict.stalled_on("InvalidSpec", f"{field}: {first['msg']}")) from None
+
+
+def _stop_for(error: Exception, store: StoreRef | None) -> Stop:
+    """Translate a failure into the verdict the user sees."""
+    if isinstance(error, Stop):
+        return error
+    if isinstance(error, NotOwned):
+        return Stop(Verdict.stalled_on("NotOwned", str(error)))
+    if isinstance(error, StoreProblem):
+        if error.stalled:
+            return Stop(Verdict.stalled_on(error.reason, error.message))
+        return Stop(Verdict.waiting_for(error.reason, error.message))
+    if isinstance(error, ModelStoreError):
+        where = store.describe() + f" ({store.url})" if store else "the model store"
+        if isinstance(error, (Unauthorized, Forbidden)):
+            return Stop(Verdict.stalled_on("ModelStoreRejectedAdminToken",
+                                           f"{where} rejected the admin token: {error}"))
+        if isinstance(error, Unavailable):
+            return Stop(Verdict.waiting_for("ModelStoreUnavailable", f"{where} is unavailable: {error}"))
+        return Stop(Verdict.waiting_for("ModelStoreError", f"{where} failed: {error}"))
+    if isinstance(error, KubeError):
+        if error.status in (400, 403, 422):
+            return Stop(Verdict.stalled_on("ApplyFailed", str(error)))
+        return Stop(Verdict.waiting_for("APIError", str(error)))
+    raise error
+
+
+@dataclass
+class _Progress:
+    """What one reconcile learned, for the status."""
+
+    store: StoreRef | None = None
+    function: dict | None = None
+    model: ModelVersion | None = None
+    model_condition: ConditionValue | None = None
+
+
+async def reconcile(ctx: Context, body: dict) -> Result:
+    owner = owner_of_body(body)
+    names = FunctionNames.for_mlfunction(owner.namespace, owner.name)
+    progress = _Progress()
+    try:
+        spec = parse_spec(body)
+        verdict = await _reconcile(ctx, owner, names, spec, progress)
+    except Exception as error:  # noqa: BLE001 - every failure becomes a verdict; unknown ones re-raise in _stop_for
+        verdict = _stop_for(error, progress.store).verdict
+        spec = None
+    status = build_status(ctx, body, names, verdict, progress, spec)
+    retry = not verdict.ready and not (verdict.stalled and verdict.reason == "InvalidSpec")
+    observation = observe_function(progress.function) if progress.function is not None else None
+    return Result(status=status, verdict=verdict, retry=retry or verdict.reconciling, function=observation)
+
+
+async def _reconcile(ctx: Context, owner: Owner, names: FunctionNames, spec: MLFunctionSpec,
+                     progress: _Progress) -> Verdict:
+    fn_ns = ctx.config.function_namespace
+    progress.store = store = await _store(ctx, spec)
+    await asyncio.gather(
+        ensure(ctx.kube, owner, rbac.build_service_account(owner, names, fn_ns)),
+        ensure(ctx.kube, owner, rbac.build_role(owner, names, fn_ns)),
+        ensure(ctx.kube, owner, rbac.build_role_binding(owner, names, fn_ns)),
+    )
+    credential = await _credential(ctx, owner, names, spec, store)
+    applied = await ensure(ctx.kube, owner, build_function(owner, spec, names, ctx.config, store.url))
+    progress.function = applied.obj
+    if applied.created:
+        ctx.emit("Normal", "FunctionCreated", f"Created Function {fn_ns}/{names.function}")
+    verdict = function_verdict(f"{fn_ns}/{names.function}", observe_function(applied.obj))
+    return await _check_model(ctx, owner, names, spec, store, credential, verdict, progress)
+
+
+async def _store(ctx: Context, spec: MLFunctionSpec) -> StoreRef:
+    name = spec.model_store or ctx.config.default_model_store
+    namespace = ctx.config.operator_namespace
+    store = await find_store(ctx.kube, name, namespace)
+    if store is not None:
+        return store
+    if name == ctx.config.default_model_store and ctx.config.create_default_model_store:
+        created = await ctx.kube.create({
+            "apiVersion": MODELSTORE.api_version, "kind": MODELSTORE.kind,
+            "metadata": {"name": name, "namespace": namespace,
+                         "labels": {LABEL_MANAGED_BY: MANAGED_BY, LABEL_PART_OF: "mlfunctions"}},
+            "spec": {},
+        })
+        if created:
+            ctx.emit("Normal", "ModelStoreCreated", f"Created the default ModelStore {namespace}/{name}")
+        raise StoreProblem("ModelStoreNotReady", f"ModelStore {namespace}/{name} was just created; waiting for "
+                                                 "it to start", stalled=False)
+    field = "spec.modelStore" if spec.model_store else "the operator's default store"
+    raise StoreProblem("ModelStoreNotFound", f"{field}: ModelStore {namespace}/{name} not found; create it or "
+                                             "name an existing one", stalled=True)
+
+
+async def _credential(ctx: Context, owner: Owner, names: FunctionNames, spec: MLFunctionSpec, store: StoreRef,
+                      *, reissue: bool = False) -> credentials.StoredCredential:
+    """The function's token: kept while it fits (store, model, task, owner), otherwise issued anew, stored, and
+    the one it replaces revoked."""
+    fn_ns = ctx.config.function_namespace
+    secret = await ctx.kube.get(SECRET, fn_ns, names.credential_secret)
+    if secret is not None and not owner.owns(secret):
+        raise NotOwned(SECRET, fn_ns, names.credential_secret, None)
+    stored = credentials.read_credential(secret)
+    scope = credentials.token_scope(spec.model.name, spec.task)
+    wanted = credentials.fingerprint(store.url, scope, owner)
+    if stored and stored.fingerprint == wanted and not reissue:
+        await ctx.kube.apply(credentials.build_credential_secret(owner, names, fn_ns, store.name, stored))
+        return stored
+    admin = StoreClient(store.url, await admin_token(ctx.kube, store), ctx.config.store_timeout_seconds)
+    issued = await admin.create_token(scope.models, scope.rights, credentials.token_description(owner))
+    fresh = credentials.StoredCredential(token=issued.token, token_id=issued.id, fingerprint=wanted)
+    await ctx.kube.apply(credentials.build_credential_secret(owner, names, fn_ns, store.name, fresh))
+    rights = "+".join(scope.rights)
+    if stored:
+        ctx.emit("Normal", "CredentialRotated", f"Issued model-store token {issued.id} ({rights} on model "
+                                                f"{spec.model.name}) replacing {stored.token_id}")
+    else:
+        ctx.emit("Normal", "CredentialIssued", f"Issued model-store token {issued.id} ({rights} on model "
+                                               f"{spec.model.name}) from {store.describe()}")
+    await revoke_stale_tokens(ctx, owner, admin, keep=issued.id)
+    return fresh
+
+
+async def revoke_stale_tokens(ctx: Context, owner: Owner, admin: StoreClient, keep: str | None) -> list[str]:
+    """Revoke every live token issued for this owner except `keep`: the one just replaced, and any that a crash
+    between issuing and storing left behind. Best effort: a failure here leaves a warning, not a failed reconcile."""
+    description = credentials.token_description(owner)
+    try:
+        stale = [t["id"] for t in await admin.list_tokens()
+                 if t.get("description") == description and not t.get("revoked") and t["id"] != keep]
+        for token_id in stale:
+            await admin.revoke_token(token_id)
+    except ModelStoreError as error:
+        ctx.emit("Warning", "RevocationFailed", f"Could not revoke replaced model-store tokens: {error}")
+        return []
+    if stale:
+        ctx.emit("Normal", "CredentialRevoked", f"Revoked model-store token(s) {', '.join(stale)}")
+    return stale
+
+
+async def _check_model(ctx: Context, owner: Owner, names: FunctionNames, spec: MLFunctionSpec, store: StoreRef,
+                       credential: credentials.StoredCredential, verdict: Verdict, progress: _Progress) -> Verdict:
+    """Look the model up with the function's own token: proves the credential works (a token revoked by hand is
+    replaced) and finds the version in use."""
+    wanted = spec.model.version or "latest"
+    what = f"model {spec.model.name}" + (f" version {spec.model.version}" if spec.model.version else "")
+    try:
+        try:
+            found = await StoreClient(store.url, credential.token,
+                                      ctx.config.store_timeout_seconds).get_version(spec.model.name, wanted)
+        except (Unauthorized, Forbidden):
+            ctx.emit("Warning", "CredentialRejected", f"{store.describe()} rejected token {credential.token_id}; "
+                                                      "issuing a new one")
+            credential = await _credential(ctx, owner, names, spec, store, reissue=True)
+            found = await StoreClient(store.url, credential.token,
+                                      ctx.config.store_timeout_seconds).get_version(spec.model.name, wanted)
+    except Unavailable as error:
+        progress.model_condition = ConditionValue(MODEL_AVAILABLE, None, "ModelStoreUnavailable", str(error))
+        return Verdict(ready=verdict.ready, reason=verdict.reason, message=verdict.message, reconciling=True) \
+            if verdict.ready else verdict
+    progress.model = found
+    if found is not None:
+        progress.model_condition = ConditionValue(MODEL_AVAILABLE, True, "Found",
+                                                  f"{what} is version {found.version} in {store.describe()}")
+        return verdict
+    if spec.task == "train":
+        progress.model_condition = ConditionValue(MODEL_AVAILABLE, False, "NotTrainedYet",
+                                                  f"{what} has no version in {store.describe()} until this "
+                                                  "function is invoked")
+        return verdict
+    hint = "pin an existing version" if spec.model.version else "train it first (an MLFunction with task: train)"
+    message = f"{what} not found in {store.describe()}; {hint}"
+    progress.model_condition = ConditionValue(MODEL_AVAILABLE, False, "ModelNotFound", message)
+    return Verdict.waiting_for("ModelNotFound", message)
+
+
+def build_status(ctx: Context, body: dict, names: FunctionNames, verdict: Verdict, progress: _Progress,
+                 spec: MLFunctionSpec | None) -> dict:
+    generation = body["metadata"].get("generation")
+    previous = (body.get("status") or {}).get("conditions")
+    values = verdict_conditions(verdict)
+    if progress.model_condition:
+        values.append(progress.model_condition)
+    status: dict = {
+        "observedGeneration": generation,
+        "conditions": merge_conditions(previous, values, generation, now_rfc3339()),
+    }
+    if progress.function is not None:
+        observation = observe_function(progress.function)
+        status.update({
+            "url": f"{ctx.config.gateway_url.rstrip('/')}/function/{names.function}",
+            "function": {"name": names.function, "namespace": ctx.config.function_namespace},
+            "replicas": observation.replicas,
+            "availableReplicas": observation.available,
+            "replicasSummary": replicas_summary(observation) or None,
+        })
+    if spec is not None:
+        version = progress.model.version if progress.model else None
+        status["model"] = {"name": spec.model.name, **({"version": version} if version is not None else {})}
+    return status
+
+
+# -- deletion ------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Cleanup:
+    """What deleting an MLFunction did; `pending` names what could not be done yet (retry), if anything."""
+
+    revoked: list[str]
+    pending: str | None
+
+
+async def finalize(ctx: Context, body: dict, give_up_revoking: bool) -> Cleanup:
+    """Revoke the credential, then delete the children in the function namespace (only those we own).
+
+    While the store cannot be reached the cleanup is retried; once `give_up_revoking` is set (the caller has
+    retried long enough) the children are deleted anyway and a warning names the token left to revoke by hand.
+    """
+    owner = owner_of_body(body)
+    names = FunctionNames.for_mlfunction(owner.namespace, owner.name)
+    fn_ns = ctx.config.function_namespace
+    secret = await ctx.kube.get(SECRET, fn_ns, names.credential_secret)
+    stored = credentials.read_credential(secret) if secret is not None and owner.owns(secret) else None
+    revoked: list[str] = []
+    store_name = ((secret or {}).get("metadata", {}).get("annotations") or {}).get(credentials.ANNOTATION_STORE)
+    if store_name:
+        try:
+            revoked = await _revoke_all(ctx, owner, store_name, stored)
+        except (StoreProblem, ModelStoreError, KubeError) as error:
+            token = stored.token_id if stored else "unknown"
+            if not give_up_revoking:
+                return Cleanup(revoked=[], pending=f"revoking model-store token {token}: {error}")
+            ctx.emit("Warning", "RevocationFailed", f"Gave up revoking model-store token {token} in ModelStore "
+                                                    f"{store_name}: {error}; revoke it by hand")
+    for kind, name in ((FUNCTION, names.function), (ROLE_BINDING, names.role_binding), (ROLE, names.role),
+                       (SERVICE_ACCOUNT, names.service_account), (SECRET, names.credential_secret)):
+        await remove(ctx.kube, owner, kind, fn_ns, name)
+    return Cleanup(revoked=revoked, pending=None)
+
+
+async def _revoke_all(ctx: Context, owner: Owner, store_name: str,
+                      stored: credentials.StoredCredential | None) -> list[str]:
+    store = await find_store(ctx.kube, store_name, ctx.config.operator_namespace)
+    if store is None:
+        return []  # the store is gone, and its tokens with it
+    admin = StoreClient(store.url, await admin_token(ctx.kube, store), ctx.config.store_timeout_seconds)
+    revoked = []
+    if stored:
+        await admin.revoke_token(stored.token_id)
+        revoked.append(stored.token_id)
+    return revoked + await revoke_stale_tokens(ctx, owner, admin, keep=None)

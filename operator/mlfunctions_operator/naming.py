@@ -1,0 +1,132 @@
+"""Names and labels derived from an MLFunction or ModelStore. Pure and deterministic: the operator finds its
+children again by recomputing these, so they never depend on anything but the owner's namespace and name."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+from . import GROUP
+
+MANAGED_BY = "mlfunctions-operator"
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+LABEL_PART_OF = "app.kubernetes.io/part-of"
+LABEL_OWNER_KIND = f"{GROUP}/owner-kind"
+LABEL_OWNER_NAMESPACE = f"{GROUP}/owner-namespace"
+LABEL_OWNER_NAME = f"{GROUP}/owner-name"
+LABEL_OWNER_UID = f"{GROUP}/owner-uid"
+LABEL_TASK = f"{GROUP}/task"
+LABEL_MODEL = f"{GROUP}/model"
+
+_DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+MAX_LABEL = 63
+_HASH_LENGTH = 8
+
+
+def _short_hash(*parts: str) -> str:
+    return hashlib.sha256("/".join(parts).encode()).hexdigest()[:_HASH_LENGTH]
+
+
+def function_name(namespace: str, name: str) -> str:
+    """The OpenFaaS Function's name for MLFunction `namespace/name`: `<namespace>-<name>` when that is a valid
+    DNS-1035 label (what OpenFaaS needs for the function's Service), else a truncated form with a hash of both.
+
+    Functions of every user namespace share one function namespace, so the namespace is part of the name: two
+    MLFunctions called `iris` in different namespaces get different Functions. The rare clash of `a-b/c` with
+    `a/b-c` is caught by the ownership labels and reported, never resolved by overwriting.
+    """
+    base = f"{namespace}-{name}"
+    if len(base) <= MAX_LABEL and _DNS_1035.match(base):
+        return base
+    cleaned = re.sub(r"[^-a-z0-9]", "-", base.lower())
+    if not cleaned[:1].isalpha():
+        cleaned = f"f-{cleaned}"
+    stem = cleaned[: MAX_LABEL - _HASH_LENGTH - 1].strip("-")
+    return f"{stem}-{_short_hash(namespace, name)}"
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The object that owns children: an MLFunction or ModelStore, identified the way labels can say it."""
+
+    kind: str
+    namespace: str
+    name: str
+    uid: str
+    api_version: str = f"{GROUP}/v1alpha1"
+
+    def labels(self) -> dict[str, str]:
+        """Labels on every child: who manages it and which object it belongs to (the ownership check)."""
+        return {
+            LABEL_MANAGED_BY: MANAGED_BY,
+            LABEL_PART_OF: "mlfunctions",
+            LABEL_OWNER_KIND: self.kind,
+            LABEL_OWNER_NAMESPACE: self.namespace,
+            LABEL_OWNER_NAME: self.name,
+            LABEL_OWNER_UID: self.uid,
+        }
+
+    def owns(self, obj: dict) -> bool:
+        """Whether `obj` is ours to change: managed by this operator for this owner's kind, namespace and name.
+
+        The uid is not compared: a leftover of an earlier object with the same name (its finalizer released by
+        hand) belongs to the same logical owner and is taken over, while an object of another owner never is.
+        """
+        labels = (obj.get("metadata") or {}).get("labels") or {}
+        return (labels.get(LABEL_MANAGED_BY) == MANAGED_BY
+                and labels.get(LABEL_OWNER_KIND) == self.kind
+                and labels.get(LABEL_OWNER_NAMESPACE) == self.namespace
+                and labels.get(LABEL_OWNER_NAME) == self.name)
+
+    def reference(self) -> dict:
+        """An ownerReference (only valid for children in the owner's own namespace)."""
+        return {"apiVersion": self.api_version, "kind": self.kind, "name": self.name, "uid": self.uid,
+                "controller": True, "blockOwnerDeletion": True}
+
+    def describe(self) -> str:
+        return f"{self.kind} {self.namespace}/{self.name}"
+
+
+def owner_of(obj: dict) -> str | None:
+    """'Kind namespace/name' of the owner named by an object's labels, for messages; None if not ours."""
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    if labels.get(LABEL_MANAGED_BY) != MANAGED_BY:
+        return None
+    return f"{labels.get(LABEL_OWNER_KIND)} {labels.get(LABEL_OWNER_NAMESPACE)}/{labels.get(LABEL_OWNER_NAME)}"
+
+
+@dataclass(frozen=True)
+class FunctionNames:
+    """Every name in the function namespace that belongs to one MLFunction."""
+
+    function: str
+    service_account: str
+    role: str
+    role_binding: str
+    credential_secret: str
+
+    @classmethod
+    def for_mlfunction(cls, namespace: str, name: str) -> FunctionNames:
+        fn = function_name(namespace, name)
+        return cls(function=fn, service_account=fn, role=fn, role_binding=fn,
+                   credential_secret=f"{fn}-model-store")
+
+
+@dataclass(frozen=True)
+class StoreNames:
+    """Every name in the operator namespace that belongs to one ModelStore."""
+
+    deployment: str
+    service: str
+    claim: str
+    admin_secret: str
+
+    @classmethod
+    def for_store(cls, name: str) -> StoreNames:
+        base = f"iris-server-{name}"
+        return cls(deployment=base, service=base, claim=f"{base}-data", admin_secret=f"{base}-admin")
+
+
+def store_url(store_name: str, namespace: str, port: int = 8080) -> str:
+    return f"http://{StoreNames.for_store(store_name).service}.{namespace}.svc:{port}"

@@ -1,0 +1,124 @@
+"""Access to ModelStores: where a store is, its admin token, and the model-store calls the operator makes.
+
+iris_client is synchronous (requests); its calls run on a small thread pool so the event loop never blocks on a
+slow or unreachable store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Callable, TypeVar
+
+from iris_client import IssuedToken, ModelStoreClient, ModelStoreError, ModelVersion, NotFound
+from pydantic import ValidationError
+
+from .api import ModelStoreSpec
+from .builders.modelstore import ADMIN_TOKEN_KEY
+from .kube import MODELSTORE, SECRET, Kube
+from .naming import StoreNames, store_url
+
+_pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="model-store")
+T = TypeVar("T")
+
+
+class StoreProblem(Exception):
+    """The store cannot be used right now. `stalled` means the user must change something; otherwise retry."""
+
+    def __init__(self, reason: str, message: str, stalled: bool):
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.stalled = stalled
+
+
+@dataclass(frozen=True)
+class StoreRef:
+    """A ModelStore as its users see it."""
+
+    name: str
+    namespace: str
+    url: str
+    admin_secret: str
+    admin_secret_key: str
+    external: bool
+
+    def describe(self) -> str:
+        return f"ModelStore {self.namespace}/{self.name}"
+
+
+def store_ref(name: str, namespace: str, spec: ModelStoreSpec) -> StoreRef:
+    if spec.external:
+        ref = spec.external.admin_token_secret_ref
+        return StoreRef(name, namespace, spec.external.url.rstrip("/"), ref.name, ref.key, external=True)
+    return StoreRef(name, namespace, store_url(name, namespace), StoreNames.for_store(name).admin_secret,
+                    ADMIN_TOKEN_KEY, external=False)
+
+
+async def find_store(kube: Kube, name: str, namespace: str) -> StoreRef | None:
+    """The ModelStore `namespace/name`, or None if there is none. Raises StoreProblem if its spec is invalid."""
+    obj = await kube.get(MODELSTORE, namespace, name)
+    if obj is None:
+        return None
+    try:
+        spec = ModelStoreSpec.model_validate(obj.get("spec") or {})
+    except ValidationError as error:
+        raise StoreProblem("ModelStoreInvalid", f"ModelStore {namespace}/{name} has an invalid spec: {error}",
+                           stalled=True) from None
+    return store_ref(name, namespace, spec)
+
+
+async def admin_token(kube: Kube, store: StoreRef) -> str:
+    secret = await kube.get(SECRET, store.namespace, store.admin_secret)
+    where = f"Secret {store.namespace}/{store.admin_secret}"
+    if secret is None:
+        # An external store's Secret is the user's to create; our own store's is created by the operator.
+        raise StoreProblem("AdminTokenMissing", f"{where} with the admin token of {store.describe()} not found",
+                           stalled=store.external)
+    encoded = (secret.get("data") or {}).get(store.admin_secret_key)
+    if not encoded:
+        raise StoreProblem("AdminTokenMissing", f"{where} has no key {store.admin_secret_key!r}",
+                           stalled=store.external)
+    return base64.b64decode(encoded).decode().strip()
+
+
+class StoreClient:
+    """The model-store calls the operator makes, awaitable. Errors are iris_client's typed ModelStoreErrors."""
+
+    def __init__(self, url: str, token: str, timeout: float):
+        self.url, self._token, self.timeout = url, token, timeout
+
+    async def _call(self, method: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        def run() -> T:
+            # One attempt per call: the operator's own back-off (kopf retries) spaces out the next one.
+            with ModelStoreClient(self.url, self._token, timeout=self.timeout, retries=0) as store:
+                return method(store, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(_pool, run)
+
+    async def health(self) -> bool:
+        return await self._call(ModelStoreClient.health)
+
+    async def create_token(self, models: tuple[str, ...], rights: tuple[str, ...], description: str) -> IssuedToken:
+        return await self._call(partial(ModelStoreClient.create_token, models=list(models), rights=list(rights),
+                                        description=description))
+
+    async def revoke_token(self, token_id: str) -> None:
+        try:
+            await self._call(ModelStoreClient.revoke_token, token_id)
+        except NotFound:
+            pass  # already gone: revoking is idempotent
+
+    async def list_tokens(self) -> list[dict]:
+        return await self._call(ModelStoreClient.list_tokens)
+
+    async def get_version(self, model: str, version: int | str) -> ModelVersion | None:
+        try:
+            return await self._call(ModelStoreClient.get_version, model, version)
+        except NotFound:
+            return None
+
+
+__all__ = ["ModelStoreError", "StoreClient", "StoreProblem", "StoreRef", "admin_token", "find_store", "store_ref"]
