@@ -1,0 +1,293 @@
+"""The two JSON prediction protocols: KServe v1 ({"instances": [...]}) and the Open Inference Protocol v2
+({"inputs": [{"name", "shape", "datatype", "data"}]}). Pure: request bodies in, validated float arrays out, and
+predictions in, answer documents out. Every refusal says what was wrong and what was expected."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from served_model import Prediction, ServedModel
+
+_NUMBERS = frozenset({int, float})
+V2_NUMERIC_TYPES = frozenset({"FP16", "FP32", "FP64", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32",
+                              "UINT64"})
+V2_OUTPUTS = ("predictions", "probabilities")
+PROBABILITY_DECIMALS = 6
+
+
+class InvalidInput(ValueError):
+    """The request cannot be answered as sent: answered 400 with this message."""
+
+
+class TooLarge(InvalidInput):
+    """More rows than one request may carry: answered 413."""
+
+
+@dataclass(frozen=True)
+class PredictRequest:
+    rows: np.ndarray
+    probabilities: bool
+    request_id: str | None = None
+    outputs: tuple[str, ...] = ("predictions",)
+
+
+# -- shared helpers -------------------------------------------------------------------------------------------------
+
+
+def decode_json(body: bytes, example: str) -> dict[str, Any]:
+    if not body.strip():
+        raise InvalidInput(f"the request body is empty; expected a JSON object like {example}")
+    try:
+        document = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise InvalidInput(f"the request body is not valid JSON ({error}); expected a JSON object like {example}")
+    if not isinstance(document, dict):
+        raise InvalidInput(f"the request body is a JSON {_kind(document)}; expected a JSON object like {example}")
+    return document
+
+
+def parse_flag(value: Any, where: str) -> bool:
+    """A boolean option from JSON (true/false) or from the query string ("true"/"false"/"1"/"0")."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "1", "false", "0"):
+        return value.lower() in ("true", "1")
+    raise InvalidInput(f"{where} must be true or false, got {json.dumps(value)}")
+
+
+def v1_example(model: ServedModel) -> str:
+    n = model.features or 4
+    return '{"instances": [[' + ", ".join(f"x{i}" for i in range(1, min(n, 4) + 1)) + (", ..." if n > 4 else "") + "]]}"
+
+
+def v2_example(model: ServedModel) -> str:
+    n = model.features or 4
+    return f'{{"inputs": [{{"name": "{model.input_name}", "shape": [1, {n}], "datatype": "FP32", "data": [...]}}]}}'
+
+
+def rows_array(rows: list[Any], model: ServedModel, where: str, max_rows: int) -> np.ndarray:
+    """Validated rows -> a C-contiguous 2-D array of the model's input type. Every element must be a JSON number:
+    strings, booleans and nulls are refused rather than coerced (numpy would turn "5.1" and true into numbers)."""
+    if not isinstance(rows, list) or not rows:
+        raise InvalidInput(f"{where} must be a non-empty list of rows, got {_describe(rows)}")
+    if len(rows) > max_rows:
+        raise TooLarge(f"{where} has {len(rows)} rows; at most {max_rows} are accepted per request, split the batch")
+    width = model.features
+    for i, row in enumerate(rows):
+        if type(row) is not list:
+            if i == 0 and type(row) in _NUMBERS:
+                raise InvalidInput(
+                    f"{where} must be a list of rows, each a list of {_features(model)}; got a flat list of numbers "
+                    f"(wrap one row in another list: [[...]])"
+                )
+            raise InvalidInput(f"{where}[{i}] is {_describe(row)}; expected a list of {_features(model)}")
+        if width is None:
+            width = len(row)
+        if len(row) != width:
+            raise InvalidInput(f"{where}[{i}] has {len(row)} values; expected {_features(model, width)}")
+        if not set(map(type, row)) <= _NUMBERS:
+            j, value = next((j, v) for j, v in enumerate(row) if type(v) not in _NUMBERS)
+            raise InvalidInput(f"{where}[{i}][{j}] is {_describe(value)}; expected a number")
+    array = np.array(rows, dtype=model.input_dtype)
+    if not np.isfinite(array).all():
+        i, j = np.argwhere(~np.isfinite(array))[0]
+        raise InvalidInput(f"{where}[{i}][{j}] is not a finite number; NaN and infinities are not accepted")
+    return array
+
+
+# -- KServe v1 ------------------------------------------------------------------------------------------------------
+
+
+def parse_v1(document: dict[str, Any], model: ServedModel, query_probabilities: str | None,
+             max_rows: int) -> PredictRequest:
+    instances = document.get("instances")
+    if instances is None:
+        hint = " (an Open Inference Protocol v2 request goes to /v2/models/<model>/infer)" if "inputs" in document else ""
+        raise InvalidInput(f"the request has no \"instances\"{hint}; expected {v1_example(model)}")
+    wants = _wants_probabilities(document.get("probabilities"), query_probabilities, model)
+    if model.image and isinstance(instances, list) and instances and isinstance(instances[0], dict):
+        rows = images_array(instances, model, max_rows)
+    else:
+        rows = rows_array(instances, model, "instances", max_rows)
+    return PredictRequest(rows, wants)
+
+
+def images_array(instances: list[Any], model: ServedModel, max_rows: int) -> np.ndarray:
+    """KServe's binary convention for image models: {"instances": [{"b64": "<base64 PNG>"}, ...]}."""
+    from png_input import png_row  # Pillow is loaded only by image models
+
+    if len(instances) > max_rows:
+        raise TooLarge(f"instances has {len(instances)} images; at most {max_rows} are accepted per request")
+    rows = []
+    for i, instance in enumerate(instances):
+        if not isinstance(instance, dict) or not isinstance(instance.get("b64"), str):
+            raise InvalidInput(f"instances[{i}] must be {{\"b64\": \"<base64 PNG>\"}}, got {_describe(instance)}")
+        try:
+            data = base64.b64decode(instance["b64"], validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidInput(f"instances[{i}].b64 is not valid base64") from None
+        rows.append(png_row(data, model.image, where=f"instances[{i}]"))
+    return np.ascontiguousarray(np.vstack(rows), dtype=model.input_dtype)
+
+
+def v1_answer(model: ServedModel, prediction: Prediction) -> dict[str, Any]:
+    answer: dict[str, Any] = {"predictions": prediction.predictions, "model": model.describe()}
+    if prediction.probabilities is not None:
+        names = [str(c) for c in model.classes] if model.classes else None
+        table = np.round(prediction.probabilities.astype(np.float64), PROBABILITY_DECIMALS).tolist()
+        answer["probabilities"] = [dict(zip(names, row)) for row in table] if names else table
+    return answer
+
+
+# -- Open Inference Protocol v2 ---------------------------------------------------------------------------------------
+
+
+def parse_v2(document: dict[str, Any], model: ServedModel, query_probabilities: str | None,
+             max_rows: int) -> PredictRequest:
+    example = v2_example(model)
+    inputs = document.get("inputs")
+    if not isinstance(inputs, list) or len(inputs) != 1 or not isinstance(inputs[0], dict):
+        raise InvalidInput(f"\"inputs\" must be a list with exactly one tensor, got {_describe(inputs)}; "
+                           f"expected {example}")
+    tensor = inputs[0]
+    shape, datatype, data = tensor.get("shape"), tensor.get("datatype"), tensor.get("data")
+    if not isinstance(tensor.get("name"), str):
+        raise InvalidInput(f"inputs[0].name must be a string; expected {example}")
+    if datatype not in V2_NUMERIC_TYPES:
+        raise InvalidInput(
+            f"inputs[0].datatype {json.dumps(datatype)} is not supported; expected a numeric type "
+            f"(FP32, FP64, INT32, INT64, ...)"
+        )
+    if (not isinstance(shape, list) or len(shape) != 2
+            or not all(type(d) is int and d > 0 for d in shape)):
+        raise InvalidInput(f"inputs[0].shape must be [rows, {_width(model)}], got {json.dumps(shape)}")
+    rows_count, width = shape
+    if model.features is not None and width != model.features:
+        raise InvalidInput(f"inputs[0].shape is {shape}; the model takes {model.features} features per row")
+    if not isinstance(data, list) or not data:
+        raise InvalidInput(f"inputs[0].data must be a non-empty list of numbers, got {_describe(data)}")
+    if type(data[0]) is list:  # row-major nested form
+        rows = data
+    else:
+        if len(data) != rows_count * width:
+            raise InvalidInput(
+                f"inputs[0].data has {len(data)} values but shape {shape} needs {rows_count * width}"
+            )
+        rows = [data[i * width:(i + 1) * width] for i in range(rows_count)]
+    if len(rows) != rows_count:
+        raise InvalidInput(f"inputs[0].data has {len(rows)} rows but shape {shape} says {rows_count}")
+    array = rows_array(rows, model, "inputs[0].data", max_rows)
+
+    outputs = _requested_outputs(document.get("outputs"))
+    parameters = document.get("parameters") or {}
+    if not isinstance(parameters, dict):
+        raise InvalidInput(f"parameters must be a JSON object, got {_describe(parameters)}")
+    wants = "probabilities" in outputs or _wants_probabilities(
+        parameters.get("probabilities"), query_probabilities, model
+    )
+    if wants:
+        _check_probabilities(model)
+        outputs = tuple(dict.fromkeys((*outputs, "probabilities")))
+    request_id = document.get("id")
+    if request_id is not None and not isinstance(request_id, str):
+        raise InvalidInput(f"id must be a string, got {_describe(request_id)}")
+    return PredictRequest(array, wants, request_id, outputs)
+
+
+def v2_answer(model: ServedModel, prediction: Prediction, request: PredictRequest) -> dict[str, Any]:
+    rows = len(prediction.predictions)
+    tensors = []
+    if "predictions" in request.outputs:
+        tensors.append({"name": "predictions", "shape": [rows], "datatype": _datatype(prediction.predictions),
+                        "data": prediction.predictions})
+    if "probabilities" in request.outputs and prediction.probabilities is not None:
+        probabilities = np.round(prediction.probabilities.astype(np.float64), PROBABILITY_DECIMALS)
+        tensors.append({"name": "probabilities", "shape": list(probabilities.shape), "datatype": "FP32",
+                        "data": probabilities.ravel().tolist(), "parameters": {"classes": model.classes}})
+    answer: dict[str, Any] = {"model_name": model.name, "model_version": str(model.version), "outputs": tensors}
+    if request.request_id is not None:
+        answer["id"] = request.request_id
+    return answer
+
+
+def v2_metadata(model: ServedModel) -> dict[str, Any]:
+    outputs = [{"name": "predictions", "datatype": "BYTES" if model.classes and any(
+        isinstance(c, str) for c in model.classes) else ("INT64" if model.task == "classification" else "FP32"),
+        "shape": [-1]}]
+    if model.has_probabilities:
+        outputs.append({"name": "probabilities", "datatype": "FP32",
+                        "shape": [-1, len(model.classes) if model.classes else -1]})
+    return {
+        "name": model.name,
+        "versions": [str(model.version)],
+        "platform": "onnxruntime_onnx",
+        "inputs": [{"name": model.input_name, "datatype": "FP32" if model.input_dtype == np.float32 else "FP64",
+                    "shape": [-1, model.features if model.features is not None else -1]}],
+        "outputs": outputs,
+        "parameters": {"task": model.task, "classes": model.classes, "image": model.image},
+    }
+
+
+# -- details --------------------------------------------------------------------------------------------------------
+
+
+def _wants_probabilities(body_value: Any, query_value: str | None, model: ServedModel) -> bool:
+    wants = False
+    if query_value is not None:
+        wants = parse_flag(query_value, "the probabilities query parameter")
+    if body_value is not None:
+        wants = parse_flag(body_value, "\"probabilities\"")
+    if wants:
+        _check_probabilities(model)
+    return wants
+
+
+def _check_probabilities(model: ServedModel) -> None:
+    if not model.has_probabilities:
+        kind = "a regressor" if model.task != "classification" else "a classifier without predict_proba"
+        raise InvalidInput(f"model {model.name} v{model.version} is {kind}: it gives no class probabilities")
+
+
+def _requested_outputs(outputs: Any) -> tuple[str, ...]:
+    if outputs is None:
+        return ("predictions",)
+    if not isinstance(outputs, list) or not all(isinstance(o, dict) and isinstance(o.get("name"), str)
+                                                for o in outputs):
+        raise InvalidInput(f"outputs must be a list like [{{\"name\": \"predictions\"}}], got {_describe(outputs)}")
+    names = tuple(o["name"] for o in outputs)
+    unknown = [n for n in names if n not in V2_OUTPUTS]
+    if unknown:
+        raise InvalidInput(f"unknown output {json.dumps(unknown[0])}; this model has: {', '.join(V2_OUTPUTS)}")
+    return names or ("predictions",)
+
+
+def _datatype(values: list[Any]) -> str:
+    sample = values[0] if values else None
+    if isinstance(sample, str):
+        return "BYTES"
+    return "INT64" if isinstance(sample, int) else "FP32"
+
+
+def _features(model: ServedModel, width: int | None = None) -> str:
+    n = model.features or width
+    return f"{n} numbers" if n else "numbers"
+
+
+def _width(model: ServedModel) -> str:
+    return str(model.features) if model.features is not None else "features"
+
+
+def _kind(value: Any) -> str:
+    return {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
+        type(value), "number")
+
+
+def _describe(value: Any) -> str:
+    text = json.dumps(value)
+    return f"{_kind(value)} {text if len(text) <= 40 else text[:37] + '...'}"

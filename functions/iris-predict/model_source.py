@@ -1,0 +1,126 @@
+"""Where the served model comes from: the model store, fetched at start and refreshed in the background.
+
+Requests read `ModelSource.current`, one attribute holding an immutable ServedModel: no lock on the request path.
+A refresh downloads with If-None-Match (the store answers 304 while nothing changed), builds the new session off
+the event loop, then swaps the attribute, so requests in flight finish on the old model and none is dropped.
+While no model could be loaded the source remembers why, and requests get that reason (503 store down, 404 no such
+model, 502 credential refused) instead of hanging; the store is asked again at most once a second."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any, Callable
+
+from iris_client import ModelStoreError
+
+import function_support
+from served_model import ServedModel, UnservableModel
+
+log = logging.getLogger("iris-predict.model")
+
+RETRY_SECONDS = 1.0  # how often a function without a model asks the store again
+
+
+class ModelUnavailable(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class ModelSource:
+    def __init__(self, name: str, version: int | None, refresh_seconds: float, client_factory: Callable[[], Any]):
+        self.name = name
+        self.pinned_version = version
+        self.refresh_seconds = refresh_seconds
+        self.current: ServedModel | None = None
+        self.started = False  # the first load attempt has finished, whatever its outcome
+        self.problem: ModelUnavailable | None = ModelUnavailable(503, f"model {name} is still loading")
+        self._client_factory = client_factory
+        self._client: Any = None
+        self._etag: str | None = None
+        self._inflight: asyncio.Task | None = None
+        self._last_attempt = float("-inf")
+        self._refresher: asyncio.Task | None = None
+
+    @property
+    def wanted(self) -> str:
+        return f"model {self.name!r} " + (f"version {self.pinned_version}" if self.pinned_version else "(newest)")
+
+    async def start(self) -> None:
+        self._refresher = asyncio.create_task(self._refresh_forever(), name="model-refresh")
+
+    async def stop(self) -> None:
+        if self._refresher:
+            self._refresher.cancel()
+
+    async def model(self) -> ServedModel:
+        """The model to answer with; raises ModelUnavailable (with the reason) when there is none."""
+        current = self.current
+        if current is not None:
+            return current
+        if self._inflight is not None or time.monotonic() - self._last_attempt >= RETRY_SECONDS:
+            await self._fetch()
+        if self.current is None:
+            raise self.problem or ModelUnavailable(503, f"{self.wanted} is not loaded")
+        return self.current
+
+    async def _refresh_forever(self) -> None:
+        await self._fetch()
+        self.started = True
+        while True:
+            if self.current is not None and self.pinned_version is not None:
+                return  # a pinned version never changes: nothing left to watch
+            await asyncio.sleep(self.refresh_seconds if self.current is not None else RETRY_SECONDS)
+            await self._fetch()
+
+    async def _fetch(self) -> None:
+        # Concurrent callers share one download: a burst of requests while the store is down makes one call.
+        if self._inflight is None:
+            self._inflight = asyncio.create_task(self._fetch_once())
+        await asyncio.shield(self._inflight)
+
+    async def _fetch_once(self) -> None:
+        self._last_attempt = time.monotonic()
+        started = time.perf_counter()
+        try:
+            loaded = await asyncio.to_thread(self._download_and_load)
+        except UnservableModel as error:
+            self._failed(500, str(error))
+        except ModelStoreError as error:
+            self._failed(*function_support.store_problem(error, f"fetching {self.wanted}"))
+        except Exception as error:
+            log.exception("model fetch failed")
+            self._failed(500, f"fetching {self.wanted} failed: {type(error).__name__}: {error}")
+        else:
+            if loaded is not None:
+                model, self._etag = loaded
+                previous, self.current = self.current, model
+                self.problem = None
+                log.info("model loaded", extra={"model": self.name, "version": model.version,
+                                                 "previous": previous.version if previous else None,
+                                                 "seconds": round(time.perf_counter() - started, 4)})
+        finally:
+            self._inflight = None
+
+    def _download_and_load(self) -> tuple[ServedModel, str] | None:
+        """Runs in a worker thread: network and session building stay off the event loop."""
+        if self._client is None:
+            self._client = self._client_factory()
+        etag = self._etag if self.current is not None else None
+        artifact = self._client.download(self.name, self.pinned_version or "latest", etag=etag)
+        if artifact is None:
+            return None  # 304: the served model is still the right one
+        info = artifact.version
+        return ServedModel(artifact.data, self.name, info.version, info.metadata), artifact.etag
+
+    def _failed(self, status: int, message: str) -> None:
+        if self.current is not None:
+            # Keep answering with the model we have; a refresh that fails is retried at the next interval.
+            log.warning("model refresh failed; still serving the loaded model",
+                        extra={"model": self.name, "version": self.current.version, "error": message})
+            return
+        self.problem = ModelUnavailable(status, message)
+        log.warning("model not loaded", extra={"model": self.name, "status": status, "error": message})
