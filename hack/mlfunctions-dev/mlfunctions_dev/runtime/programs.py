@@ -22,14 +22,16 @@ class UnknownImage(LookupError):
 class Program:
     """A function's entry point: `python argv...` run in `cwd`.
 
-    `argv` is a script path (and its arguments) or ["-m", module, ...]; `preload` names the distributions a
-    pre-warmed process of this interpreter imports ahead of time.
+    `argv` is a script path (and its arguments) or ["-m", module, ...]; `env` is what the image sets (the
+    Function's environment overrides it); `preload` names the distributions a pre-warmed process of this
+    interpreter imports ahead of time.
     """
 
     python: str
     argv: tuple[str, ...]
     cwd: Path
     preload: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
 
     @property
     def command(self) -> list[str]:
@@ -90,14 +92,14 @@ class StackPrograms:
 
         command = [str(part) for part in funcenv.function_command(folder)]
         python, argv = command[0], tuple(command[1:])
-        preload = tuple(dict.fromkeys(n for f in _requirement_files(folder) for n in requirement_names(f)))
-        program = Program(python=python, argv=argv, cwd=folder, preload=preload)
+        template = funcenv.function_spec(folder).template_dir
+        requirements = [template / "requirements.txt", folder / "requirements.txt"]
+        preload = tuple(dict.fromkeys(name for path in requirements for name in requirement_names(path)))
+        # What the image sets; PORT is the runtime's to choose per replica.
+        image_env = {k: v for k, v in funcenv.function_environment(folder, port=0).items() if k != "PORT"}
+        program = Program(python=python, argv=argv, cwd=folder, preload=preload, env=tuple(sorted(image_env.items())))
         self._cache[image] = program
         return program
-
-
-def _requirement_files(folder: Path) -> list[Path]:
-    return sorted(folder.rglob("requirements*.txt"))
 
 
 class StaticPrograms:
@@ -109,7 +111,8 @@ class StaticPrograms:
         document = yaml.safe_load(path.read_text()) or {}
         self._programs = {
             image: Program(python=entry["python"], argv=tuple(entry["argv"]),
-                           cwd=Path(entry.get("cwd") or path.parent), preload=tuple(entry.get("preload") or ()))
+                           cwd=Path(entry.get("cwd") or path.parent), preload=tuple(entry.get("preload") or ()),
+                           env=tuple(sorted((k, str(v)) for k, v in (entry.get("env") or {}).items())))
             for image, entry in document.items()
         }
 

@@ -18,6 +18,7 @@ from mlfunctions_dev.runtime.programs import Program
 from mlfunctions_dev.runtime.spec import FunctionSpec
 
 HEALTH_PATH = "/_/health"
+READY_PATH_ANNOTATION = "com.openfaas.ready.http.path"  # OpenFaaS's per-function readiness probe path
 # Variables a function inherits from the runtime's environment (everything else comes from its Function).
 INHERITED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE",
                  "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "XDG_CACHE_HOME")
@@ -47,7 +48,7 @@ class Replica:
         deadline = time.monotonic() + timeout
         delay = 0.002  # a warm replica is up in milliseconds: probe fast at first, then back off
         while time.monotonic() < deadline and not self.exited.done() and not self.stopping:
-            if await processes.http_ok(self.port, HEALTH_PATH):
+            if await processes.http_ok(self.port, self.spec.annotations.get(READY_PATH_ANNOTATION, HEALTH_PATH)):
                 self.ready_at = time.monotonic()
                 return True
             await asyncio.sleep(delay)
@@ -72,7 +73,7 @@ class ReplicaLauncher:
         replica_id = next(_ids)
         log_path = self.log_dir / spec.namespace / f"{spec.name}-{replica_id}.log"
         secrets_dir = _write_secrets(secrets) if secrets else None
-        env = {**self.base_env, **spec.environment, "PORT": str(port)}
+        env = {**self.base_env, **dict(program.env), **spec.environment, "PORT": str(port)}
         if secrets_dir is not None:
             env["OPENFAAS_SECRETS_DIR"] = str(secrets_dir)
         warm = self.pools.take(program)

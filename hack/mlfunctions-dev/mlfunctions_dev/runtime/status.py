@@ -23,10 +23,10 @@ def function_status(spec: FunctionSpec, snapshot: Snapshot | None, error: str, p
     else:
         crash_looping = snapshot is not None and snapshot.crashes >= CRASH_LOOP_AFTER and available == 0
         last_error = snapshot.last_error if snapshot else ""
-        if desired == 0:
+        if desired == 0 and available == 0:
             ready = ("True", "ScaledToZero", "scaled to zero; the next request starts a replica")
             healthy = ("False", "ScaledToZero", "no replicas are running")
-        elif available >= 1:
+        elif available >= 1:  # includes the moment between "scale to zero" and the last replica stopping
             ready = ("True", "Available", f"{available}/{desired} replicas available")
             healthy = ("True", "Available", "") if available >= desired else (
                 "False", "Degraded", f"{available}/{desired} replicas available")
