@@ -22,6 +22,9 @@ test-unit:  ## Only the tests that need neither the control plane nor servers
 
 crds:  ## Regenerate crds/ (and the chart's copy) from the pydantic models
 	$(PY) -m mlfunctions_operator.crdgen crds
+	# Helm installs CRDs from the chart's crds/: keep it byte-identical to crds/ (tests/chart checks it).
+	rm -f charts/mlfunctions/crds/*.yaml
+	cp crds/*.yaml charts/mlfunctions/crds/
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,7 @@
+{{/* Selector labels of the operator's pods: only labels that never change between releases (a Deployment's
+selector is immutable, so chart and app versions must stay out of it). */}}
+{{- define "mlfunctions.operatorSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "mlfunctions.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: operator
+{{- end -}}
