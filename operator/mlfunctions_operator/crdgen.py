@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from . import GROUP, VERSION
 from .api import MLFunctionSpec, MLFunctionStatus, ModelStoreSpec, ModelStoreStatus
 from .api.mlfunction import DNS_LABEL_RULE
+from .api.modelstore import STORE_NAME_RULE
 
 _DROPPED = {"title"}
 _KEY_ORDER = {"description": 0, "type": 1, "required": 2, "default": 3, "properties": 4}
@@ -164,7 +165,7 @@ def modelstore_crd() -> dict[str, Any]:
              "description": "The external store's URL, if any."},
             {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
         ],
-        root_rules=[],
+        root_rules=[STORE_NAME_RULE],
     )
 
 

@@ -19,5 +19,7 @@ def configure(level: str = "INFO", fmt: str = "json") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # The API client logs every request at DEBUG; keep it quiet unless asked for.
-    logging.getLogger("kubernetes").setLevel(max(root.level, logging.INFO))
+    # kopf logs every handled watch event at INFO and aiohttp every liveness probe: keep those for DEBUG runs.
+    quiet = max(root.level, logging.WARNING) if root.level > logging.DEBUG else logging.DEBUG
+    for name in ("kopf.objects", "aiohttp.access", "kubernetes"):
+        logging.getLogger(name).setLevel(quiet)

@@ -79,10 +79,11 @@ class ScalingSpec(K8sModel):
     """How OpenFaaS scales the function (translated into its com.openfaas.scale.* labels)."""
 
     model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
-        {"rule": "self.minReplicas <= self.maxReplicas",
+        # has(): the rules also run on the CRD's `default: {}` for scaling, before nested defaults are applied.
+        {"rule": "!has(self.minReplicas) || !has(self.maxReplicas) || self.minReplicas <= self.maxReplicas",
          "message": "minReplicas must not be greater than maxReplicas",
          "fieldPath": ".minReplicas", "reason": "FieldValueInvalid"},
-        {"rule": "!has(self.scaleToZeroAfter) || self.minReplicas == 0",
+        {"rule": "!has(self.scaleToZeroAfter) || (has(self.minReplicas) && self.minReplicas == 0)",
          "message": "scaleToZeroAfter is only allowed with minReplicas: 0 (scale to zero)",
          "fieldPath": ".scaleToZeroAfter", "reason": "FieldValueForbidden"},
     ]})

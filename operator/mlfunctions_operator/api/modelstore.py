@@ -56,6 +56,15 @@ class ModelStoreSpec(K8sModel):
                                                                 "of deploying one.")
 
 
+# The store's Service is `iris-server-<name>`, a DNS-1035 label of at most 63 characters.
+STORE_NAME_RULE = {
+    "rule": "self.metadata.name.size() <= 51 && self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",
+    "message": "metadata.name must be a DNS-1035 label of at most 51 characters (it names the iris-server Service "
+               "iris-server-<name>)",
+    "reason": "FieldValueInvalid",
+}
+
+
 class ModelStoreStatus(K8sModel):
     """What the operator observed (kstatus-compatible)."""
 

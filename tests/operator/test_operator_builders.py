@@ -1,0 +1,132 @@
+"""Builders: spec in, manifests out, compared with reviewed golden manifests."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from mlfunctions_operator.api import MLFunctionSpec, ModelStoreSpec
+from mlfunctions_operator.builders import credentials, modelstore, rbac
+from mlfunctions_operator.builders.function import build_function, environment, scaling_labels
+from mlfunctions_operator.config import OperatorConfig
+from mlfunctions_operator.naming import FunctionNames, Owner, StoreNames
+
+CONFIG = OperatorConfig(function_namespace="openfaas-fn", operator_namespace="mlfunctions-system")
+OWNER = Owner("MLFunction", "data-science", "iris-predict", "7a1c2d3e-0000-4000-8000-000000000001")
+NAMES = FunctionNames.for_mlfunction(OWNER.namespace, OWNER.name)
+STORE_URL = "http://iris-server-default.mlfunctions-system.svc:8080"
+
+PREDICT = MLFunctionSpec.model_validate({
+    "task": "predict",
+    "model": {"name": "iris", "version": 3},
+    "scaling": {"minReplicas": 0, "maxReplicas": 4, "scaleToZeroAfter": "10m", "target": 20, "metric": "capacity"},
+    "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "256Mi", "cpu": 1}},
+    "env": [{"name": "LOG_LEVEL", "value": "debug"}],
+})
+TRAIN = MLFunctionSpec.model_validate({
+    "task": "train",
+    "model": {"name": "iris"},
+    "training": {"dataset": "iris", "estimator": "LogisticRegression", "params": {"max_iter": 200, "C": 0.5},
+                 "testSize": 0.25, "schedule": "0 3 * * *"},
+    "image": "registry.example.com/team/iris-train:1.2.3",
+})
+
+
+def test_predict_function(golden):
+    golden("function-predict", [build_function(OWNER, PREDICT, NAMES, CONFIG, STORE_URL)])
+
+
+def test_train_function(golden):
+    train_owner = Owner("MLFunction", "data-science", "iris-train", "7a1c2d3e-0000-4000-8000-000000000002")
+    names = FunctionNames.for_mlfunction(train_owner.namespace, train_owner.name)
+    golden("function-train", [build_function(train_owner, TRAIN, names, CONFIG, STORE_URL)])
+
+
+def test_function_rbac(golden):
+    golden("function-rbac", [
+        rbac.build_service_account(OWNER, NAMES, "openfaas-fn"),
+        rbac.build_role(OWNER, NAMES, "openfaas-fn"),
+        rbac.build_role_binding(OWNER, NAMES, "openfaas-fn"),
+    ])
+
+
+def test_credential_secret(golden):
+    stored = credentials.StoredCredential(token="secret-token-value", token_id="0123456789abcdef",
+                                          fingerprint="f" * 16)
+    secret = credentials.build_credential_secret(OWNER, NAMES, "openfaas-fn", "default", stored)
+    golden("credential-secret", [secret])
+    assert credentials.read_credential(secret) == stored
+
+
+def test_model_store(golden):
+    owner = Owner("ModelStore", "mlfunctions-system", "default", "7a1c2d3e-0000-4000-8000-000000000003")
+    names = StoreNames.for_store("default")
+    spec = ModelStoreSpec.model_validate({"storage": {"size": "5Gi", "storageClassName": "fast"},
+                                          "resources": {"requests": {"cpu": "50m"}}})
+    golden("modelstore", [
+        modelstore.build_admin_secret(owner, names, "generated-admin-token"),
+        modelstore.build_claim(owner, names, spec),
+        modelstore.build_service(owner, names),
+        modelstore.build_deployment(owner, names, spec, "ghcr.io/mlfunctions/iris-server:0.1.0"),
+    ])
+
+
+def test_children_in_the_owners_namespace_get_an_owner_reference():
+    same = Owner("MLFunction", "openfaas-fn", "iris", "uid")
+    manifest = rbac.build_service_account(same, NAMES, "openfaas-fn")
+    assert manifest["metadata"]["ownerReferences"] == [{
+        "apiVersion": "mlfunctions.dev/v1alpha1", "kind": "MLFunction", "name": "iris", "uid": "uid",
+        "controller": True, "blockOwnerDeletion": True}]
+    elsewhere = rbac.build_service_account(OWNER, NAMES, "openfaas-fn")
+    assert "ownerReferences" not in elsewhere["metadata"]
+
+
+@pytest.mark.parametrize("scaling,expected", [
+    ({}, {"min": "1", "max": "5", "zero": "false", "target": "50", "type": "rps"}),
+    ({"minReplicas": 0}, {"min": "1", "max": "5", "zero": "true", "target": "50", "type": "rps"}),
+    ({"minReplicas": 0, "scaleToZeroAfter": "1h"},
+     {"min": "1", "max": "5", "zero": "true", "zero-duration": "1h", "target": "50", "type": "rps"}),
+    ({"minReplicas": 2, "maxReplicas": 9, "target": 7, "metric": "cpu"},
+     {"min": "2", "max": "9", "zero": "false", "target": "7", "type": "cpu"}),
+])
+def test_scaling_labels(scaling, expected):
+    spec = MLFunctionSpec.model_validate({"task": "predict", "model": {"name": "m"}, "scaling": scaling})
+    assert scaling_labels(spec) == {f"com.openfaas.scale.{k}": v for k, v in expected.items()}
+
+
+def test_environment_tells_the_function_its_model_and_task():
+    env = environment(TRAIN, CONFIG, STORE_URL)
+    assert env == {
+        "MODEL_NAME": "iris", "MODEL_VERSION": "", "TASK": "train", "MODEL_STORE_URL": STORE_URL,
+        "TRAIN_DATASET": "iris", "TRAIN_ESTIMATOR": "LogisticRegression",
+        "TRAIN_PARAMS": '{"C":0.5,"max_iter":200}', "TRAIN_TEST_SIZE": "0.25",
+    }
+    assert environment(PREDICT, CONFIG, STORE_URL)["MODEL_VERSION"] == "3"
+    assert environment(PREDICT, CONFIG, STORE_URL)["MODEL_REFRESH_SECONDS"] == "30"
+
+
+def test_credential_fingerprint_changes_with_model_task_store_and_owner():
+    base = credentials.fingerprint(STORE_URL, credentials.token_scope("iris", "predict"), OWNER)
+    assert base == credentials.fingerprint(STORE_URL, credentials.token_scope("iris", "predict"), OWNER)
+    others = {
+        credentials.fingerprint(STORE_URL, credentials.token_scope("wine", "predict"), OWNER),
+        credentials.fingerprint(STORE_URL, credentials.token_scope("iris", "train"), OWNER),
+        credentials.fingerprint("http://elsewhere:8080", credentials.token_scope("iris", "predict"), OWNER),
+        credentials.fingerprint(STORE_URL, credentials.token_scope("iris", "predict"),
+                                Owner("MLFunction", "data-science", "iris-predict", "another-uid")),
+    }
+    assert base not in others and len(others) == 4
+
+
+def test_token_scope_is_least_privilege():
+    assert credentials.token_scope("iris", "predict") == credentials.TokenScope(("iris",), ("read",))
+    assert credentials.token_scope("iris", "train") == credentials.TokenScope(("iris",), ("read", "write"))
+
+
+def test_read_credential_ignores_secrets_that_are_not_credentials():
+    assert credentials.read_credential(None) is None
+    assert credentials.read_credential({"metadata": {}, "data": {}}) is None
+    no_id = {"metadata": {"annotations": {}},
+             "data": {"model-store-token": base64.b64encode(b"x").decode()}}
+    assert credentials.read_credential(no_id) is None
