@@ -127,9 +127,8 @@ async def _loop(runtime: Runtime, body: kopf.Body, kind: Kind, reconcile, logger
 def _announce(body: kopf.Body, verdict) -> None:
     """A changed verdict: logged, and an Event when it is news for the user (stalled, or ready)."""
     meta = body["metadata"]
-    log.info("reconciled", extra={"kind": body.get("kind"), "namespace": meta.get("namespace"),
-                                  "name": meta.get("name"), "ready": verdict.ready, "reason": verdict.reason,
-                                  "detail": verdict.message})
+    log.info("reconciled", extra={"object": f"{body.get('kind')} {meta.get('namespace')}/{meta.get('name')}",
+                                  "ready": verdict.ready, "reason": verdict.reason, "detail": verdict.message})
     if verdict.stalled:
         kopf.event(body, type="Warning", reason=verdict.reason, message=verdict.message)
     elif verdict.ready:

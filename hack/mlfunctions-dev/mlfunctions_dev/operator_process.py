@@ -47,10 +47,11 @@ def helm() -> str:
     return result.stdout.strip().splitlines()[-1]
 
 
-def render_operator_rbac(namespace: str, function_namespace: str, release: str = RELEASE) -> list[dict]:
+def render_operator_rbac(namespace: str, function_namespace: str, kube_version: str,
+                         release: str = RELEASE) -> list[dict]:
     """The chart's ServiceAccount, ClusterRole, Roles and bindings, rendered by helm for these namespaces."""
     rendered = subprocess.run(
-        [helm(), "template", release, str(CHART), "--namespace", namespace,
+        [helm(), "template", release, str(CHART), "--namespace", namespace, "--kube-version", kube_version,
          "--set", f"functionNamespace={function_namespace}",
          "--show-only", "templates/serviceaccount.yaml", "--show-only", "templates/rbac.yaml"],
         check=True, capture_output=True, text=True,
@@ -63,7 +64,7 @@ def install_operator_identity(cluster, namespace: str, function_namespace: str,
     """Create both namespaces (if missing) and apply the chart's RBAC with kubectl, as admin."""
     documents = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}}
                  for n in dict.fromkeys((namespace, function_namespace))]
-    documents += render_operator_rbac(namespace, function_namespace, release)
+    documents += render_operator_rbac(namespace, function_namespace, cluster.version, release)
     subprocess.run([cluster.kubectl, "--kubeconfig", str(cluster.kubeconfig), "apply", "-f", "-"],
                    input=yaml.safe_dump_all(documents), check=True, capture_output=True, text=True)
     account = next(d["metadata"]["name"] for d in documents if d["kind"] == "ServiceAccount")
