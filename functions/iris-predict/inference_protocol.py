@@ -87,13 +87,13 @@ def rows_array(rows: list[Any], model: ServedModel, where: str, max_rows: int) -
                     f"(wrap one row in another list: [[...]])"
                 )
             raise InvalidInput(f"{where}[{i}] is {_describe(row)}; expected a list of {_features(model)}")
+        if not set(map(type, row)) <= _NUMBERS:
+            j, value = next((j, v) for j, v in enumerate(row) if type(v) not in _NUMBERS)
+            raise InvalidInput(f"{where}[{i}][{j}] is {_describe(value)}; expected a number")
         if width is None:
             width = len(row)
         if len(row) != width:
             raise InvalidInput(f"{where}[{i}] has {len(row)} values; expected {_features(model, width)}")
-        if not set(map(type, row)) <= _NUMBERS:
-            j, value = next((j, v) for j, v in enumerate(row) if type(v) not in _NUMBERS)
-            raise InvalidInput(f"{where}[{i}][{j}] is {_describe(value)}; expected a number")
     array = np.array(rows, dtype=model.input_dtype)
     if not np.isfinite(array).all():
         i, j = np.argwhere(~np.isfinite(array))[0]
