@@ -31,7 +31,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
-    parser.add_argument("--state-dir", type=Path, required=True, help="logs, credentials")
+    parser.add_argument("--state-dir", type=Path, required=True,
+                        help="logs, credentials, what the warm pools learned (kept across restarts)")
     parser.add_argument("--stack-file", type=Path, action="append", default=[],
                         help="an OpenFaaS stack.yml: its images run from its function folders")
     parser.add_argument("--programs", type=Path, action="append", default=[],
@@ -68,7 +69,8 @@ async def serve(options: argparse.Namespace) -> None:
         from mlfunctions_dev.runtime.kube import KubeBinding
 
         kube = KubeBinding(options.kubeconfig, options.watch_namespace or None)
-    runtime = FunctionRuntime(ChainedPrograms(*resolvers), log_dir=log_dir, pool_size=options.pool_size,
+    runtime = FunctionRuntime(ChainedPrograms(*resolvers), log_dir=log_dir, pool_dir=options.state_dir / "pool",
+                              pool_size=options.pool_size,
                               autoscale_interval=options.autoscale_interval, ready_timeout=options.ready_timeout,
                               **(kube.runtime_hooks() if kube else {}))
     await runtime.start()

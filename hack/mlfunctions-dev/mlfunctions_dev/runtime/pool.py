@@ -4,6 +4,7 @@ and imported the function's libraries, waiting to become a replica. Taking one s
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import os
@@ -16,6 +17,7 @@ from mlfunctions_dev.runtime.programs import Program
 
 log = logging.getLogger("mlfunctions.runtime.pool")
 ZYGOTE = Path(__file__).with_name("zygote.py")
+REFILL_DELAY = 1.0
 
 
 @dataclass
@@ -23,10 +25,14 @@ class WarmProcess:
     process: subprocess.Popen
     exited: asyncio.Future
 
+    learn_dir: Path
+
     def become(self, program: Program, env: dict[str, str], log_path: Path) -> None:
         """Hand the zygote its function; from here on it is that function's replica process."""
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        assignment = {"argv": list(program.argv), "cwd": str(program.cwd), "env": env, "log": str(log_path)}
+        learn = self.learn_dir / f"{_digest(program.cwd, *program.argv)}.modules"
+        assignment = {"argv": list(program.argv), "cwd": str(program.cwd), "env": env, "log": str(log_path),
+                      "learn": str(learn)}
         self.process.stdin.write((json.dumps(assignment) + "\n").encode())
         self.process.stdin.close()
 
@@ -34,9 +40,13 @@ class WarmProcess:
 class WarmPool:
     """Keeps `size` ready zygotes of one interpreter + preload set, refilling in the background."""
 
-    def __init__(self, python: str, preload: tuple[str, ...], size: int, log_dir: Path, base_env: dict[str, str]):
+    def __init__(self, python: str, preload: tuple[str, ...], size: int, pool_dir: Path, base_env: dict[str, str]):
         self.python, self.preload, self.size = python, preload, size
-        self._log_path = log_dir / "pool" / f"{Path(python).parent.parent.name}-{os.getpid()}.log"
+        key = _digest(python, *preload)
+        # What the functions of this interpreter imported (learned by their replicas): kept across restarts.
+        self.learn_dir = pool_dir / key
+        self.learn_dir.mkdir(parents=True, exist_ok=True)
+        self._log_path = pool_dir / f"{key}.log"
         self._base_env = base_env
         self._ready: list[WarmProcess] = []
         self._starting = 0
@@ -52,12 +62,12 @@ class WarmPool:
 
     def take(self) -> WarmProcess | None:
         """A ready zygote, or None if none is ready right now (the caller then starts the function cold)."""
+        # Refill a moment later: a new zygote's imports would compete for the CPU with the replica starting now.
+        asyncio.get_running_loop().call_later(REFILL_DELAY, self.fill)
         while self._ready:
             warm = self._ready.pop(0)
             if not warm.exited.done():
-                self.fill()
                 return warm
-        self.fill()
         return None
 
     async def close(self) -> None:
@@ -75,6 +85,8 @@ class WarmPool:
         argv = [self.python, str(ZYGOTE), "--ready-fd", str(write_fd)]
         for dist in self.preload:
             argv += ["--preload-dist", dist]
+        for learned in sorted(self.learn_dir.glob("*.modules")):
+            argv += ["--preload-file", str(learned)]
         process = None
         try:
             process = processes.spawn(argv, cwd=ZYGOTE.parent, env=self._base_env, log_path=self._log_path,
@@ -87,7 +99,7 @@ class WarmPool:
                 log.warning("zygote failed to start", extra={"python": self.python, "log": str(self._log_path)})
                 await asyncio.sleep(1.0)  # don't spin on a broken interpreter
                 return
-            warm = WarmProcess(process, exited)
+            warm = WarmProcess(process, exited, self.learn_dir)
             if self._closed:
                 process.stdin.close()
                 await processes.terminate(process, exited, grace=2.0)
@@ -109,6 +121,10 @@ class WarmPool:
         if warm in self._ready:
             self._ready.remove(warm)
             self.fill()
+
+
+def _digest(*parts: object) -> str:
+    return hashlib.sha256("\0".join(map(str, parts)).encode()).hexdigest()[:16]
 
 
 async def _read_line(fd: int) -> bytes:
@@ -136,8 +152,8 @@ async def _read_line(fd: int) -> bytes:
 class WarmPools:
     """One WarmPool per (interpreter, preload set): a pool serves every function that runs on that virtualenv."""
 
-    def __init__(self, size: int, log_dir: Path, base_env: dict[str, str]):
-        self.size, self._log_dir, self._base_env = size, log_dir, base_env
+    def __init__(self, size: int, pool_dir: Path, base_env: dict[str, str]):
+        self.size, self._pool_dir, self._base_env = size, pool_dir, base_env
         self._pools: dict[tuple[str, tuple[str, ...]], WarmPool] = {}
 
     def prepare(self, program: Program) -> None:
@@ -145,7 +161,7 @@ class WarmPools:
             return
         key = (program.python, program.preload)
         if key not in self._pools:
-            self._pools[key] = WarmPool(program.python, program.preload, self.size, self._log_dir, self._base_env)
+            self._pools[key] = WarmPool(program.python, program.preload, self.size, self._pool_dir, self._base_env)
         self._pools[key].fill()
 
     def take(self, program: Program) -> WarmProcess | None:

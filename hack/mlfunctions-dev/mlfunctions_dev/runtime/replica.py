@@ -46,13 +46,15 @@ class Replica:
     async def wait_ready(self, timeout: float) -> bool:
         """Probe the health endpoint until it answers (True) or the process exits / `timeout` passes (False)."""
         deadline = time.monotonic() + timeout
-        delay = 0.002  # a warm replica is up in milliseconds: probe fast at first, then back off
+        path = self.spec.annotations.get(READY_PATH_ANNOTATION, HEALTH_PATH)
+        delay = 0.002  # a warm replica is up in milliseconds: probe often at first (a refused connect is cheap)
         while time.monotonic() < deadline and not self.exited.done() and not self.stopping:
-            if await processes.http_ok(self.port, self.spec.annotations.get(READY_PATH_ANNOTATION, HEALTH_PATH)):
+            if await processes.http_ok(self.port, path):
                 self.ready_at = time.monotonic()
                 return True
             await asyncio.sleep(delay)
-            delay = min(delay * 1.5, 0.1)
+            slow_start = time.monotonic() - self.started_at > 2.0
+            delay = min(delay * 1.5, 0.1 if slow_start else 0.01)
         return False
 
     async def stop(self, grace: float) -> None:

@@ -49,7 +49,7 @@ async def _no_secrets(spec: FunctionSpec) -> dict[str, bytes]:
 
 
 class FunctionRuntime:
-    def __init__(self, programs: ProgramResolver, *, log_dir: Path, secrets: SecretLoader = _no_secrets,
+    def __init__(self, programs: ProgramResolver, *, log_dir: Path, pool_dir: Path, secrets: SecretLoader = _no_secrets,
                  pool_size: int = 1, autoscale_interval: float = 1.0, ready_timeout: float = 60.0,
                  on_change: Callable[[Deployed], None] = lambda deployed: None):
         self.programs = programs
@@ -58,7 +58,7 @@ class FunctionRuntime:
         self._secrets = secrets
         self._on_change = on_change
         base_env = inherited_env(dict(os.environ))
-        self.pools = WarmPools(pool_size, log_dir, base_env)
+        self.pools = WarmPools(pool_size, pool_dir, base_env)
         self._launcher = ReplicaLauncher(PortAllocator(), self.pools, log_dir, base_env)
         self.functions: dict[tuple[str, str], Deployed] = {}
         self._autoscaler: asyncio.Task | None = None

@@ -7,8 +7,10 @@ Runs under the *function's* interpreter (its virtualenv), so it may import nothi
     <function python> zygote.py --ready-fd N [--preload-dist NAME ...] [--preload-module NAME ...]
 
 Protocol: once the imports are done it writes "ready\\n" to fd N and closes it; then it reads one JSON line
-from stdin, {"argv": [script or "-m", module, ...], "cwd": ..., "env": {...}, "log": path}, and becomes that
-program: stdout/stderr go to `log`, the environment is exactly `env`, and the entry point runs as __main__.
+from stdin, {"argv": [script or "-m", module, ...], "cwd": ..., "env": {...}, "log": path, "learn": path}, and
+becomes that program: stdout/stderr go to `log`, the environment is exactly `env`, and the entry point runs as
+__main__. A few seconds later it writes the library modules the function has imported to `learn` (one per
+line): later zygotes preload those too (--preload-file), so they pay for nothing the function imports.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import json
 import os
 import runpy
 import sys
+import threading
+import time
 
 # Distributions whose top-level modules are tooling, not something a function imports.
 _NEVER_PRELOAD = {"pip", "setuptools", "wheel", "_distutils_hack", "pkg_resources", "distutils-precedence"}
@@ -48,7 +52,31 @@ def _preload(modules: list[str]) -> None:
             print(f"zygote: preloading {module} failed: {error!r}", file=sys.stderr, flush=True)
 
 
-def _become(assignment: dict) -> None:
+def _preload_file(path: str | None) -> list[str]:
+    if not path or not os.path.exists(path):
+        return []
+    with open(path) as listing:
+        return [line.strip() for line in listing if line.strip()]
+
+
+def _learn(path: str, library_paths: tuple[str, ...], delay: float) -> None:
+    """After `delay` seconds, write the modules imported so far that are libraries: built in, or found on the
+    interpreter's own path (stdlib, site-packages, installed packages). The function's own code is never
+    preloaded: it may read its environment at import time."""
+    time.sleep(delay)
+    names = []
+    for name, module in list(sys.modules.items()):
+        origin = getattr(module, "__file__", None)
+        if name.startswith("__") or (origin and not os.path.abspath(origin).startswith(library_paths)):
+            continue
+        names.append(name)
+    temporary = f"{path}.{os.getpid()}.tmp"
+    with open(temporary, "w") as listing:
+        listing.write("\n".join(names) + "\n")
+    os.replace(temporary, path)  # readers see the whole list or none of it
+
+
+def _become(assignment: dict, library_paths: tuple[str, ...]) -> None:
     log = os.open(assignment["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(log, 1)
     os.dup2(log, 2)
@@ -62,6 +90,8 @@ def _become(assignment: dict) -> None:
     os.environ.update(assignment["env"])
     extra_paths = [p for p in assignment["env"].get("PYTHONPATH", "").split(os.pathsep) if p]
     argv = list(assignment["argv"])
+    if assignment.get("learn"):
+        threading.Thread(target=_learn, args=(assignment["learn"], library_paths, 3.0), daemon=True).start()
     if argv[0] == "-m":
         sys.argv = [argv[1], *argv[2:]]
         sys.path[:0] = [assignment["cwd"], *extra_paths]
@@ -78,18 +108,21 @@ def main() -> None:
     parser.add_argument("--ready-fd", type=int, required=True)
     parser.add_argument("--preload-dist", action="append", default=[])
     parser.add_argument("--preload-module", action="append", default=[])
+    parser.add_argument("--preload-file", action="append", default=[], help="modules to import, one per line")
     options = parser.parse_args()
     # The zygote's own folder must not shadow the function's modules; the function's folder takes its place.
     sys.path.pop(0)
+    library_paths = tuple(os.path.join(os.path.abspath(p), "") for p in sys.path if p)
 
-    _preload(options.preload_module + _modules_of(options.preload_dist))
+    learned = [name for path in options.preload_file for name in _preload_file(path)]
+    _preload(list(dict.fromkeys(options.preload_module + _modules_of(options.preload_dist) + learned)))
     os.write(options.ready_fd, b"ready\n")
     os.close(options.ready_fd)
 
     line = sys.stdin.readline()
     if not line:
         return  # the pool closed us without an assignment: exit quietly
-    _become(json.loads(line))
+    _become(json.loads(line), library_paths)
 
 
 if __name__ == "__main__":
