@@ -1,4 +1,5 @@
-"""Start a real iris-server in a subprocess for tests elsewhere (functions, operator, local stack).
+"""Helpers for tests and benchmarks elsewhere (functions, operator, local stack): a real iris-server in a
+subprocess, and small valid ONNX artifacts to store in it.
 
     url, process = start_iris_server(tmp_path / "store", admin_token="a-long-enough-admin-token")
     ...
@@ -94,3 +95,23 @@ def _tail(path: Path, lines: int = 40) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return "(no log)"
+
+
+def onnx_model(seed: int = 0, floats: int = 4) -> bytes:
+    """A valid ONNX model Y = X + C whose constant C (`floats` values drawn from `seed`) makes its bytes unique;
+    about 4 * floats bytes."""
+    import numpy as np
+    from onnx import TensorProto, checker, helper, numpy_helper
+
+    values = np.random.default_rng(seed).random(floats, dtype=np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["X", "C"], ["Y"])],
+        f"sample-{seed}",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, [None, floats])],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [None, floats])],
+        initializer=[numpy_helper.from_array(values, name="C")],
+    )
+    model = helper.make_model(graph, producer_name="iris-tests", opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    checker.check_model(model)
+    return model.SerializeToString()

@@ -1,33 +1,13 @@
-"""Artifacts for iris-server tests and the benchmark: real ONNX and skops files, and the pickles the store refuses."""
+"""Artifacts for iris-server tests: skops files and the pickles the store must refuse (ONNX comes from iris_server.testing)."""
 
 from __future__ import annotations
 
 import io
 import pickle
 
-import numpy as np
-import onnx
-from onnx import TensorProto, helper, numpy_helper
+from iris_server.testing import onnx_model
 
-
-def onnx_model(seed: int = 0, floats: int = 4) -> bytes:
-    """A valid ONNX model Y = X + C, whose constant C (`floats` values drawn from `seed`) makes its bytes unique."""
-    values = np.random.default_rng(seed).random(floats, dtype=np.float32)
-    graph = helper.make_graph(
-        [helper.make_node("Add", ["X", "C"], ["Y"])],
-        f"sample-{seed}",
-        [helper.make_tensor_value_info("X", TensorProto.FLOAT, [None, floats])],
-        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [None, floats])],
-        initializer=[numpy_helper.from_array(values, name="C")],
-    )
-    model = helper.make_model(graph, producer_name="iris-tests", opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    return model.SerializeToString()
-
-
-def onnx_model_of_size(size_bytes: int, seed: int = 0) -> bytes:
-    return onnx_model(seed=seed, floats=max(1, size_bytes // 4))
+__all__ = ["joblib_compressed", "onnx_model", "pickled_estimator", "skops_model", "skops_with_untrusted_function"]
 
 
 def skops_model() -> bytes:
