@@ -1,0 +1,170 @@
+"""Bad manifests: what the schema can judge, the API server rejects naming the field; what only the operator can
+judge (a missing or unreachable store, an object it does not own) becomes Stalled or Reconciling with a message,
+retried with back-off, never in a hot loop."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+
+import pytest
+from iris_server.testing import start_iris_server, stop_iris_server
+from kubernetes.client.rest import ApiException
+
+from conftest import ADMIN_TOKEN, FUNCTION_NAMESPACE, GROUP, OPERATOR_NAMESPACE, STORE, VERSION, condition
+
+pytestmark = pytest.mark.integration
+
+BASE = {"task": "predict", "model": {"name": "iris"}, "modelStore": STORE}
+TRAIN = {"task": "train", "model": {"name": "iris"}, "modelStore": STORE,
+         "training": {"dataset": "iris", "estimator": "LogisticRegression"}}
+
+
+def with_(base: dict, **changes) -> dict:
+    return {**json.loads(json.dumps(base)), **changes}
+
+
+REJECTED = [
+    # (case, metadata.name, spec, the field the API server must name)
+    ("task missing", "m", {"model": {"name": "iris"}}, "spec.task"),
+    ("unknown task", "m", with_(BASE, task="serve"), "spec.task"),
+    ("model name not a DNS label", "m", with_(BASE, model={"name": "Iris_Model"}), "spec.model.name"),
+    ("model version 0", "m", with_(BASE, model={"name": "iris", "version": 0}), "spec.model.version"),
+    ("train without training", "m", with_(TRAIN, training=None), "spec.training"),
+    ("predict with training", "m", with_(BASE, training=TRAIN["training"]), "spec.training"),
+    ("minReplicas above maxReplicas", "m", with_(BASE, scaling={"minReplicas": 3, "maxReplicas": 2}),
+     "spec.scaling.minReplicas"),
+    ("maxReplicas 0", "m", with_(BASE, scaling={"minReplicas": 0, "maxReplicas": 0}), "spec.scaling.maxReplicas"),
+    ("scaleToZeroAfter without minReplicas 0", "m", with_(BASE, scaling={"scaleToZeroAfter": "10m"}),
+     "spec.scaling.scaleToZeroAfter"),
+    ("scaleToZeroAfter not a duration", "m", with_(BASE, scaling={"minReplicas": 0, "scaleToZeroAfter": "10 min"}),
+     "spec.scaling.scaleToZeroAfter"),
+    ("unknown metric", "m", with_(BASE, scaling={"metric": "memory"}), "spec.scaling.metric"),
+    ("estimator not allowed", "m", with_(TRAIN, training={"dataset": "iris", "estimator": "os.system"}),
+     "spec.training.estimator"),
+    ("classifier for a regression dataset", "m",
+     with_(TRAIN, training={"dataset": "diabetes", "estimator": "LogisticRegression"}), "spec.training.estimator"),
+    ("testSize not in (0, 1)", "m", with_(TRAIN, training={**TRAIN["training"], "testSize": 1.5}),
+     "spec.training.testSize"),
+    ("schedule not cron", "m", with_(TRAIN, training={**TRAIN["training"], "schedule": "every night"}),
+     "spec.training.schedule"),
+    ("env sets a reserved variable", "m", with_(BASE, env=[{"name": "MODEL_NAME", "value": "x"}]), "spec.env"),
+    ("env name twice", "m", with_(BASE, env=[{"name": "A", "value": "1"}, {"name": "A", "value": "2"}]),
+     "spec.env[1]"),
+    ("requests above limits", "m", with_(BASE, resources={"requests": {"cpu": "2"}, "limits": {"cpu": "500m"}}),
+     "spec.resources.requests.cpu"),
+    ("memory not a quantity", "m", with_(BASE, resources={"limits": {"memory": "lots"}}),
+     "spec.resources.limits.memory"),
+    ("name too long for a Function", "n" * 64, BASE, "metadata.name"),
+    ("name with dots", "my.function", BASE, "metadata.name"),
+]
+
+
+@pytest.mark.parametrize("case,name,spec,field", REJECTED, ids=[c[0] for c in REJECTED])
+def test_the_api_server_rejects_naming_the_field(objects, namespace, case, name, spec, field):
+    spec = {k: v for k, v in spec.items() if v is not None}
+    with pytest.raises(ApiException) as error:
+        objects.create_mlf(namespace, name, spec)
+    assert error.value.status == 422, error.value.body
+    message = json.loads(error.value.body)["message"]
+    assert field in message, f"{case}: {field!r} not named in {message!r}"
+
+
+def wait_condition(objects, namespace, name, type_, reason, timeout=20.0) -> dict:
+    return objects.wait(lambda: (m := objects.mlf(namespace, name)) and
+                        condition(m, type_).get("reason") == reason and condition(m, type_), timeout=timeout,
+                        what=f"{type_} reason {reason}")
+
+
+def test_missing_store_is_stalled_naming_the_field(objects, namespace):
+    objects.create_mlf(namespace, "nostore", with_(BASE, modelStore="no-such-store"))
+    stalled = wait_condition(objects, namespace, "nostore", "Stalled", "ModelStoreNotFound")
+    assert stalled["status"] == "True"
+    assert "spec.modelStore" in stalled["message"] and "no-such-store" in stalled["message"]
+    assert condition(objects.mlf(namespace, "nostore"), "Ready")["status"] == "False"
+    events = objects.core.list_namespaced_event(namespace).items
+    assert any(e.reason == "ModelStoreNotFound" and e.type == "Warning" for e in events)
+
+
+def test_foreign_object_is_never_adopted(objects, namespace):
+    name = f"{namespace}-taken"
+    foreign = {"apiVersion": "openfaas.com/v1", "kind": "Function",
+               "metadata": {"name": name, "labels": {"team": "someone-else"}},
+               "spec": {"name": name, "image": "someone/else:1"}}
+    objects.custom.create_namespaced_custom_object("openfaas.com", "v1", FUNCTION_NAMESPACE, "functions", foreign)
+    try:
+        objects.create_mlf(namespace, "taken", BASE)
+        stalled = wait_condition(objects, namespace, "taken", "Stalled", "NotOwned")
+        assert f"Function {FUNCTION_NAMESPACE}/{name}" in stalled["message"]
+        time.sleep(1)
+        untouched = objects.function(name)
+        assert untouched["spec"] == foreign["spec"] and untouched["metadata"]["labels"] == {"team": "someone-else"}
+        # deleting the MLFunction must not delete what it does not own
+        objects.delete_mlf(namespace, "taken")
+        objects.wait(lambda: objects.mlf(namespace, "taken") is None, what="the MLFunction to go")
+        assert objects.function(name)["metadata"]["uid"] == untouched["metadata"]["uid"]
+    finally:
+        objects.custom.delete_namespaced_custom_object("openfaas.com", "v1", FUNCTION_NAMESPACE, "functions", name)
+
+
+class CountingListener:
+    """A TCP port that accepts and drops every connection (a store that is down) and counts the attempts."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.attempts = 0
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.attempts += 1
+            conn.close()
+
+    def close(self):
+        self.sock.close()
+
+
+def test_store_down_backs_off_and_recovers_without_restart(objects, namespace, tmp_path):
+    listener = CountingListener()
+    store = f"down-{namespace}"
+    objects.custom.create_namespaced_custom_object(GROUP, VERSION, OPERATOR_NAMESPACE, "modelstores", {
+        "apiVersion": f"{GROUP}/{VERSION}", "kind": "ModelStore", "metadata": {"name": store},
+        "spec": {"external": {"url": f"http://127.0.0.1:{listener.port}",
+                              "adminTokenSecretRef": {"name": "iris-admin"}}}})
+    process = None
+    try:
+        objects.create_mlf(namespace, "waiting", with_(BASE, modelStore=store))
+        reconciling = wait_condition(objects, namespace, "waiting", "Reconciling", "ModelStoreUnavailable")
+        assert reconciling["status"] == "True" and f"127.0.0.1:{listener.port}" in reconciling["message"]
+        mlf = objects.mlf(namespace, "waiting")
+        assert condition(mlf, "Stalled")["status"] == "False" and condition(mlf, "Ready")["status"] == "False"
+        start = listener.attempts
+        time.sleep(10)
+        # back-off 2, 4, 8 s (the MLFunction and the ModelStore each retry on their own): a handful, not hundreds
+        assert listener.attempts - start <= 8, f"{listener.attempts - start} attempts in 10s: a hot loop"
+        # the store comes up on the same address: the function converges, the operator was never restarted
+        listener.close()
+        url, process = start_iris_server(tmp_path / "store", admin_token=ADMIN_TOKEN, port=listener.port)
+        objects.wait(lambda: objects.function(f"{namespace}-waiting"), timeout=20, what="the Function")
+        mlf = objects.wait(lambda: (m := objects.mlf(namespace, "waiting")) and
+                           condition(m, "Reconciling").get("reason") != "ModelStoreUnavailable" and m, timeout=20,
+                           what="recovery")
+        assert condition(mlf, "Stalled")["status"] == "False"
+    finally:
+        listener.close()
+        objects.delete_mlf(namespace, "waiting")
+        objects.wait(lambda: objects.mlf(namespace, "waiting") is None, what="the MLFunction to go")
+        objects.custom.delete_namespaced_custom_object(GROUP, VERSION, OPERATOR_NAMESPACE, "modelstores", store)
+        if process:
+            stop_iris_server(process)
