@@ -1,10 +1,14 @@
 """Benchmark of iris-server on this machine: metadata GETs, 304 checks, artifact downloads.
 
-One uvicorn worker in a subprocess. Latency is measured with iris_client (what the functions use), one request at a
-time. Throughput is measured closed-loop from separate client processes using plain keep-alive http.client, so that
-on a small machine the clients leave the server as much CPU as possible. Because the machine may be shared, the run
+One uvicorn worker in a subprocess. Latency is measured with iris_client (what the functions use), one request
+at a
+time. Throughput is measured closed-loop from separate client processes using plain keep-alive http.client, so
+that
+on a small machine the clients leave the server as much CPU as possible. Because the machine may be shared,
+the run
 also reads the server process's CPU time (/proc) and reports the CPU cost per request and the rate one fully
-available core would sustain (1 / cpu_per_request). Baseline in the same run: GET /healthz, the cheapest request the
+available core would sustain (1 / cpu_per_request). Baseline in the same run: GET /healthz, the cheapest
+request the
 same server answers (no auth, no database): the floor of HTTP + framework cost.
 
     .venv/bin/python bench/bench_iris_server.py            # ~1 minute; JSON to stdout and bench/results/
@@ -41,12 +45,19 @@ TARGET_METADATA_RPS = 1000.0
 def _percentiles(samples: list[float]) -> dict[str, float]:
     ordered = sorted(samples)
     pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
-    return {"p50_ms": round(pick(0.50) * 1e3, 3), "p99_ms": round(pick(0.99) * 1e3, 3),
-            "mean_ms": round(statistics.fmean(ordered) * 1e3, 3), "samples": len(ordered)}
+    return {
+        "p50_ms": round(pick(0.50) * 1e3, 3),
+        "p99_ms": round(pick(0.99) * 1e3, 3),
+        "mean_ms": round(statistics.fmean(ordered) * 1e3, 3),
+        "samples": len(ordered),
+    }
 
 
-def _interleaved_latencies(calls: dict[str, object], rounds: int = LATENCY_ROUNDS) -> dict[str, dict[str, float]]:
-    """Latency of each call, sampled in alternating rounds so that load from elsewhere on a shared machine falls
+def _interleaved_latencies(
+    calls: dict[str, object], rounds: int = LATENCY_ROUNDS
+) -> dict[str, dict[str, float]]:
+    """Latency of each call, sampled in alternating rounds so that load from elsewhere on a shared machine
+    falls
     on all of them alike rather than on whichever happened to run during a busy spell."""
     for call in calls.values():
         for _ in range(200):  # warm connections, caches and the allocator
@@ -86,11 +97,13 @@ def _server_cpu_seconds(pid: int) -> float:
 
 
 def _rate(port: int, pid: int, path: str, headers: dict[str, str]) -> dict[str, float]:
-    """Closed-loop requests per second from RATE_PROCESSES client processes, one keep-alive connection each."""
+    """Closed-loop requests per second from RATE_PROCESSES client processes, one connection each."""
     context = multiprocessing.get_context("spawn")
     queue, start = context.Queue(), context.Event()
-    workers = [context.Process(target=_rate_worker, args=(port, path, headers, RATE_SECONDS, start, queue))
-               for _ in range(RATE_PROCESSES)]
+    workers = [
+        context.Process(target=_rate_worker, args=(port, path, headers, RATE_SECONDS, start, queue))
+        for _ in range(RATE_PROCESSES)
+    ]
     for worker in workers:
         worker.start()
     time.sleep(2.0)  # let the workers import, connect and warm up before the clock starts
@@ -100,10 +113,13 @@ def _rate(port: int, pid: int, path: str, headers: dict[str, str]) -> dict[str, 
     cpu_per_request = (_server_cpu_seconds(pid) - cpu_before) / total
     for worker in workers:
         worker.join()
-    return {"requests_per_second": round(total / RATE_SECONDS, 1),
-            "server_cpu_ms_per_request": round(cpu_per_request * 1e3, 3),
-            "one_core_capacity_rps": round(1 / cpu_per_request, 1),
-            "client_processes": RATE_PROCESSES, "seconds": RATE_SECONDS}
+    return {
+        "requests_per_second": round(total / RATE_SECONDS, 1),
+        "server_cpu_ms_per_request": round(cpu_per_request * 1e3, 3),
+        "one_core_capacity_rps": round(1 / cpu_per_request, 1),
+        "client_processes": RATE_PROCESSES,
+        "seconds": RATE_SECONDS,
+    }
 
 
 def _download_throughput(client: ModelStoreClient, model: str, size: int, rounds: int) -> dict[str, float]:
@@ -115,20 +131,31 @@ def _download_throughput(client: ModelStoreClient, model: str, size: int, rounds
         seconds.append(time.perf_counter() - started)
         assert len(artifact.data) == size
     median = statistics.median(seconds)
-    return {"bytes": size, "rounds": rounds, "median_seconds": round(median, 4),
-            "median_mb_per_second": round(size / median / 1e6, 1)}
+    return {
+        "bytes": size,
+        "rounds": rounds,
+        "median_seconds": round(median, 4),
+        "median_mb_per_second": round(size / median / 1e6, 1),
+    }
 
 
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="iris-bench-") as tmp:
-        url, process = start_iris_server(Path(tmp) / "store", ADMIN_TOKEN, log_level="warning",
-                                         max_upload_bytes=64 * 1024 * 1024)
+        url, process = start_iris_server(
+            Path(tmp) / "store", ADMIN_TOKEN, log_level="warning", max_upload_bytes=64 * 1024 * 1024
+        )
         try:
             client = ModelStoreClient(url, ADMIN_TOKEN, timeout=60)
-            metadata = {"metrics": {"accuracy": 0.97, "f1_macro": 0.96}, "params": {"C": 1.0, "max_iter": 200},
-                        "dataset": "iris", "estimator": "LogisticRegression", "task": "classification",
-                        "classes": ["setosa", "versicolor", "virginica"], "features": 4,
-                        "framework": {"scikit-learn": "1.9.1", "skl2onnx": "1.20.0", "onnx": "1.23.2"}}
+            metadata = {
+                "metrics": {"accuracy": 0.97, "f1_macro": 0.96},
+                "params": {"C": 1.0, "max_iter": 200},
+                "dataset": "iris",
+                "estimator": "LogisticRegression",
+                "task": "classification",
+                "classes": ["setosa", "versicolor", "virginica"],
+                "features": 4,
+                "framework": {"scikit-learn": "1.9.1", "skl2onnx": "1.20.0", "onnx": "1.23.2"},
+            }
             client.upload("bench", onnx_model(seed=1, floats=64), metadata=metadata)
             one_mb, fifty_mb = onnx_model(seed=2, floats=250_000), onnx_model(seed=3, floats=12_500_000)
             client.upload("bench-1mb", one_mb)
@@ -148,19 +175,27 @@ def main() -> int:
             def not_modified() -> None:
                 assert client.download("bench", etag=etag) is None
 
-            latency = _interleaved_latencies({
-                "healthz": lambda: session.get(f"{url}/healthz").raise_for_status(),
-                "metadata": lambda: client.get_version("bench"),
-                "not_modified": not_modified,
-                "not_modified_raw_http": lambda: raw_get(
-                    "/v1/models/bench/versions/latest/artifact", {**auth, "If-None-Match": etag}, 304),
-            })
+            latency = _interleaved_latencies(
+                {
+                    "healthz": lambda: session.get(f"{url}/healthz").raise_for_status(),
+                    "metadata": lambda: client.get_version("bench"),
+                    "not_modified": not_modified,
+                    "not_modified_raw_http": lambda: raw_get(
+                        "/v1/models/bench/versions/latest/artifact", {**auth, "If-None-Match": etag}, 304
+                    ),
+                }
+            )
             results = {
-                "machine": {"python": platform.python_version(), "cpus": multiprocessing.cpu_count(),
-                            "server_workers": 1},
+                "machine": {
+                    "python": platform.python_version(),
+                    "cpus": multiprocessing.cpu_count(),
+                    "server_workers": 1,
+                },
                 "baseline_healthz": {**latency["healthz"], **_rate(port, process.pid, "/healthz", {})},
-                "metadata_get": {**latency["metadata"],
-                                 **_rate(port, process.pid, "/v1/models/bench/versions/latest", auth)},
+                "metadata_get": {
+                    **latency["metadata"],
+                    **_rate(port, process.pid, "/v1/models/bench/versions/latest", auth),
+                },
                 "not_modified_304": latency["not_modified"],
                 "not_modified_304_raw_http": latency["not_modified_raw_http"],
                 "download_1mb": _download_throughput(client, "bench-1mb", len(one_mb), rounds=40),
@@ -169,12 +204,17 @@ def main() -> int:
         finally:
             stop_iris_server(process)
     results["targets"] = {
-        "not_modified_p50_ms": {"target": TARGET_304_P50_MS, "measured": results["not_modified_304"]["p50_ms"],
-                                "met": results["not_modified_304"]["p50_ms"] <= TARGET_304_P50_MS},
+        "not_modified_p50_ms": {
+            "target": TARGET_304_P50_MS,
+            "measured": results["not_modified_304"]["p50_ms"],
+            "met": results["not_modified_304"]["p50_ms"] <= TARGET_304_P50_MS,
+        },
         "metadata_requests_per_second": {
-            "target": TARGET_METADATA_RPS, "measured": results["metadata_get"]["requests_per_second"],
+            "target": TARGET_METADATA_RPS,
+            "measured": results["metadata_get"]["requests_per_second"],
             "one_core_capacity": results["metadata_get"]["one_core_capacity_rps"],
-            "met": results["metadata_get"]["requests_per_second"] >= TARGET_METADATA_RPS},
+            "met": results["metadata_get"]["requests_per_second"] >= TARGET_METADATA_RPS,
+        },
     }
     results["load_average_1m_after"] = round(os.getloadavg()[0], 2)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
@@ -183,7 +223,8 @@ def main() -> int:
     print(
         f"iris-server: 304 p50 {results['not_modified_304']['p50_ms']} ms (target <= {TARGET_304_P50_MS}), "
         f"metadata {results['metadata_get']['requests_per_second']:.0f} req/s "
-        f"(target >= {TARGET_METADATA_RPS:.0f}; one-core capacity {results['metadata_get']['one_core_capacity_rps']:.0f}; "
+        f"(target >= {TARGET_METADATA_RPS:.0f}; "
+        f"one-core capacity {results['metadata_get']['one_core_capacity_rps']:.0f}; "
         f"/healthz floor {results['baseline_healthz']['requests_per_second']:.0f}), "
         f"p50/p99 {results['metadata_get']['p50_ms']}/{results['metadata_get']['p99_ms']} ms, "
         f"download 1 MB {results['download_1mb']['median_mb_per_second']} MB/s, "

@@ -1,4 +1,4 @@
-"""`python -m iris_server`: recover the data dir, then serve with uvicorn (configuration: IRIS_* variables)."""
+"""`python -m iris_server`: recover the data dir, then serve with uvicorn (configured by IRIS_* variables)."""
 
 from __future__ import annotations
 
@@ -28,8 +28,16 @@ def main() -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     # Before any worker starts, so no upload can be in flight while orphans are swept.
     recover(Catalog(settings.catalog_path), FilesystemBackend(settings.blobs_dir), settings.staging_dir)
-    log.info("starting", extra={"host": settings.host, "port": settings.port, "workers": settings.workers,
-                                "data_dir": str(settings.data_dir), "max_upload_bytes": settings.max_upload_bytes})
+    log.info(
+        "starting",
+        extra={
+            "host": settings.host,
+            "port": settings.port,
+            "workers": settings.workers,
+            "data_dir": str(settings.data_dir),
+            "max_upload_bytes": settings.max_upload_bytes,
+        },
+    )
     uvicorn.run(
         "iris_server.api:create_app_from_env",
         factory=True,

@@ -6,7 +6,8 @@ import json
 import logging
 import os
 from dataclasses import dataclass
-from typing import Annotated, Any, Iterator
+from typing import Annotated, Any
+from collections.abc import Iterator
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
@@ -30,7 +31,6 @@ from .schemas import (
     Status,
     TokenIn,
     TokenList,
-    TokenOut,
     VersionList,
     VersionOut,
     WhoAmI,
@@ -48,7 +48,8 @@ ModelName = Annotated[
     str, Path(pattern=DNS_LABEL_PATTERN, max_length=63, description="model name: a DNS-1123 label")
 ]
 VersionRefParam = Annotated[
-    str, Path(pattern=VERSION_REF_PATTERN, max_length=63, description="a version number, 'latest' or an alias")
+    str,
+    Path(pattern=VERSION_REF_PATTERN, max_length=63, description="a version number, 'latest' or an alias"),
 ]
 AliasName = Annotated[
     str, Path(pattern=DNS_LABEL_PATTERN, max_length=63, description="alias name: a DNS label, not all digits")
@@ -91,8 +92,10 @@ def _chunks(stream, size: int) -> Iterator[bytes]:
     DOWNLOAD_BYTES.inc(size)
 
 
-# Reads are `async def` and query SQLite inline: an indexed read in WAL mode takes microseconds and never waits for
-# writers, far less than a hop to the threadpool (measured: ~0.3 ms of CPU per request on this class of machine).
+# Reads are `async def` and query SQLite inline: an indexed read in WAL mode takes microseconds and never
+# waits for
+# writers, far less than a hop to the threadpool (measured: ~0.3 ms of CPU per request on this class of
+# machine).
 # Writes commit with fsync, so they are plain `def` (FastAPI runs them in its threadpool) or use to_thread.
 models = APIRouter(prefix="/v1", tags=["models"])
 admin = APIRouter(prefix="/v1", tags=["tokens"])
@@ -130,7 +133,10 @@ async def list_versions(request: Request, model: ModelName, caller: Caller):
     status_code=201,
     response_model=VersionOut,
     responses={
-        200: {"model": VersionOut, "description": "a retry whose Idempotency-Key already created this version"},
+        200: {
+            "model": VersionOut,
+            "description": "a retry whose Idempotency-Key already created this version",
+        },
         **_errors(400, 403, 413, 415),
     },
     openapi_extra={
@@ -151,7 +157,8 @@ async def upload_version(
         str | None, Header(pattern="^[0-9a-f]{64}$", description="sha256 of the body; checked before storing")
     ] = None,
     idempotency_key: Annotated[
-        str | None, Header(min_length=1, max_length=128, description="retries with the same key create one version")
+        str | None,
+        Header(min_length=1, max_length=128, description="retries with the same key create one version"),
     ] = None,
     x_model_metadata: Annotated[
         str | None, Header(description="JSON object: metrics, params, dataset, estimator, ...")
@@ -163,9 +170,15 @@ async def upload_version(
         artifacts.check_format_name(format)
     except artifacts.ArtifactRefused as error:
         raise refuse(error) from error
-    content_type = request.headers.get("content-type", "application/octet-stream").split(";")[0].strip().lower()
+    content_type = (
+        request.headers.get("content-type", "application/octet-stream").split(";")[0].strip().lower()
+    )
     if content_type != "application/octet-stream":
-        raise ApiError(415, f"send the artifact as the raw body with Content-Type application/octet-stream, not {content_type}")
+        raise ApiError(
+            415,
+            "send the artifact as the raw body with Content-Type application/octet-stream, "
+            f"not {content_type}",
+        )
     store = _store(request)
     upload = UploadRequest(
         model=model,
@@ -177,7 +190,9 @@ async def upload_version(
     )
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > store.settings.max_upload_bytes:
-        raise ApiError(413, f"the artifact is larger than the limit of {store.settings.max_upload_bytes} bytes")
+        raise ApiError(
+            413, f"the artifact is larger than the limit of {store.settings.max_upload_bytes} bytes"
+        )
     result = store.uploads.replay(upload)
     if result is None:
         try:
@@ -216,7 +231,7 @@ async def download(
     caller: Caller,
     if_none_match: Annotated[str | None, Header(description="an ETag from an earlier download")] = None,
 ):
-    """The artifact's bytes. ETag names version and content, so a warm function asks "anything newer?" cheaply."""
+    """The artifact's bytes. The ETag names version and content: "anything newer?" costs a 304."""
     authorize(caller, Right.READ, model)
     store = _store(request)
     try:
@@ -240,7 +255,9 @@ async def download(
             "Content-Disposition": f'attachment; filename="{model}-{record.version}.{record.format}"',
         }
     )
-    return StreamingResponse(_chunks(stream, record.size), media_type="application/octet-stream", headers=headers)
+    return StreamingResponse(
+        _chunks(stream, record.size), media_type="application/octet-stream", headers=headers
+    )
 
 
 @models.delete("/models/{model}/versions/{version}", status_code=204, responses=_errors(403, 404, 409))
@@ -275,7 +292,9 @@ def set_alias(request: Request, model: ModelName, alias: AliasName, body: AliasI
     """Point `alias` at a version (creating or moving it): pinning and rollback."""
     authorize(caller, Right.WRITE, model)
     if not is_alias(alias):
-        raise ApiError(422, f"alias must be a DNS label that is neither all digits nor 'latest'; got {alias!r}")
+        raise ApiError(
+            422, f"alias must be a DNS label that is neither all digits nor 'latest'; got {alias!r}"
+        )
     catalog = _store(request).catalog
     try:
         catalog.set_alias(model, alias, body.version)
@@ -297,7 +316,12 @@ def delete_alias(request: Request, model: ModelName, alias: AliasName, caller: C
 @models.get("/whoami", response_model=WhoAmI, responses=_errors())
 async def whoami(caller: Caller):
     """The calling token's id and scope: lets a deployer check a credential without touching any model."""
-    return {"id": caller.id, "admin": caller.admin, "models": list(caller.models), "rights": sorted(caller.rights)}
+    return {
+        "id": caller.id,
+        "admin": caller.admin,
+        "models": list(caller.models),
+        "rights": sorted(caller.rights),
+    }
 
 
 @admin.post("/tokens", status_code=201, response_model=IssuedTokenOut, responses=_errors(403))
@@ -326,9 +350,7 @@ async def list_tokens(request: Request, caller: Caller):
 
 
 @admin.delete("/tokens/{token_id}", status_code=204, responses=_errors(403, 404))
-def revoke_token(
-    request: Request, token_id: Annotated[str, Path(pattern="^[0-9a-f]{16}$")], caller: Caller
-):
+def revoke_token(request: Request, token_id: Annotated[str, Path(pattern="^[0-9a-f]{16}$")], caller: Caller):
     """Revoke a token: effective for the very next request. Revoking twice is not an error."""
     require_admin(caller)
     try:
@@ -360,7 +382,7 @@ async def readyz(request: Request):
 
 @health.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
 async def metrics():
-    """Prometheus metrics (unauthenticated: labels carry route templates only, never model names or tokens)."""
+    """Prometheus metrics, unauthenticated: labels carry route templates only, never model names or tokens."""
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 

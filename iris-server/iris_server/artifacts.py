@@ -1,8 +1,12 @@
-"""Which artifacts the store accepts: formats that load without running code, checked before anything is stored.
+"""Which artifacts the store accepts: formats that load without running code, checked before anything is
+stored.
 
-Pickle (and joblib, which is pickle, often compressed) executes arbitrary code on load, so it is refused outright.
-ONNX is a protobuf: parsing and checking it runs no code. skops files are zip archives whose schema names every type
-they would construct; `skops.io.get_untrusted_types` lists the ones outside skops' safe set, and we accept those only
+Pickle (and joblib, which is pickle, often compressed) executes arbitrary code on load, so it is refused
+outright.
+ONNX is a protobuf: parsing and checking it runs no code. skops files are zip archives whose schema names
+every type
+they would construct; `skops.io.get_untrusted_types` lists the ones outside skops' safe set, and we accept
+those only
 if they are scikit-learn classes.
 """
 
@@ -55,7 +59,8 @@ class ArtifactRefused(Exception):
 def check_format_name(fmt: str) -> None:
     if fmt.lower() in _REFUSED_FORMATS:
         raise ArtifactRefused(
-            Refusal.UNSAFE_FORMAT, f"format {fmt!r} is refused: loading it runs arbitrary code; {_EXPORT_HINT}"
+            Refusal.UNSAFE_FORMAT,
+            f"format {fmt!r} is refused: loading it runs arbitrary code; {_EXPORT_HINT}",
         )
     if fmt not in FORMATS:
         raise ArtifactRefused(
@@ -67,13 +72,15 @@ def sniff_unsafe(head: bytes) -> None:
     """Refuse pickles and compressed (joblib) payloads by their leading bytes, whatever format they claim."""
     if head.startswith(_PICKLE_MAGIC):
         raise ArtifactRefused(
-            Refusal.UNSAFE_FORMAT, f"this is a pickle (or joblib) file, which runs arbitrary code when loaded; {_EXPORT_HINT}"
+            Refusal.UNSAFE_FORMAT,
+            f"this is a pickle (or joblib) file, which runs arbitrary code when loaded; {_EXPORT_HINT}",
         )
     for magic, kind in _COMPRESSED_MAGIC.items():
         if head.startswith(magic):
             raise ArtifactRefused(
                 Refusal.UNSAFE_FORMAT,
-                f"this is {kind}-compressed data, as joblib writes compressed pickles; the store accepts only "
+                f"this is {kind}-compressed data, as joblib writes compressed pickles; "
+                "the store accepts only "
                 f"uncompressed ONNX or skops; {_EXPORT_HINT}",
             )
 
@@ -102,7 +109,9 @@ def _inspect_onnx(path: Path) -> Inspection:
     try:
         model = onnx.load_model(str(path), load_external_data=False)
         onnx.checker.check_model(model)
-    except Exception as error:  # protobuf DecodeError, ValidationError, ...: all mean "not a valid ONNX model"
+    except (
+        Exception
+    ) as error:  # protobuf DecodeError, ValidationError, ...: all mean "not a valid ONNX model"
         raise ArtifactRefused(Refusal.INVALID, f"not a valid ONNX model: {_first_line(error)}") from error
     if not model.graph.node:
         raise ArtifactRefused(Refusal.INVALID, "not a valid ONNX model: the graph has no nodes")
@@ -130,13 +139,14 @@ def _inspect_skops(path: Path, head: bytes) -> Inspection:
     if refused:
         raise ArtifactRefused(
             Refusal.INVALID,
-            f"the skops file references types outside the allow-list (scikit-learn classes): {', '.join(refused)}",
+            "the skops file references types outside the allow-list (scikit-learn classes): "
+            + ", ".join(refused),
         )
     return Inspection({"skops_types_beyond_defaults": sorted(untrusted)})
 
 
 def _is_sklearn_class(dotted: str) -> bool:
-    """True only for a class defined under the sklearn package (functions such as a FunctionTransformer's are not)."""
+    """True only for a class defined in sklearn (not a function, such as a FunctionTransformer may hold)."""
     if not _TRUSTED_SKOPS_TYPE.fullmatch(dotted):
         return False
     module_name, _, attribute = dotted.rpartition(".")

@@ -37,7 +37,9 @@ async def authenticate(request: Request) -> Principal:
 def _scoped(store, presented: str) -> Principal:
     parts = tokens.split(presented)
     record = store.catalog.get_token(parts[0]) if parts else None
-    secret_matches = tokens.same_secret(parts[1] if parts else presented, record.secret_sha256 if record else _NO_SUCH_SECRET)
+    secret_matches = tokens.same_secret(
+        parts[1] if parts else presented, record.secret_sha256 if record else _NO_SUCH_SECRET
+    )
     if record is None or not secret_matches or record.revoked_at is not None:
         raise ApiError(401, "the token is invalid or has been revoked", headers=_CHALLENGE)
     return Principal(

@@ -1,8 +1,11 @@
 """The catalog: models, versions, aliases and tokens in SQLite (WAL mode, synchronous=FULL).
 
-Version numbers are allocated inside a write transaction (BEGIN IMMEDIATE takes SQLite's single writer lock), so
-concurrent uploads, across threads and across uvicorn worker processes alike, always get distinct numbers. Numbers
-are never reused after a delete: a function pinned to version 3 can never be handed other bytes under that number.
+Version numbers are allocated inside a write transaction (BEGIN IMMEDIATE takes SQLite's single writer lock),
+so
+concurrent uploads, across threads and across uvicorn worker processes alike, always get distinct numbers.
+Numbers
+are never reused after a delete: a function pinned to version 3 can never be handed other bytes under that
+number.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 from typing import Any
 
@@ -60,11 +63,12 @@ CREATE TABLE IF NOT EXISTS tokens (
 """
 
 _VERSION_COLUMNS = "model, version, format, sha256, size, created_at, uploader, metadata, blob_key"
+_TOKEN_COLUMNS = "id, secret_sha256, models, rights, description, created_at, revoked_at"
 _ALIASED_VERSION_COLUMNS = ", ".join(f"v.{column.strip()}" for column in _VERSION_COLUMNS.split(","))
 
 
 def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
@@ -81,7 +85,8 @@ class VersionRecord:
 
     @property
     def etag(self) -> str:
-        # The version is part of the tag: "latest" moving to a new version with identical bytes is still a change.
+        # The version is part of the tag: "latest" moving to a new version with identical bytes is still a
+        # change.
         return f'"{self.version}-{self.sha256}"'
 
     def public(self) -> dict[str, Any]:
@@ -164,7 +169,7 @@ class Missing(Exception):
 
 
 class Catalog:
-    """One per process; hands each thread its own SQLite connection (sqlite3 connections are not shareable)."""
+    """One per process; each thread gets its own SQLite connection (sqlite3 connections are not shareable)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -177,7 +182,9 @@ class Catalog:
         if db is None:
             db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=True)
             db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")  # a commit is on disk when it returns: acknowledged means kept
+            db.execute(
+                "PRAGMA synchronous=FULL"
+            )  # a commit is on disk when it returns: acknowledged means kept
             db.execute("PRAGMA foreign_keys=ON")
             self._local.db = db
         return db
@@ -196,7 +203,8 @@ class Catalog:
     def ping(self) -> None:
         self._connection().execute("SELECT 1 FROM models LIMIT 1").fetchall()
 
-    # -- versions -------------------------------------------------------------------------------------------------
+    # -- versions
+    # -------------------------------------------------------------------------------------------------
 
     def add_version(self, new: NewVersion) -> AddResult:
         try:
@@ -205,7 +213,8 @@ class Catalog:
                 if row is None:
                     number = 1
                     db.execute(
-                        "INSERT INTO models (name, next_version, created_at) VALUES (?, 2, ?)", (new.model, now())
+                        "INSERT INTO models (name, next_version, created_at) VALUES (?, 2, ?)",
+                        (new.model, now()),
                     )
                 else:
                     number = row[0]
@@ -222,7 +231,8 @@ class Catalog:
                     blob_key=new.blob_key,
                 )
                 db.execute(
-                    f"INSERT INTO versions ({_VERSION_COLUMNS}, idempotency_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    f"INSERT INTO versions ({_VERSION_COLUMNS}, idempotency_key) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         record.model,
                         record.version,
@@ -246,26 +256,34 @@ class Catalog:
             return AddResult(existing, created=False)
 
     def find_idempotent(self, model: str, key: str) -> VersionRecord | None:
-        row = self._connection().execute(
-            f"SELECT {_VERSION_COLUMNS} FROM versions WHERE model = ? AND idempotency_key = ?", (model, key)
-        ).fetchone()
+        row = (
+            self._connection()
+            .execute(
+                f"SELECT {_VERSION_COLUMNS} FROM versions WHERE model = ? AND idempotency_key = ?",
+                (model, key),
+            )
+            .fetchone()
+        )
         return _version(row) if row else None
 
     def resolve(self, model: str, ref: VersionRef) -> VersionRecord:
         db = self._connection()
         if ref.number is not None:
             row = db.execute(
-                f"SELECT {_VERSION_COLUMNS} FROM versions WHERE model = ? AND version = ?", (model, ref.number)
+                f"SELECT {_VERSION_COLUMNS} FROM versions WHERE model = ? AND version = ?",
+                (model, ref.number),
             ).fetchone()
         elif ref.alias is not None:
             row = db.execute(
                 f"SELECT {_ALIASED_VERSION_COLUMNS} FROM aliases a "
-                "JOIN versions v ON v.model = a.model AND v.version = a.version WHERE a.model = ? AND a.alias = ?",
+                "JOIN versions v ON v.model = a.model AND v.version = a.version "
+                "WHERE a.model = ? AND a.alias = ?",
                 (model, ref.alias),
             ).fetchone()
         else:
             row = db.execute(
-                f"SELECT {_VERSION_COLUMNS} FROM versions WHERE model = ? ORDER BY version DESC LIMIT 1", (model,)
+                f"SELECT {_VERSION_COLUMNS} FROM versions WHERE model = ? ORDER BY version DESC LIMIT 1",
+                (model,),
             ).fetchone()
         if row is None:
             raise Missing(_missing_message(db, model, ref))
@@ -287,9 +305,13 @@ class Catalog:
             ).fetchone()
             if row is None:
                 raise Missing(f"model {model!r} has no version {version}")
-            pinned = [a for (a,) in db.execute(
-                "SELECT alias FROM aliases WHERE model = ? AND version = ? ORDER BY alias", (model, version)
-            )]
+            pinned = [
+                a
+                for (a,) in db.execute(
+                    "SELECT alias FROM aliases WHERE model = ? AND version = ? ORDER BY alias",
+                    (model, version),
+                )
+            ]
             if pinned:
                 raise Conflict(
                     f"version {version} of {model!r} is the target of alias(es) {', '.join(pinned)}: "
@@ -305,7 +327,8 @@ class Catalog:
         rows = self._connection().execute(f"SELECT {_VERSION_COLUMNS} FROM versions").fetchall()
         return [_version(row) for row in rows]
 
-    # -- models and aliases ---------------------------------------------------------------------------------------
+    # -- models and aliases
+    # ---------------------------------------------------------------------------------------
 
     def list_models(self) -> list[ModelSummary]:
         db = self._connection()
@@ -338,7 +361,8 @@ class Catalog:
                 raise Missing(f"model {model!r} has no version {version}")
             db.execute(
                 "INSERT INTO aliases (model, alias, version, updated_at) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (model, alias) DO UPDATE SET version = excluded.version, updated_at = excluded.updated_at",
+                "ON CONFLICT (model, alias) "
+                "DO UPDATE SET version = excluded.version, updated_at = excluded.updated_at",
                 (model, alias, version, now()),
             )
 
@@ -348,7 +372,8 @@ class Catalog:
             if not deleted:
                 raise Missing(f"model {model!r} has no alias {alias!r}")
 
-    # -- tokens ---------------------------------------------------------------------------------------------------
+    # -- tokens
+    # ---------------------------------------------------------------------------------------------------
 
     def add_token(self, record: TokenRecord) -> None:
         with self._write() as db:
@@ -366,17 +391,22 @@ class Catalog:
             )
 
     def get_token(self, token_id: str) -> TokenRecord | None:
-        row = self._connection().execute(
-            "SELECT id, secret_sha256, models, rights, description, created_at, revoked_at FROM tokens WHERE id = ?",
-            (token_id,),
-        ).fetchone()
+        row = (
+            self._connection()
+            .execute(
+                f"SELECT {_TOKEN_COLUMNS} FROM tokens WHERE id = ?",
+                (token_id,),
+            )
+            .fetchone()
+        )
         return _token(row) if row else None
 
     def list_tokens(self) -> list[TokenRecord]:
-        rows = self._connection().execute(
-            "SELECT id, secret_sha256, models, rights, description, created_at, revoked_at FROM tokens "
-            "ORDER BY created_at, id"
-        ).fetchall()
+        rows = (
+            self._connection()
+            .execute(f"SELECT {_TOKEN_COLUMNS} FROM tokens ORDER BY created_at, id")
+            .fetchall()
+        )
         return [_token(row) for row in rows]
 
     def revoke_token(self, token_id: str) -> None:
@@ -390,7 +420,9 @@ class Catalog:
 
 def _version(row: tuple) -> VersionRecord:
     model, version, fmt, sha256, size, created_at, uploader, metadata, blob_key = row
-    return VersionRecord(model, version, fmt, sha256, size, created_at, uploader, json.loads(metadata), blob_key)
+    return VersionRecord(
+        model, version, fmt, sha256, size, created_at, uploader, json.loads(metadata), blob_key
+    )
 
 
 def _token(row: tuple) -> TokenRecord:

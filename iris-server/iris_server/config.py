@@ -29,9 +29,11 @@ class Settings(BaseSettings):
     log_level: str = "info"
 
     @model_validator(mode="after")
-    def _one_admin_token_source(self) -> "Settings":
+    def _one_admin_token_source(self) -> Settings:
         if self.admin_token is None and self.admin_token_file is None:
-            raise ValueError("set IRIS_ADMIN_TOKEN or IRIS_ADMIN_TOKEN_FILE: the store refuses to run without an admin")
+            raise ValueError(
+                "set IRIS_ADMIN_TOKEN or IRIS_ADMIN_TOKEN_FILE: the store refuses to run without an admin"
+            )
         return self
 
     def admin_token_sha256(self) -> str:
@@ -40,7 +42,9 @@ class Settings(BaseSettings):
             try:
                 value = self.admin_token_file.read_text().strip()
             except OSError as error:
-                raise ConfigError(f"cannot read IRIS_ADMIN_TOKEN_FILE {self.admin_token_file}: {error}") from error
+                raise ConfigError(
+                    f"cannot read IRIS_ADMIN_TOKEN_FILE {self.admin_token_file}: {error}"
+                ) from error
         else:
             assert self.admin_token is not None
             value = self.admin_token.get_secret_value().strip()

@@ -30,7 +30,9 @@ _MODELS_PREFIX = "/v1/models/"
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, message: str, *, code: str | None = None, headers: dict[str, str] | None = None):
+    def __init__(
+        self, status: int, message: str, *, code: str | None = None, headers: dict[str, str] | None = None
+    ):
         super().__init__(message)
         self.status = status
         self.code = code or _CODES.get(status, "error")
@@ -40,11 +42,16 @@ class ApiError(Exception):
 
 def error_response(status: int, message: str, code: str | None = None, headers: dict[str, str] | None = None):
     return JSONResponse(
-        {"error": code or _CODES.get(status, "error"), "message": message}, status_code=status, headers=headers
+        {"error": code or _CODES.get(status, "error"), "message": message},
+        status_code=status,
+        headers=headers,
     )
 
 
-_NAME_RULE = "must be a DNS-1123 label: lowercase letters, digits and '-', starting and ending alphanumeric, at most 63"
+_NAME_RULE = (
+    "must be a DNS-1123 label: lowercase letters, digits and '-', "
+    "starting and ending alphanumeric, at most 63 characters"
+)
 
 
 def _describe(errors: list[dict[str, Any]]) -> str:
@@ -52,7 +59,10 @@ def _describe(errors: list[dict[str, Any]]) -> str:
     for error in errors:
         loc = [str(part) for part in error.get("loc", ()) if part != "body"]
         where = ".".join(loc) or "request"
-        if loc[-1:] in (["model"], ["alias"]) and error.get("type") in ("string_pattern_mismatch", "string_too_long"):
+        if loc[-1:] in (["model"], ["alias"]) and error.get("type") in (
+            "string_pattern_mismatch",
+            "string_too_long",
+        ):
             parts.append(f"{loc[-1]} name {_NAME_RULE}; got {error.get('input')!r}")
         else:
             parts.append(f"{where}: {error.get('msg', 'invalid')}")
@@ -63,7 +73,7 @@ def _path_trick(path: str) -> str | None:
     """Why an unmatched /v1/models/... path is invalid (rather than merely unknown), or None."""
     if not path.startswith(_MODELS_PREFIX):
         return None
-    segments = path[len(_MODELS_PREFIX):].split("/")
+    segments = path[len(_MODELS_PREFIX) :].split("/")
     if any(segment in (".", "..") for segment in segments):
         return "path segments '.' and '..' are not allowed"
     if not is_dns_label(segments[0]):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-# A Kubernetes DNS-1123 label: model names end up in object names, labels and file paths, so nothing else is safe.
+# A Kubernetes DNS-1123 label: model names end up in object names, labels and file paths, so nothing else is
+# safe.
 DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 _DNS_LABEL = re.compile(DNS_LABEL_PATTERN)
 # A model-name glob in a token's scope: DNS-label characters plus the wildcards * and ?.

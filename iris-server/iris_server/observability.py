@@ -1,6 +1,7 @@
 """Structured JSON logs and Prometheus metrics, plus the ASGI middleware that feeds both for every request.
 
-Logs never contain the Authorization header or any token secret: the access log records the caller's token id only.
+Logs never contain the Authorization header or any token secret: the access log records the caller's token id
+only.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def configure_logging(level: str) -> None:
 
 
 class ObservabilityMiddleware:
-    """Counts, times and logs each HTTP request by its route template (never by raw path: no model names in labels)."""
+    """Counts, times and logs each request by route template (not raw path: no model names in labels)."""
 
     def __init__(self, app: Any) -> None:
         self.app = app

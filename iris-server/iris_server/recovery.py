@@ -1,9 +1,12 @@
 """Start-up recovery: bring the data dir back to exactly what the catalog says, after any crash.
 
 Runs once, before the server accepts requests (and before uvicorn forks workers, so no upload is in flight).
-An upload interrupted before its catalog row was committed was never acknowledged: its staged file or committed blob
-is deleted. A blob the catalog references but that is missing cannot come from a crash (the blob is fsynced before
-the row is written), only from outside tampering; it is reported loudly, never silently dropped from the catalog.
+An upload interrupted before its catalog row was committed was never acknowledged: its staged file or
+committed blob
+is deleted. A blob the catalog references but that is missing cannot come from a crash (the blob is fsynced
+before
+the row is written), only from outside tampering; it is reported loudly, never silently dropped from the
+catalog.
 """
 
 from __future__ import annotations
@@ -37,7 +40,9 @@ def recover(catalog: Catalog, backend: ArtifactBackend, staging_dir: Path) -> Re
     for key in orphans:
         backend.delete(key)
     missing = sorted(
-        f"{record.model} v{record.version}" for record in catalog.all_versions() if record.blob_key not in stored
+        f"{record.model} v{record.version}"
+        for record in catalog.all_versions()
+        if record.blob_key not in stored
     )
     report = RecoveryReport(staged_removed=len(staged), orphans_removed=len(orphans), missing_blobs=missing)
     if missing:

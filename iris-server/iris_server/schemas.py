@@ -59,7 +59,9 @@ class TokenIn(BaseModel):
     rights: list[Literal["read", "write"]] = Field(min_length=1, max_length=2)
     description: str = Field(default="", max_length=200)
 
-    model_config = {"json_schema_extra": {"examples": [{"models": ["iris"], "rights": ["read"], "description": ""}]}}
+    model_config = {
+        "json_schema_extra": {"examples": [{"models": ["iris"], "rights": ["read"], "description": ""}]}
+    }
 
 
 class TokenOut(BaseModel):

@@ -1,8 +1,11 @@
 """Where artifact bytes live. The catalog (SQLite) says which versions exist; a backend only keeps blobs.
 
-Every upload is first staged on local disk (hashed and size-checked while it streams in), validated there, and only
-then committed to the backend under a fresh key. The catalog row is written after the commit, so a crash at any
-point leaves at worst an unreferenced blob, which `recovery` removes at the next start: a listing never shows a
+Every upload is first staged on local disk (hashed and size-checked while it streams in), validated there, and
+only
+then committed to the backend under a fresh key. The catalog row is written after the commit, so a crash at
+any
+point leaves at worst an unreferenced blob, which `recovery` removes at the next start: a listing never shows
+a
 version whose bytes are missing or partial.
 
 `ArtifactBackend` is the seam for an object store (S3 API via boto3) where one node's disk is not enough; the
@@ -16,7 +19,8 @@ import os
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterator, Protocol
+from typing import BinaryIO, Protocol
+from collections.abc import Iterator
 
 
 class TooLarge(Exception):
@@ -83,7 +87,7 @@ class ArtifactBackend(Protocol):
 
 
 class FilesystemBackend:
-    """Blobs as files under `<root>/<model>/<uuid>.<format>`, each written with fsync + rename + directory fsync."""
+    """Blobs as files `<root>/<model>/<uuid>.<format>`, each written by fsync, rename, directory fsync."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -95,7 +99,8 @@ class FilesystemBackend:
             directory.mkdir(exist_ok=True)
             _fsync_dir(self.root)  # the new directory entry must survive a crash, like the file in it
         key = f"{model}/{uuid.uuid4().hex}.{fmt}"
-        # rename is atomic on one filesystem (staging and blobs share the data dir): the blob is whole or absent.
+        # rename is atomic on one filesystem (staging and blobs share the data dir): the blob is whole or
+        # absent.
         os.replace(staged.path, self.root / key)
         _fsync_dir(directory)
         return key

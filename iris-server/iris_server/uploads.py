@@ -1,6 +1,7 @@
 """The upload pipeline: stream to staging, verify, validate, commit the blob, then record the version.
 
-Kept apart from the HTTP layer so the order of the durable steps is visible in one place (see storage.py for why
+Kept apart from the HTTP layer so the order of the durable steps is visible in one place (see storage.py for
+why
 this order makes crashes harmless).
 """
 
@@ -23,7 +24,9 @@ from .storage import ArtifactBackend, Stager, StagedArtifact, TooLarge
 log = logging.getLogger("iris_server.uploads")
 
 MAX_METADATA_BYTES = 16 * 1024
-RESERVED_METADATA_KEYS = ("artifact",)  # the store's own findings about the artifact are recorded under this key
+RESERVED_METADATA_KEYS = (
+    "artifact",
+)  # the store's own findings about the artifact are recorded under this key
 _WRITE_BUFFER = 1024 * 1024
 _STATUS_FOR_REFUSAL = {
     artifacts.Refusal.UNSAFE_FORMAT: 415,
@@ -72,7 +75,7 @@ class UploadPipeline:
         self.max_bytes = max_bytes
 
     def replay(self, request: UploadRequest) -> AddResult | None:
-        """The version an earlier attempt with this Idempotency-Key created, if any (the answer it may have lost)."""
+        """The version an earlier attempt with this Idempotency-Key created, if any (its answer got lost)."""
         if request.idempotency_key is None:
             return None
         existing = self.catalog.find_idempotent(request.model, request.idempotency_key)
@@ -89,7 +92,9 @@ class UploadPipeline:
                 raise ApiError(422, "the request body is empty: send the artifact bytes")
             if request.expected_sha256 and request.expected_sha256 != staged.sha256:
                 raise ApiError(
-                    400, f"sha256 mismatch: X-Content-SHA256 says {request.expected_sha256}, received {staged.sha256}"
+                    400,
+                    f"sha256 mismatch: X-Content-SHA256 says {request.expected_sha256}, "
+                    f"received {staged.sha256}",
                 )
             try:
                 inspection = await to_thread.run_sync(artifacts.inspect, staged.path, request.format)
@@ -116,8 +121,15 @@ class UploadPipeline:
         if result.created:
             UPLOADS.labels("created").inc()
             UPLOAD_BYTES.inc(staged.size)
-            log.info("version created", extra={"model": request.model, "version": result.record.version,
-                                               "size": staged.size, "uploader": request.uploader})
+            log.info(
+                "version created",
+                extra={
+                    "model": request.model,
+                    "version": result.record.version,
+                    "size": staged.size,
+                    "uploader": request.uploader,
+                },
+            )
         else:  # a concurrent retry of the same upload won the race: keep its version, drop our copy
             UPLOADS.labels("replayed").inc()
             await to_thread.run_sync(self.backend.delete, key)

@@ -23,7 +23,7 @@ class IrisServer:
     process: subprocess.Popen | None = None
     options: dict = field(default_factory=dict)
 
-    def start(self) -> "IrisServer":
+    def start(self) -> IrisServer:
         self.url, self.process = start_iris_server(
             self.data_dir, self.admin_token, port=self.port, **self.options
         )
@@ -69,7 +69,7 @@ def iris(tmp_path_factory) -> IrisServer:
 
 @pytest.fixture
 def iris_factory(tmp_path):
-    """Build (not start) stores of one's own, e.g. to kill and restart on the same data dir; all stopped at the end."""
+    """Build (not start) stores of one's own, e.g. to kill and restart on one data dir; stopped at the end."""
     servers: list[IrisServer] = []
 
     def make(**options) -> IrisServer:

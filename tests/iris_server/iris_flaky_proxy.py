@@ -1,4 +1,5 @@
-"""A TCP proxy in front of iris-server that misbehaves on purpose, to test the client's retries over real sockets.
+"""A TCP proxy in front of iris-server that misbehaves on purpose, to test the client's retries over real
+sockets.
 
     python iris_flaky_proxy.py LISTEN_PORT TARGET_PORT --drop-post-responses N --answer-503 N
 
@@ -68,7 +69,8 @@ def _serve(client: socket.socket, target_port: int) -> None:
             return
         if _take("503"):
             client.sendall(
-                b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: 52\r\n"
+                b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 52\r\n"
                 b'Connection: close\r\n\r\n{"error":"unavailable","message":"injected by proxy"}'
             )
             return

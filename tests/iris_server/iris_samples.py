@@ -1,4 +1,7 @@
-"""Artifacts for iris-server tests: skops files and the pickles the store must refuse (ONNX comes from iris_server.testing)."""
+"""Artifacts for iris-server tests: skops files and the pickles the store must refuse.
+
+ONNX artifacts come from iris_server.testing.onnx_model.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,13 @@ import pickle
 
 from iris_server.testing import onnx_model
 
-__all__ = ["joblib_compressed", "onnx_model", "pickled_estimator", "skops_model", "skops_with_untrusted_function"]
+__all__ = [
+    "joblib_compressed",
+    "onnx_model",
+    "pickled_estimator",
+    "skops_model",
+    "skops_with_untrusted_function",
+]
 
 
 def skops_model() -> bytes:

@@ -1,4 +1,4 @@
-"""The model store over real HTTP: versions, downloads with ETags, aliases, deletes, and everything it refuses."""
+"""The model store over real HTTP: versions, ETag downloads, aliases, deletes, and all it refuses."""
 
 from __future__ import annotations
 
@@ -10,7 +10,13 @@ import pytest
 import requests
 
 from iris_client import NotFound, Rejected
-from iris_samples import joblib_compressed, onnx_model, pickled_estimator, skops_model, skops_with_untrusted_function
+from iris_samples import (
+    joblib_compressed,
+    onnx_model,
+    pickled_estimator,
+    skops_model,
+    skops_with_untrusted_function,
+)
 
 pytestmark = pytest.mark.server
 
@@ -18,7 +24,9 @@ pytestmark = pytest.mark.server
 def _raw(iris, method: str, path: str, body: bytes | None = None, headers: dict | None = None):
     """A request with the path sent exactly as written (requests would normalise dot segments)."""
     connection = http.client.HTTPConnection("127.0.0.1", iris.port, timeout=10)
-    connection.request(method, path, body=body, headers={"Authorization": f"Bearer {iris.admin_token}", **(headers or {})})
+    connection.request(
+        method, path, body=body, headers={"Authorization": f"Bearer {iris.admin_token}", **(headers or {})}
+    )
     response = connection.getresponse()
     payload = response.read()
     connection.close()
@@ -28,9 +36,16 @@ def _raw(iris, method: str, path: str, body: bytes | None = None, headers: dict 
 def test_upload_list_get_download_round_trip(iris):
     admin = iris.admin
     data = onnx_model(seed=1)
-    metadata = {"metrics": {"accuracy": 0.97}, "params": {"C": 1.0}, "dataset": "iris", "estimator": "SVC",
-                "task": "classification", "classes": ["setosa", "versicolor", "virginica"], "features": 4,
-                "framework": {"scikit-learn": "1.9.1"}}
+    metadata = {
+        "metrics": {"accuracy": 0.97},
+        "params": {"C": 1.0},
+        "dataset": "iris",
+        "estimator": "SVC",
+        "task": "classification",
+        "classes": ["setosa", "versicolor", "virginica"],
+        "features": 4,
+        "framework": {"scikit-learn": "1.9.1"},
+    }
     first = admin.upload("roundtrip", data, metadata=metadata)
     second = admin.upload("roundtrip", onnx_model(seed=2))
     assert (first.version, second.version) == (1, 2)
@@ -110,8 +125,13 @@ def test_skops_is_accepted_and_untrusted_skops_refused(iris):
 
 @pytest.mark.parametrize(
     "payload,fmt",
-    [(pickled_estimator, "onnx"), (joblib_compressed, "onnx"), (pickled_estimator, "pickle"),
-     (pickled_estimator, "joblib"), (pickled_estimator, "skops")],
+    [
+        (pickled_estimator, "onnx"),
+        (joblib_compressed, "onnx"),
+        (pickled_estimator, "pickle"),
+        (pickled_estimator, "joblib"),
+        (pickled_estimator, "skops"),
+    ],
 )
 def test_pickles_are_refused_with_a_hint_to_export(iris, payload, fmt):
     with pytest.raises(Rejected) as refused:
@@ -156,22 +176,34 @@ def test_checksum_mismatch_is_refused(iris):
     response = requests.post(
         f"{iris.url}/v1/models/checksum/versions",
         data=data,
-        headers={"Authorization": f"Bearer {iris.admin_token}", "Content-Type": "application/octet-stream",
-                 "X-Content-SHA256": hashlib.sha256(b"other bytes").hexdigest()},
+        headers={
+            "Authorization": f"Bearer {iris.admin_token}",
+            "Content-Type": "application/octet-stream",
+            "X-Content-SHA256": hashlib.sha256(b"other bytes").hexdigest(),
+        },
     )
     assert response.status_code == 400 and "sha256 mismatch" in response.json()["message"]
 
 
 def test_retried_upload_with_the_same_idempotency_key_creates_one_version(iris):
     data = onnx_model(seed=43)
-    headers = {"Authorization": f"Bearer {iris.admin_token}", "Content-Type": "application/octet-stream",
-               "Idempotency-Key": "retry-1", "X-Content-SHA256": hashlib.sha256(data).hexdigest()}
+    headers = {
+        "Authorization": f"Bearer {iris.admin_token}",
+        "Content-Type": "application/octet-stream",
+        "Idempotency-Key": "retry-1",
+        "X-Content-SHA256": hashlib.sha256(data).hexdigest(),
+    }
     url = f"{iris.url}/v1/models/idempotent/versions"
-    first, second = requests.post(url, data=data, headers=headers), requests.post(url, data=data, headers=headers)
+    first, second = (
+        requests.post(url, data=data, headers=headers),
+        requests.post(url, data=data, headers=headers),
+    )
     assert (first.status_code, second.status_code) == (201, 200)
     assert first.json() == second.json()
     different = onnx_model(seed=44)
-    reused = requests.post(url, data=different, headers={**headers, "X-Content-SHA256": hashlib.sha256(different).hexdigest()})
+    reused = requests.post(
+        url, data=different, headers={**headers, "X-Content-SHA256": hashlib.sha256(different).hexdigest()}
+    )
     assert reused.status_code == 422 and "Idempotency-Key" in reused.json()["message"]
     assert len(iris.admin.list_versions("idempotent")) == 1
 
@@ -205,10 +237,17 @@ def test_bad_version_references_and_metadata_get_422(iris):
         status, payload = _raw(iris, "GET", f"/v1/models/refs/versions/{ref}")
         assert status == 422, ref
     for metadata in ("not json", "[1, 2]", json.dumps({"artifact": {}})):
-        status, payload = _raw(iris, "POST", "/v1/models/refs/versions", onnx_model(seed=47),
-                               {"Content-Type": "application/octet-stream", "X-Model-Metadata": metadata})
+        status, payload = _raw(
+            iris,
+            "POST",
+            "/v1/models/refs/versions",
+            onnx_model(seed=47),
+            {"Content-Type": "application/octet-stream", "X-Model-Metadata": metadata},
+        )
         assert status == 422 and "X-Model-Metadata" in json.loads(payload)["message"]
-    status, payload = _raw(iris, "POST", "/v1/models/refs/versions", b"", {"Content-Type": "application/octet-stream"})
+    status, payload = _raw(
+        iris, "POST", "/v1/models/refs/versions", b"", {"Content-Type": "application/octet-stream"}
+    )
     assert status == 422 and "empty" in json.loads(payload)["message"]
 
 
@@ -220,5 +259,8 @@ def test_health_openapi_and_metrics(iris):
     assert "/v1/models/{model}/versions/{ref}/artifact" in spec["paths"]
     metrics = requests.get(f"{iris.url}/metrics")
     assert metrics.status_code == 200
-    assert 'iris_http_requests_total{method="GET",route="/v1/models/{model}/versions/{ref}/artifact"' in metrics.text
+    assert (
+        'iris_http_requests_total{method="GET",route="/v1/models/{model}/versions/{ref}/artifact"'
+        in metrics.text
+    )
     assert "roundtrip" not in metrics.text  # labels are route templates, never model names

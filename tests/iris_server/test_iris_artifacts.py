@@ -1,4 +1,4 @@
-"""Unit tests of artifact validation on real files: ONNX and skops accepted, pickles and lookalikes refused."""
+"""Artifact validation on real files: ONNX and skops accepted, pickles and lookalikes refused."""
 
 from __future__ import annotations
 

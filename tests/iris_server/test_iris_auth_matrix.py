@@ -53,14 +53,32 @@ OPERATIONS = {
 # caller -> operation -> expected outcome
 EXPECTED = {
     "admin": dict.fromkeys(OPERATIONS, "ok"),
-    "read": {"list_versions": "ok", "get_version": "ok", "download": "ok", "upload": "403", "set_alias": "403",
-             "list_tokens": "403"},
-    "write": {"list_versions": "403", "get_version": "403", "download": "403", "upload": "ok", "set_alias": "ok",
-              "list_tokens": "403"},
+    "read": {
+        "list_versions": "ok",
+        "get_version": "ok",
+        "download": "ok",
+        "upload": "403",
+        "set_alias": "403",
+        "list_tokens": "403",
+    },
+    "write": {
+        "list_versions": "403",
+        "get_version": "403",
+        "download": "403",
+        "upload": "ok",
+        "set_alias": "ok",
+        "list_tokens": "403",
+    },
     "readwrite": {**dict.fromkeys(OPERATIONS, "ok"), "list_tokens": "403"},
     "other": {**dict.fromkeys(OPERATIONS, "403")},
-    "glob": {"list_versions": "ok", "get_version": "ok", "download": "ok", "upload": "403", "set_alias": "403",
-             "list_tokens": "403"},
+    "glob": {
+        "list_versions": "ok",
+        "get_version": "ok",
+        "download": "ok",
+        "upload": "403",
+        "set_alias": "403",
+        "list_tokens": "403",
+    },
     "revoked": dict.fromkeys(OPERATIONS, "401"),
     "none": dict.fromkeys(OPERATIONS, "401"),
     "garbage": dict.fromkeys(OPERATIONS, "401"),
@@ -90,7 +108,9 @@ def test_errors_are_json_with_a_message_and_a_challenge(iris, seeded):
     assert unauthenticated.status_code == 401
     assert unauthenticated.json()["error"] == "unauthorized" and "Bearer" in unauthenticated.json()["message"]
     assert unauthenticated.headers["WWW-Authenticate"].startswith("Bearer")
-    wrong_scheme = requests.get(f"{iris.url}/v1/models", headers={"Authorization": f"Basic {iris.admin_token}"})
+    wrong_scheme = requests.get(
+        f"{iris.url}/v1/models", headers={"Authorization": f"Basic {iris.admin_token}"}
+    )
     assert wrong_scheme.status_code == 401
     forbidden = requests.get(
         f"{iris.url}/v1/models/{OTHER}/versions", headers={"Authorization": f"Bearer {seeded['read']}"}
@@ -131,7 +151,9 @@ def test_revocation_applies_to_the_next_request(iris):
 def test_whoami_and_uploader_name_the_token_never_the_secret(iris, seeded):
     writer = iris.client(seeded["readwrite"])
     version = writer.upload(MODEL, onnx_model(seed=150))
-    me = requests.get(f"{iris.url}/v1/whoami", headers={"Authorization": f"Bearer {seeded['readwrite']}"}).json()
+    me = requests.get(
+        f"{iris.url}/v1/whoami", headers={"Authorization": f"Bearer {seeded['readwrite']}"}
+    ).json()
     assert me["admin"] is False and me["models"] == [MODEL] and me["rights"] == ["read", "write"]
     assert version.uploader == f"{me['id']} (trainer)"
     assert seeded["readwrite"].split("_", 2)[2] not in version.uploader

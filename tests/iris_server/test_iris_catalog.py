@@ -13,8 +13,14 @@ from iris_server.names import parse_version_ref
 
 def _new(model: str = "iris", key: str | None = None, n: int = 0, sha: str = "a" * 64) -> NewVersion:
     return NewVersion(
-        model=model, format="onnx", sha256=sha, size=10, uploader="t", metadata={"n": n},
-        blob_key=f"{model}/{key or 'blob'}-{n}.onnx", idempotency_key=key,
+        model=model,
+        format="onnx",
+        sha256=sha,
+        size=10,
+        uploader="t",
+        metadata={"n": n},
+        blob_key=f"{model}/{key or 'blob'}-{n}.onnx",
+        idempotency_key=key,
     )
 
 

@@ -26,9 +26,18 @@ def flaky_proxy(iris):
     def start(drop_post_responses: int = 0, answer_503: int = 0) -> str:
         port = free_port()
         process = subprocess.Popen(
-            [sys.executable, str(PROXY), str(port), str(iris.port),
-             "--drop-post-responses", str(drop_post_responses), "--answer-503", str(answer_503)],
-            stdout=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                str(PROXY),
+                str(port),
+                str(iris.port),
+                "--drop-post-responses",
+                str(drop_post_responses),
+                "--answer-503",
+                str(answer_503),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
         )
         processes.append(process)
         assert process.stdout.readline().strip() == "ready"

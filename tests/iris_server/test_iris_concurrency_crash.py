@@ -1,4 +1,4 @@
-"""Concurrent uploads and SIGKILL crashes against a real server process: nothing lost, nothing half-written."""
+"""Concurrent uploads and SIGKILL crashes of a real server process: nothing lost, nothing half-written."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.server
 
 
 def _assert_consistent(server, model: str, acknowledged: dict[int, str]) -> None:
-    """Every acknowledged version is listed and intact; every listed version downloads with its own sha256; no stray files."""
+    """Acknowledged versions are listed and intact, listed ones download with their sha256, no stray files."""
     admin = server.client(retries=0)
     listed = {v.version: v for v in admin.list_versions(model)}
     for number, sha256 in acknowledged.items():
@@ -46,14 +46,16 @@ def test_twenty_concurrent_uploads_get_twenty_distinct_versions(iris_factory, wo
     with ThreadPoolExecutor(20) as pool:
         versions = list(pool.map(upload, payloads))
     assert sorted(v.version for v in versions) == list(range(1, 21))
-    for version, data in zip(versions, payloads):
+    for version, data in zip(versions, payloads, strict=True):
         assert version.sha256 == hashlib.sha256(data).hexdigest()
     _assert_consistent(server, "concurrent", {v.version: v.sha256 for v in versions})
 
 
 def test_sigkill_mid_upload_leaves_no_partial_version(iris_factory):
     server = iris_factory().start()
-    acknowledged = {v.version: v.sha256 for v in (server.admin.upload("crash", onnx_model(seed=s)) for s in range(3))}
+    acknowledged = {
+        v.version: v.sha256 for v in (server.admin.upload("crash", onnx_model(seed=s)) for s in range(3))
+    }
     body = onnx_model(seed=99, floats=250_000)  # ~1 MB
     with socket.create_connection(("127.0.0.1", server.port)) as half_upload:
         half_upload.sendall(
@@ -65,7 +67,9 @@ def test_sigkill_mid_upload_leaves_no_partial_version(iris_factory):
             + body[: len(body) // 2]
         )
         deadline = time.monotonic() + 10
-        while not any((server.data_dir / "staging").iterdir()):  # the server is now writing the partial upload
+        while not any(
+            (server.data_dir / "staging").iterdir()
+        ):  # the server is now writing the partial upload
             assert time.monotonic() < deadline, "the upload never reached the staging area"
             time.sleep(0.01)
         server.kill()
@@ -83,12 +87,14 @@ def test_sigkill_under_upload_load_loses_nothing_acknowledged(iris_factory):
     for round_number in range(3):
         stop = threading.Event()
 
-        def keep_uploading(worker: int) -> None:
+        def keep_uploading(worker: int, round_number: int, stop: threading.Event) -> None:
             client = server.client(retries=0, timeout=5)
             seed = 0
             while not stop.is_set():
                 seed += 1
-                data = onnx_model(seed=round_number * 100_000 + worker * 1000 + seed, floats=rng.choice([10, 60_000]))
+                data = onnx_model(
+                    seed=round_number * 100_000 + worker * 1000 + seed, floats=rng.choice([10, 60_000])
+                )
                 try:
                     version = client.upload("load", data)
                 except ModelStoreError:
@@ -96,7 +102,7 @@ def test_sigkill_under_upload_load_loses_nothing_acknowledged(iris_factory):
                 with lock:
                     acknowledged[version.version] = version.sha256
 
-        threads = [threading.Thread(target=keep_uploading, args=(w,)) for w in range(4)]
+        threads = [threading.Thread(target=keep_uploading, args=(w, round_number, stop)) for w in range(4)]
         for thread in threads:
             thread.start()
         time.sleep(rng.uniform(0.8, 1.6))

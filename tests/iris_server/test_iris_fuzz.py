@@ -1,6 +1,7 @@
 """Schema-driven fuzzing of the live server's /openapi.json with schemathesis: no input may cause a 5xx.
 
-Every operation gets valid (positive) and schema-violating (negative) requests with the admin token, so they get
+Every operation gets valid (positive) and schema-violating (negative) requests with the admin token, so they
+get
 past authentication into the handlers. Bounded: ~30 examples per operation and mode.
 """
 
@@ -34,12 +35,19 @@ def fuzz_target(iris):
 
 def _fuzz(operation, mode: GenerationMode, admin_token: str) -> None:
     checks = [not_a_server_error]
-    if mode is GenerationMode.POSITIVE:  # conformance of answers to valid requests; invalid ones only must not 5xx
+    if (
+        mode is GenerationMode.POSITIVE
+    ):  # conformance of answers to valid requests; invalid ones only must not 5xx
         checks += [status_code_conformance, content_type_conformance, response_schema_conformance]
 
     @given(case=operation.as_strategy(generation_mode=mode))
-    @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, derandomize=True, database=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=EXAMPLES_PER_OPERATION,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
     def run(case) -> None:
         case.call_and_validate(headers={"Authorization": f"Bearer {admin_token}"}, checks=checks)
 
@@ -53,7 +61,9 @@ def test_no_input_causes_a_server_error(fuzz_target):
     failures = []
     for operation in operations:
         takes_input = any(True for _ in operation.iter_parameters()) or bool(operation.body)
-        modes = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE) if takes_input else (GenerationMode.POSITIVE,)
+        modes = (
+            (GenerationMode.POSITIVE, GenerationMode.NEGATIVE) if takes_input else (GenerationMode.POSITIVE,)
+        )
         for mode in modes:
             try:
                 _fuzz(operation, mode, fuzz_target.admin_token)

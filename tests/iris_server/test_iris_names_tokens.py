@@ -15,7 +15,8 @@ def test_dns_labels_accepted(name):
 
 
 @pytest.mark.parametrize(
-    "name", ["", "Iris", "-iris", "iris-", "iris_v2", "a" * 64, "..", ".", "a/b", "a.b", "iris\n", " iris", "ïris"]
+    "name",
+    ["", "Iris", "-iris", "iris-", "iris_v2", "a" * 64, "..", ".", "a/b", "a.b", "iris\n", " iris", "ïris"],
 )
 def test_everything_else_is_not_a_dns_label(name):
     assert not is_dns_label(name)

@@ -1,8 +1,11 @@
 """HTTP client of the iris-server model store, shared by the ML functions and the operator.
 
-Retries: idempotent calls (GET, PUT, DELETE) are retried on connection errors, timeouts and 5xx with exponential
-backoff. Uploads carry an Idempotency-Key that the server honours, so a retried upload whose first attempt did land
-returns that same version instead of creating a second one. Token creation has no such key and is retried only when
+Retries: idempotent calls (GET, PUT, DELETE) are retried on connection errors, timeouts and 5xx with
+exponential
+backoff. Uploads carry an Idempotency-Key that the server honours, so a retried upload whose first attempt did
+land
+returns that same version instead of creating a second one. Token creation has no such key and is retried only
+when
 the connection could not even be opened (the request provably never reached the server).
 """
 
@@ -15,13 +18,14 @@ import os
 import random
 import time
 import uuid
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 from urllib.parse import quote
 
 import requests
 import urllib3
 
-from .errors import ModelStoreError, Unavailable, error_for_status
+from .errors import Unavailable, error_for_status
 from .models import Artifact, IssuedToken, ModelVersion
 
 log = logging.getLogger("iris_client")
@@ -65,12 +69,15 @@ class ModelStoreClient:
         self.retries = retries
         self.backoff = backoff
         self._session = requests.Session()
-        # Environment settings are resolved once here instead of on every request (trust_env re-reads proxies, CA
+        # Environment settings are resolved once here instead of on every request (trust_env re-reads proxies,
+        # CA
         # bundle and ~/.netrc per call: about half a millisecond, most of a warm 304 check). It also keeps a
         # ~/.netrc entry for the store's host from replacing the bearer token.
         self._session.trust_env = False
         self._session.proxies = requests.utils.get_environ_proxies(self.url)
-        self._session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+        self._session.verify = (
+            os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+        )
         if token:
             self._session.headers["Authorization"] = f"Bearer {token}"
 
@@ -80,23 +87,25 @@ class ModelStoreClient:
     def close(self) -> None:
         self._session.close()
 
-    def __enter__(self) -> "ModelStoreClient":
+    def __enter__(self) -> ModelStoreClient:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    # -- health ---------------------------------------------------------------------------------------------------
+    # -- health
+    # ---------------------------------------------------------------------------------------------------
 
     def health(self) -> bool:
-        """True when the store answers /readyz with 200. Never raises: a store that is down is simply not healthy."""
+        """True when the store answers /readyz with 200. Never raises: a store that is down is not healthy."""
         try:
             response = self._session.get(f"{self.url}/readyz", timeout=self.timeout)
         except requests.RequestException:
             return False
         return response.status_code == 200
 
-    # -- models and versions --------------------------------------------------------------------------------------
+    # -- models and versions
+    # --------------------------------------------------------------------------------------
 
     def list_models(self) -> list[dict[str, Any]]:
         return self._call("GET", "/v1/models").json()["models"]
@@ -122,9 +131,13 @@ class ModelStoreClient:
             if hashlib.sha256(data).hexdigest() == info.sha256:
                 return Artifact(data=data, etag=response.headers["ETag"], version=info)
             # A truncated or corrupted transfer: fetch again rather than hand a broken model to the caller.
-            log.warning("artifact checksum mismatch, retrying", extra={"model": model, "version": info.version})
+            log.warning(
+                "artifact checksum mismatch, retrying", extra={"model": model, "version": info.version}
+            )
             if attempt == self.retries:
-                raise Unavailable(f"artifact {model} v{info.version}: sha256 mismatch after {attempt + 1} tries")
+                raise Unavailable(
+                    f"artifact {model} v{info.version}: sha256 mismatch after {attempt + 1} tries"
+                )
             self._sleep(attempt, None)
         raise AssertionError("unreachable")
 
@@ -138,12 +151,17 @@ class ModelStoreClient:
         headers = {
             "Content-Type": "application/octet-stream",
             "X-Content-SHA256": hashlib.sha256(data).hexdigest(),
-            # One key for every attempt of this call: the server returns the version a lost answer had created.
+            # One key for every attempt of this call: the server returns the version a lost answer had
+            # created.
             "Idempotency-Key": uuid.uuid4().hex,
             "X-Model-Metadata": json.dumps(metadata or {}, ensure_ascii=True, separators=(",", ":")),
         }
         response = self._call(
-            "POST", f"/v1/models/{_seg(model)}/versions", params={"format": format}, data=data, headers=headers
+            "POST",
+            f"/v1/models/{_seg(model)}/versions",
+            params={"format": format},
+            data=data,
+            headers=headers,
         )
         return ModelVersion.from_json(response.json())
 
@@ -156,7 +174,8 @@ class ModelStoreClient:
     def delete_version(self, model: str, version: int) -> None:
         self._call("DELETE", f"/v1/models/{_seg(model)}/versions/{int(version)}")
 
-    # -- tokens (admin only) --------------------------------------------------------------------------------------
+    # -- tokens (admin only)
+    # --------------------------------------------------------------------------------------
 
     def create_token(
         self, models: Iterable[str], rights: Iterable[str] = ("read",), description: str = ""
@@ -175,7 +194,8 @@ class ModelStoreClient:
     def list_tokens(self) -> list[dict[str, Any]]:
         return self._call("GET", "/v1/tokens").json()["tokens"]
 
-    # -- transport ------------------------------------------------------------------------------------------------
+    # -- transport
+    # ------------------------------------------------------------------------------------------------
 
     def _attempts(self) -> range:
         return range(self.retries + 1)
@@ -186,8 +206,10 @@ class ModelStoreClient:
             delay = max(delay, min(float(retry_after), _MAX_RETRY_AFTER_SECONDS))
         time.sleep(delay)
 
-    def _call(self, method: str, path: str, *, retry_only_unsent: bool = False, **kwargs: Any) -> requests.Response:
-        """One logical call: retried per the policy in the module docstring; 4xx raise their typed error at once."""
+    def _call(
+        self, method: str, path: str, *, retry_only_unsent: bool = False, **kwargs: Any
+    ) -> requests.Response:
+        """One logical call, retried as the module docstring says; 4xx raise their typed error at once."""
         url = f"{self.url}{path}"
         for attempt in self._attempts():
             last = attempt == self.retries
@@ -196,14 +218,20 @@ class ModelStoreClient:
             except requests.RequestException as error:
                 if last or (retry_only_unsent and not _never_sent(error)):
                     raise Unavailable(f"{method} {path}: model store unreachable: {error}") from error
-                log.info("model store unreachable, retrying", extra={"method": method, "attempt": attempt + 1})
+                log.info(
+                    "model store unreachable, retrying", extra={"method": method, "attempt": attempt + 1}
+                )
                 self._sleep(attempt, None)
                 continue
             status = response.status_code
             if status < 400 or status == 304:
                 return response
             if status in _RETRY_STATUSES and not retry_only_unsent and not last:
-                log.info("model store answered %s, retrying", status, extra={"method": method, "attempt": attempt + 1})
+                log.info(
+                    "model store answered %s, retrying",
+                    status,
+                    extra={"method": method, "attempt": attempt + 1},
+                )
                 self._sleep(attempt, response.headers.get("Retry-After"))
                 continue
             raise error_for_status(status, f"{method} {path}: {_message(response)}")

@@ -18,7 +18,7 @@ class ModelVersion:
     metadata: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_json(cls, body: dict[str, Any]) -> "ModelVersion":
+    def from_json(cls, body: dict[str, Any]) -> ModelVersion:
         return cls(
             model=body["model"],
             version=int(body["version"]),
@@ -40,7 +40,7 @@ class Artifact:
 
 @dataclass(frozen=True)
 class IssuedToken:
-    """A freshly minted scoped token. `token` is the secret: the store keeps only its hash and never shows it again."""
+    """A freshly minted scoped token. `token` is the secret: the store keeps only its hash."""
 
     id: str
     token: str
