@@ -1,0 +1,360 @@
+"""`make up`: the whole mlfunctions stack on this machine, no cluster and no container engine needed.
+
+    python -m mlfunctions_dev.stack up [--gateway-port 8080] [--store-port 8081]
+
+It starts a real control plane (etcd, kube-apiserver, kube-controller-manager), installs the CRDs, runs a model
+store (iris-server, referenced by an external ModelStore), the operator (as its ServiceAccount, with the Helm
+chart's RBAC), and the local OpenFaaS (runtime + gateway); then applies the iris examples, trains iris and prints
+what to try. Ctrl-C stops everything. State lives in .stack/: the cluster is new on every start (re-applying is
+a matter of seconds), while the models, the gateway's password and what the warm pools learned are kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+import yaml
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+
+from mlfunctions_dev import controlplane, crds, processes
+from mlfunctions_dev.gateway import process as gateway_process
+from mlfunctions_dev.runtime import rbac
+
+log = logging.getLogger("mlfunctions_dev.stack")
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+STATE_DIR = REPO_ROOT / ".stack"
+CRD_PATHS = [REPO_ROOT / "crds", REPO_ROOT / "hack" / "crds" / "openfaas.com_functions.yaml"]
+CHART = REPO_ROOT / "charts" / "mlfunctions"
+STACK_FILE = REPO_ROOT / "functions" / "stack.yml"
+EXAMPLES = REPO_ROOT / "examples"
+# The examples `up` applies: the iris ones. modelstore.yaml deploys an iris-server Pod, which needs a kubelet;
+# the nightly retrain needs the cron-connector; digits is left for the reader to apply.
+TRAIN_EXAMPLES = ("namespace.yaml", "iris-train.yaml")
+PREDICT_EXAMPLES = ("iris-predict.yaml", "iris-predict-scale-to-zero.yaml")
+GROUP, VERSION = "mlfunctions.dev", "v1alpha1"
+SAMPLE = '{"instances": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]}'
+
+
+class StackError(RuntimeError):
+    pass
+
+
+@dataclass
+class Endpoints:
+    kubeconfig: Path
+    kubectl: str
+    gateway: gateway_process.GatewayProcess
+    store_url: str
+    store_admin_token: Path
+
+
+class LocalStack:
+    """The stack's components, started in order and stopped in reverse (an ExitStack owns each one)."""
+
+    def __init__(self, cluster, state_dir: Path, *, gateway_port: int = 8080, store_port: int = 8081,
+                 operator_namespace: str = "mlfunctions-system", function_namespace: str = "openfaas-fn",
+                 release: str = "mlfunctions", pool_size: int = 1):
+        self.cluster, self.state_dir = cluster, state_dir
+        self.gateway_port, self.store_port = gateway_port, store_port
+        self.operator_namespace, self.function_namespace = operator_namespace, function_namespace
+        self.release, self.pool_size = release, pool_size
+        self._exit = ExitStack()
+        self.api = cluster.api_client()
+        self._exit.callback(self.api.close)
+
+    def close(self) -> None:
+        self._exit.close()
+
+    # ---- the pieces, in start order ----
+
+    def install(self) -> None:
+        crds.install(self.api, CRD_PATHS)
+        for namespace in (self.operator_namespace, self.function_namespace):
+            try:
+                client.CoreV1Api(self.api).create_namespace({"metadata": {"name": namespace}})
+            except ApiException as error:
+                if error.status != 409:
+                    raise
+
+    def start_model_store(self) -> tuple[str, Path]:
+        """iris-server on 127.0.0.1:`store_port`; its data and admin token persist in the state dir."""
+        folder = self.state_dir / "model-store"
+        token_file = folder / "admin-token"
+        if not token_file.exists():
+            folder.mkdir(parents=True, exist_ok=True)
+            token_file.touch(mode=0o600)
+            token_file.write_text(secrets.token_urlsafe(32))
+        _port_free(self.store_port, "the model store", "--store-port")
+        env = {**os.environ, "IRIS_DATA_DIR": str(folder / "data"), "IRIS_ADMIN_TOKEN_FILE": str(token_file),
+               "IRIS_HOST": "127.0.0.1", "IRIS_PORT": str(self.store_port)}
+        env.pop("IRIS_ADMIN_TOKEN", None)
+        process = processes.spawn([sys.executable, "-m", "iris_server"], folder / "iris-server.log", env=env)
+        self._exit.callback(processes.stop, process)
+        url = f"http://127.0.0.1:{self.store_port}"
+        _wait_http(f"{url}/readyz", process, folder / "iris-server.log", "iris-server")
+        return url, token_file
+
+    def install_operator_rbac(self, store_url: str, token_file: Path) -> str:
+        """The chart's ServiceAccount, RBAC and default (external) ModelStore; returns the ServiceAccount's name."""
+        core = client.CoreV1Api(self.api)
+        secret = {"metadata": {"name": "model-store-admin"}, "stringData": {"admin-token": token_file.read_text()}}
+        try:
+            core.create_namespaced_secret(self.operator_namespace, secret)
+        except ApiException as error:
+            if error.status != 409:
+                raise
+            core.replace_namespaced_secret("model-store-admin", self.operator_namespace, secret)
+        helm = _run(["bash", str(REPO_ROOT / "hack" / "helm.sh")]).strip()
+        rendered = _run([
+            helm, "template", self.release, str(CHART), "--namespace", self.operator_namespace,
+            "--kube-version", self.cluster.version,
+            "--set", f"functionNamespace={self.function_namespace}",
+            "--set", f"functions.gatewayURL=http://127.0.0.1:{self.gateway_port}",
+            "--set", f"modelStores.default.external.url={store_url}",
+            "--set", "modelStores.default.external.adminTokenSecretRef.name=model-store-admin",
+            "--show-only", "templates/serviceaccount.yaml", "--show-only", "templates/rbac.yaml",
+            "--show-only", "templates/modelstore.yaml",
+        ])
+        self.kubectl("apply", "-f", "-", stdin=rendered)
+        accounts = [d for d in yaml.safe_load_all(rendered) if d and d.get("kind") == "ServiceAccount"]
+        if not accounts:
+            raise StackError("the chart rendered no ServiceAccount for the operator")
+        return accounts[0]["metadata"]["name"]
+
+    def start_operator(self, service_account: str) -> None:
+        kubeconfig = self.cluster.service_account_kubeconfig(
+            self.operator_namespace, service_account, self.state_dir / "operator.kubeconfig")
+        health_port = controlplane.free_port()
+        env = {**os.environ, "KUBECONFIG": str(kubeconfig),
+               "MLFUNCTIONS_OPERATOR_NAMESPACE": self.operator_namespace,
+               "MLFUNCTIONS_FUNCTION_NAMESPACE": self.function_namespace,
+               "MLFUNCTIONS_GATEWAY_URL": f"http://127.0.0.1:{self.gateway_port}",
+               "MLFUNCTIONS_HEALTH_ADDRESS": f"127.0.0.1:{health_port}",
+               "MLFUNCTIONS_LOG_FORMAT": "json"}
+        log_path = self.state_dir / "operator.log"
+        process = processes.spawn([sys.executable, "-m", "mlfunctions_operator"], log_path, env=env)
+        self._exit.callback(processes.stop, process)
+        _wait_http(f"http://127.0.0.1:{health_port}/healthz", process, log_path, "the operator")
+
+    def start_gateway(self) -> gateway_process.GatewayProcess:
+        """The local OpenFaaS, acting as a ServiceAccount that may do what OpenFaaS's controller does."""
+        rbac.ensure_identity(self.api, self.function_namespace, "local-openfaas")
+        kubeconfig = self.cluster.service_account_kubeconfig(
+            self.function_namespace, "local-openfaas", self.state_dir / "gateway.kubeconfig")
+        _port_free(self.gateway_port, "the gateway", "--gateway-port")
+        gateway = gateway_process.start(
+            self.gateway_port, self.state_dir / "faas", stack_files=[STACK_FILE], kubeconfig=kubeconfig,
+            pool_size=self.pool_size, extra_args=["--namespace", self.function_namespace])
+        self._exit.callback(gateway.stop)
+        return gateway
+
+    # ---- using it ----
+
+    def kubectl(self, *args: str, stdin: str | None = None) -> str:
+        return _run([self.cluster.kubectl, "--kubeconfig", str(self.cluster.kubeconfig), *args], stdin)
+
+    def apply(self, manifests: list[Path]) -> list[dict]:
+        """kubectl apply the files; returns the MLFunctions among them."""
+        self.kubectl("apply", *[arg for path in manifests for arg in ("-f", str(path))])
+        return [doc for path in manifests for doc in yaml.safe_load_all(path.read_text())
+                if doc and doc.get("kind") == "MLFunction"]
+
+    def wait_ready(self, mlfunction: dict, timeout: float = 300.0) -> dict:
+        """The MLFunction once it is Ready=True; StackError with its conditions if it is not in time."""
+        meta = mlfunction["metadata"]
+        objects = client.CustomObjectsApi(self.api)
+        deadline, current = time.monotonic() + timeout, {}
+        while time.monotonic() < deadline:
+            current = objects.get_namespaced_custom_object(GROUP, VERSION, meta["namespace"], "mlfunctions",
+                                                           meta["name"])
+            status = current.get("status") or {}
+            ready = [c for c in status.get("conditions", []) if c["type"] == "Ready" and c["status"] == "True"]
+            if ready and status.get("observedGeneration") == current["metadata"]["generation"]:
+                return current
+            time.sleep(0.2)
+        conditions = (current.get("status") or {}).get("conditions", [])
+        raise StackError(f"MLFunction {meta['namespace']}/{meta['name']} not Ready after {timeout:.0f}s: "
+                         f"{conditions}; see {self.state_dir}/operator.log and {self.state_dir}/faas/")
+
+    def invoke(self, mlfunction: dict, body: str, timeout: float = 600.0) -> requests.Response:
+        function = mlfunction["status"]["function"]
+        url = f"http://127.0.0.1:{self.gateway_port}/function/{function['name']}.{function['namespace']}"
+        return requests.post(url, data=body, headers={"Content-Type": "application/json"}, timeout=timeout)
+
+
+def has_model(store_url: str, token_file: Path, model: str) -> bool:
+    from iris_client import ModelStoreClient, NotFound  # the model store's own client
+
+    try:
+        return bool(ModelStoreClient(store_url, token_file.read_text().strip()).list_versions(model))
+    except NotFound:
+        return False
+
+
+def up(options: argparse.Namespace) -> int:
+    began = time.monotonic()
+    state = options.state_dir
+    state.mkdir(parents=True, exist_ok=True)
+    workdir = state / "control-plane"
+    shutil.rmtree(workdir, ignore_errors=True)  # a fresh cluster every time (see the module's docstring)
+    with ExitStack() as running:
+        _say("starting the control plane (etcd, kube-apiserver, kube-controller-manager)")
+        cluster = controlplane.LocalControlPlane(workdir=workdir, keep_workdir=True)
+        cluster.start()
+        running.callback(cluster.stop)
+        stack = LocalStack(cluster, state, gateway_port=options.gateway_port, store_port=options.store_port,
+                           pool_size=options.pool_size)
+        running.callback(stack.close)
+        _say("installing the CRDs")
+        stack.install()
+        _say(f"starting the model store (iris-server) on 127.0.0.1:{options.store_port}")
+        store_url, token_file = stack.start_model_store()
+        _say("starting the operator (with the Helm chart's RBAC)")
+        stack.start_operator(stack.install_operator_rbac(store_url, token_file))
+        _say(f"starting the local OpenFaaS gateway on 127.0.0.1:{options.gateway_port}")
+        gateway = stack.start_gateway()
+
+        _say("applying examples/ (iris)")
+        trainers = stack.apply([EXAMPLES / name for name in TRAIN_EXAMPLES])
+        trainers = [stack.wait_ready(m) for m in trainers]
+        if has_model(store_url, token_file, "iris"):
+            _say("the model store already holds iris: not training again (see below to retrain)")
+        else:
+            _say("training iris (the first time builds the functions' virtualenvs: a minute or two)")
+            answer = stack.invoke(trainers[0], "{}")
+            if answer.status_code != 200:
+                raise StackError(f"training failed: {answer.status_code} {answer.text}")
+            _say(f"trained: {answer.text.strip()}")
+        predictors = [stack.wait_ready(m) for m in stack.apply([EXAMPLES / n for n in PREDICT_EXAMPLES])]
+        sample = stack.invoke(predictors[0], SAMPLE, timeout=60)
+        if sample.status_code != 200:
+            raise StackError(f"the sample prediction failed: {sample.status_code} {sample.text}")
+
+        print(_instructions(cluster, gateway, store_url, token_file, trainers[0], predictors,
+                            time.monotonic() - began, sample.text.strip()), flush=True)
+        _wait_for_ctrl_c()
+        _say("stopping")
+    _say("stopped")
+    return 0
+
+
+def _instructions(cluster, gateway, store_url, token_file, trainer, predictors, seconds, sample) -> str:
+    train_url = trainer["status"]["url"]
+    lines = [
+        "",
+        f"mlfunctions is up ({seconds:.0f}s). Ctrl-C stops everything.",
+        "",
+        f"  export KUBECONFIG={cluster.kubeconfig}",
+        f"  export PATH={Path(cluster.kubectl).parent}:$PATH      # kubectl {cluster.version}",
+        f"  gateway      {gateway.url}   (/system API: user {gateway.credentials.user}, password "
+        f"{gateway.credentials.password})",
+        f"  model store  {store_url}   (admin token in {token_file})",
+        "",
+        "Try:",
+        "  kubectl get mlfunctions -A             # Task, Model, Ready, Replicas, URL",
+        "  kubectl get functions.openfaas.com -A",
+    ]
+    for predictor in predictors:
+        lines.append(f"  curl -s {predictor['status']['url']} -H 'Content-Type: application/json' -d '{SAMPLE}'")
+    lines += [
+        f"     -> {sample}",
+        f"  curl -s -X POST {train_url} -d '{{}}'        # train a new version of iris",
+        f"  curl -s -u {gateway.credentials.user}:{gateway.credentials.password} {gateway.url}/system/functions",
+        f"  faas-cli list -g {gateway.url}        # after: faas-cli login -g {gateway.url} -u "
+        f"{gateway.credentials.user} -p {gateway.credentials.password}",
+        f"  kubectl apply -f {EXAMPLES}/digits.yaml   # another model; then POST to its train function",
+        "",
+        "iris-predict-v1 scales to zero after 15 minutes without requests; the next request starts it again.",
+        f"Logs in {gateway.state_dir.parent}/: operator.log, model-store/iris-server.log, faas/gateway.log, "
+        "faas/logs/<namespace>/<function>-<n>.log",
+    ]
+    return "\n".join(lines)
+
+
+def _wait_for_ctrl_c() -> None:
+    stop = {"now": False}
+
+    def handle(signum, frame):
+        stop["now"] = True
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while not stop["now"]:
+            signal.pause()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _run(command: list[str], stdin: str | None = None) -> str:
+    result = subprocess.run(command, input=stdin, text=True, capture_output=True)
+    if result.returncode != 0:
+        raise StackError(f"{Path(command[0]).name} {' '.join(command[1:4])} ... failed: {result.stderr.strip()}")
+    return result.stdout
+
+
+def _wait_http(url: str, process: subprocess.Popen, log_path: Path, what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise StackError(f"{what} exited with code {process.returncode}:\n{processes.tail(log_path)}")
+        try:
+            if requests.get(url, timeout=1).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.1)
+    raise StackError(f"{what} was not healthy at {url} within {timeout:.0f}s:\n{processes.tail(log_path)}")
+
+
+def _port_free(port: int, what: str, flag: str) -> None:
+    import socket
+
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            raise StackError(f"127.0.0.1:{port} is taken (another `up`?); choose another port for {what} "
+                             f"with {flag}") from None
+
+
+def _say(message: str) -> None:
+    print(f"[up {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m mlfunctions_dev.stack", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    start = commands.add_parser("up", help="start the stack and keep it running until Ctrl-C")
+    start.add_argument("--gateway-port", type=int, default=8080)
+    start.add_argument("--store-port", type=int, default=8081)
+    start.add_argument("--pool-size", type=int, default=1, help="pre-warmed processes per function environment")
+    start.add_argument("--state-dir", type=Path, default=STATE_DIR)
+    options = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return up(options)
+    except (StackError, controlplane.ControlPlaneError) as error:
+        print(f"[up] failed: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
