@@ -375,7 +375,8 @@ async def readyz(request: Request):
         store.catalog.ping()
     except Exception as error:  # any database failure means "not ready", with the reason
         return error_response(503, f"catalog unavailable: {error}")
-    if not os.access(store.settings.staging_dir, os.W_OK):
+    staging = store.settings.staging_dir
+    if not (staging.is_dir() and os.access(staging, os.W_OK)):
         return error_response(503, f"data dir {store.settings.data_dir} is not writable")
     return {"status": "ready"}
 

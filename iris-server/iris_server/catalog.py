@@ -330,24 +330,30 @@ class Catalog:
     # -- models and aliases
     # ---------------------------------------------------------------------------------------
 
-    def list_models(self) -> list[ModelSummary]:
+    def list_models(self, only: str | None = None) -> list[ModelSummary]:
+        """Every model, or just the one named `only` (an empty list if it does not exist)."""
         db = self._connection()
+        where, args = ("WHERE m.name = ?", (only,)) if only else ("", ())
         summaries = {
             name: ModelSummary(name, created_at, latest, count)
             for name, created_at, latest, count in db.execute(
                 "SELECT m.name, m.created_at, MAX(v.version), COUNT(v.version) FROM models m "
-                "LEFT JOIN versions v ON v.model = m.name GROUP BY m.name ORDER BY m.name"
+                f"LEFT JOIN versions v ON v.model = m.name {where} GROUP BY m.name ORDER BY m.name",
+                args,
             )
         }
-        for model, alias, version in db.execute("SELECT model, alias, version FROM aliases ORDER BY alias"):
+        where = "WHERE model = ?" if only else ""
+        for model, alias, version in db.execute(
+            f"SELECT model, alias, version FROM aliases {where} ORDER BY alias", args
+        ):
             summaries[model].aliases[alias] = version
         return list(summaries.values())
 
     def get_model(self, model: str) -> ModelSummary:
-        for summary in self.list_models():
-            if summary.name == model:
-                return summary
-        raise Missing(f"model {model!r} does not exist")
+        found = self.list_models(only=model)
+        if not found:
+            raise Missing(f"model {model!r} does not exist")
+        return found[0]
 
     def aliases(self, model: str) -> dict[str, int]:
         return self.get_model(model).aliases

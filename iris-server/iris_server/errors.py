@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -27,6 +28,7 @@ _CODES = {
     503: "unavailable",
 }
 _MODELS_PREFIX = "/v1/models/"
+_RETRY_SOON = {"Retry-After": "1"}
 
 
 class ApiError(Exception):
@@ -98,6 +100,18 @@ def install_handlers(app: FastAPI) -> None:
                 return error_response(422, reason)
             return error_response(404, f"no such endpoint: {request.method} {request.url.path}")
         return error_response(error.status_code, str(error.detail), headers=getattr(error, "headers", None))
+
+    # The disk or the database failing (full, read-only, locked past the busy timeout) is the store being
+    # unavailable, not a bug: 503 so that clients back off and retry, and the next request tries again.
+    @app.exception_handler(OSError)
+    async def _storage(request: Request, error: OSError):
+        log.error("storage failure", exc_info=error, extra={"path": request.url.path})
+        return error_response(503, f"storage unavailable: {error.strerror or error}", headers=_RETRY_SOON)
+
+    @app.exception_handler(sqlite3.OperationalError)
+    async def _catalog(request: Request, error: sqlite3.OperationalError):
+        log.error("catalog failure", exc_info=error, extra={"path": request.url.path})
+        return error_response(503, f"catalog unavailable: {error}", headers=_RETRY_SOON)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception):

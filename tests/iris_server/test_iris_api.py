@@ -9,7 +9,7 @@ import json
 import pytest
 import requests
 
-from iris_client import NotFound, Rejected
+from iris_client import NotFound, Rejected, Unavailable
 from iris_samples import (
     joblib_compressed,
     onnx_model,
@@ -264,3 +264,21 @@ def test_health_openapi_and_metrics(iris):
         in metrics.text
     )
     assert "roundtrip" not in metrics.text  # labels are route templates, never model names
+
+
+def test_broken_storage_is_a_clear_503_and_heals_without_a_restart(iris_factory):
+    server = iris_factory().start()
+    staging = server.data_dir / "staging"
+    staging.rmdir()
+    staging.write_bytes(b"")  # a file where the staging directory should be: every upload now fails to stage
+    client = server.client(retries=0)
+    with pytest.raises(Unavailable) as unavailable:
+        client.upload("healing", onnx_model(seed=800))
+    assert unavailable.value.status == 503 and "storage unavailable" in unavailable.value.message
+    not_ready = requests.get(f"{server.url}/readyz")
+    assert not_ready.status_code == 503 and "not writable" in not_ready.json()["message"]
+
+    staging.unlink()
+    staging.mkdir()
+    assert requests.get(f"{server.url}/readyz").status_code == 200
+    assert client.upload("healing", onnx_model(seed=800)).version == 1
