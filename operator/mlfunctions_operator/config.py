@@ -29,3 +29,5 @@ class OperatorConfig(BaseSettings):
     log_format: str = Field("json", pattern="^(json|text)$")
     log_level: str = "INFO"
     store_timeout_seconds: float = Field(10.0, gt=0, description="Timeout of each call to a model store.")
+    orphan_token_grace_seconds: float = Field(
+        300.0, gt=0, description="Age before a token no credential Secret holds is revoked by the store's sweep.")

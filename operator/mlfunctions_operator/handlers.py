@@ -9,6 +9,7 @@ same time, and the loop's body is kopf's live view of the object, so every pass 
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import random
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ import kopf
 
 from . import GROUP, VERSION
 from .builders.status import FunctionObservation, observe_function
+from .children import KnownChildren
 from .config import OperatorConfig
 from .controllers import Context, Result, backoff
 from .controllers import mlfunction as mlfunction_controller
@@ -45,6 +47,7 @@ class Runtime:
     kube: Kube
     limit: asyncio.Semaphore
     loops: dict[str, Loop] = field(default_factory=dict)  # by object uid
+    known: KnownChildren = field(default_factory=dict)
 
 
 def _runtime(memo: kopf.Memo) -> Runtime:
@@ -77,13 +80,26 @@ async def cleanup(memo: kopf.Memo, **_) -> None:
         await runtime.kube.api.close()
 
 
-def _context(runtime: Runtime, body: kopf.Body) -> Context:
+def _context(runtime: Runtime, body: kopf.Body, stores: kopf.Index) -> Context:
     def emit(type: str, reason: str, message: str) -> None:
         kopf.event(body, type=type, reason=reason, message=message)
-    return Context(kube=runtime.kube, config=config, emit=emit)
+
+    async def lookup_store(name: str, namespace: str) -> dict | None:
+        found = stores.get((namespace, name))
+        return next(iter(found), None) if found else None
+
+    return Context(kube=runtime.kube, config=config, emit=emit, known=runtime.known, lookup_store=lookup_store)
 
 
-async def _loop(runtime: Runtime, body: kopf.Body, kind: Kind, reconcile, logger: logging.Logger) -> None:
+@kopf.index(GROUP, VERSION, "modelstores")
+def modelstore_index(namespace: str, name: str, body: kopf.Body, **_) -> dict:
+    """Every ModelStore, from kopf's watch: MLFunctions find their store without a request to the API server."""
+    return {(namespace, name): {"metadata": {"name": name, "namespace": namespace},
+                                "spec": copy.deepcopy(dict(body.get("spec") or {}))}}
+
+
+async def _loop(runtime: Runtime, body: kopf.Body, stores: kopf.Index, kind: Kind, reconcile,
+                logger: logging.Logger) -> None:
     uid = body["metadata"]["uid"]
     loop = runtime.loops[uid] = Loop()
     attempt = 0
@@ -95,7 +111,7 @@ async def _loop(runtime: Runtime, body: kopf.Body, kind: Kind, reconcile, logger
             loop.generation = snapshot["metadata"].get("generation")
             try:
                 async with runtime.limit:
-                    result: Result = await reconcile(_context(runtime, body), snapshot)
+                    result: Result = await reconcile(_context(runtime, body, stores), snapshot)
                     await _write_status(runtime.kube, kind, snapshot, result.status)
             except KubeError as error:
                 if error.not_found:
@@ -151,8 +167,9 @@ def _wake_on_change(memo: kopf.Memo, body: kopf.Body) -> None:
 # -- MLFunction ----------------------------------------------------------------------------------------------
 
 @kopf.daemon(GROUP, VERSION, "mlfunctions", cancellation_timeout=10.0)
-async def mlfunction_loop(body: kopf.Body, memo: kopf.Memo, logger: logging.Logger, **_) -> None:
-    await _loop(_runtime(memo), body, MLFUNCTION, mlfunction_controller.reconcile, logger)
+async def mlfunction_loop(body: kopf.Body, memo: kopf.Memo, modelstore_index: kopf.Index, logger: logging.Logger,
+                          **_) -> None:
+    await _loop(_runtime(memo), body, modelstore_index, MLFUNCTION, mlfunction_controller.reconcile, logger)
 
 
 @kopf.on.event(GROUP, VERSION, "mlfunctions")
@@ -161,9 +178,10 @@ async def mlfunction_event(body: kopf.Body, memo: kopf.Memo, **_) -> None:
 
 
 @kopf.on.delete(GROUP, VERSION, "mlfunctions")
-async def mlfunction_deleted(body: kopf.Body, memo: kopf.Memo, retry: int, **_) -> None:
+async def mlfunction_deleted(body: kopf.Body, memo: kopf.Memo, modelstore_index: kopf.Index, retry: int,
+                             **_) -> None:
     runtime = _runtime(memo)
-    cleanup = await mlfunction_controller.finalize(_context(runtime, body), dict(body),
+    cleanup = await mlfunction_controller.finalize(_context(runtime, body, modelstore_index), dict(body),
                                                    give_up_revoking=retry >= REVOKE_ATTEMPTS)
     if cleanup.pending:
         raise kopf.TemporaryError(f"cleanup pending: {cleanup.pending}",
@@ -191,8 +209,9 @@ async def function_event(body: kopf.Body, memo: kopf.Memo, **_) -> None:
 
 @kopf.daemon(GROUP, VERSION, "modelstores", cancellation_timeout=10.0,
              when=lambda namespace, **_: namespace == config.operator_namespace)
-async def modelstore_loop(body: kopf.Body, memo: kopf.Memo, logger: logging.Logger, **_) -> None:
-    await _loop(_runtime(memo), body, MODELSTORE, modelstore_controller.reconcile, logger)
+async def modelstore_loop(body: kopf.Body, memo: kopf.Memo, modelstore_index: kopf.Index, logger: logging.Logger,
+                          **_) -> None:
+    await _loop(_runtime(memo), body, modelstore_index, MODELSTORE, modelstore_controller.reconcile, logger)
 
 
 @kopf.on.event(GROUP, VERSION, "modelstores")

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from .api import ModelStoreSpec
 from .builders.modelstore import ADMIN_TOKEN_KEY
-from .kube import MODELSTORE, SECRET, Kube
+from .kube import SECRET, Kube
 from .naming import StoreNames, store_url
 
 _pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="model-store")
@@ -58,11 +58,9 @@ def store_ref(name: str, namespace: str, spec: ModelStoreSpec) -> StoreRef:
                     ADMIN_TOKEN_KEY, external=False)
 
 
-async def find_store(kube: Kube, name: str, namespace: str) -> StoreRef | None:
-    """The ModelStore `namespace/name`, or None if there is none. Raises StoreProblem if its spec is invalid."""
-    obj = await kube.get(MODELSTORE, namespace, name)
-    if obj is None:
-        return None
+def parse_store(obj: dict) -> StoreRef:
+    """A ModelStore object as a StoreRef. Raises StoreProblem if its spec is invalid."""
+    name, namespace = obj["metadata"]["name"], obj["metadata"]["namespace"]
     try:
         spec = ModelStoreSpec.model_validate(obj.get("spec") or {})
     except ValidationError as error:
@@ -121,4 +119,4 @@ class StoreClient:
             return None
 
 
-__all__ = ["ModelStoreError", "StoreClient", "StoreProblem", "StoreRef", "admin_token", "find_store", "store_ref"]
+__all__ = ["ModelStoreError", "StoreClient", "StoreProblem", "StoreRef", "admin_token", "parse_store", "store_ref"]

@@ -91,6 +91,7 @@ def operator(control_plane, operator_identity, iris_store, tmp_path_factory):
     process = OperatorProcess(control_plane, operator_identity, log_path=tmp_path_factory.mktemp("op") / "log",
                               env={"MLFUNCTIONS_RESYNC_SECONDS": str(RESYNC_SECONDS),
                                    "MLFUNCTIONS_RETRY_MAX_SECONDS": "8",
+                                   "MLFUNCTIONS_ORPHAN_TOKEN_GRACE_SECONDS": "2",
                                    "MLFUNCTIONS_DEFAULT_MODEL_STORE": DEFAULT_STORE,
                                    "MLFUNCTIONS_LOG_FORMAT": "text"})
     with process:

@@ -56,11 +56,14 @@ def test_create_makes_every_child_and_reports_status(objects, namespace, iris_st
     assert function["metadata"]["labels"]["mlfunctions.dev/owner-namespace"] == namespace
 
     # least-privilege RBAC for the function: read its own credential Secret, nothing else
-    assert objects.core.read_namespaced_service_account(name, FUNCTION_NAMESPACE)
-    role = objects.rbac.read_namespaced_role(name, FUNCTION_NAMESPACE)
+    objects.wait(lambda: objects._get(lambda: objects.core.read_namespaced_service_account(name, FUNCTION_NAMESPACE)),
+                 what="the ServiceAccount")
+    role = objects.wait(lambda: objects._get(lambda: objects.rbac.read_namespaced_role(name, FUNCTION_NAMESPACE)),
+                        what="the Role")
     assert [(r.resources, r.resource_names, r.verbs) for r in role.rules] == \
         [(["secrets"], [f"{name}-model-store"], ["get"])]
-    binding = objects.rbac.read_namespaced_role_binding(name, FUNCTION_NAMESPACE)
+    binding = objects.wait(lambda: objects._get(lambda: objects.rbac.read_namespaced_role_binding(
+        name, FUNCTION_NAMESPACE)), what="the RoleBinding")
     assert binding.role_ref.name == name and binding.subjects[0].name == name
 
     # a scoped credential that works: reads this model, cannot write it or read another

@@ -37,10 +37,13 @@ def fingerprint(store_url: str, scope: TokenScope, owner: Owner) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+TOKEN_DESCRIPTION_PREFIX = "mlfunctions-operator: "
+
+
 def token_description(owner: Owner) -> str:
-    """Written on every token the operator issues, to find tokens of this owner that were never recorded (the
-    operator died between issuing and storing one) and revoke them."""
-    return f"mlfunctions-operator: {owner.kind} {owner.namespace}/{owner.name}"
+    """Written on every token the operator issues: says whose it is, and lets the store's sweep find tokens that
+    no credential Secret holds any more."""
+    return f"{TOKEN_DESCRIPTION_PREFIX}{owner.kind} {owner.namespace}/{owner.name}"
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,11 @@ def read_credential(secret: dict | None) -> StoredCredential | None:
         return None
     return StoredCredential(token=base64.b64decode(encoded).decode(), token_id=annotations[ANNOTATION_TOKEN_ID],
                             fingerprint=annotations.get(ANNOTATION_FINGERPRINT, ""))
+
+
+def store_of(secret: dict | None) -> str | None:
+    """The name of the ModelStore that issued the token in a credential Secret."""
+    return ((secret or {}).get("metadata", {}).get("annotations") or {}).get(ANNOTATION_STORE)
 
 
 def build_credential_secret(owner: Owner, names: FunctionNames, namespace: str, store_name: str,

@@ -2,23 +2,37 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Awaitable, Callable, Protocol
 
 from ..builders.status import FunctionObservation, Verdict
+from ..children import KnownChildren
 from ..config import OperatorConfig
-from ..kube import Kube
+from ..kube import MODELSTORE, Kube
 
 
 class EventSink(Protocol):
     def __call__(self, type: str, reason: str, message: str) -> None: ...
 
 
+# (name, namespace) -> the ModelStore object, or None if there is none.
+StoreLookup = Callable[[str, str], Awaitable[dict | None]]
+
+
 @dataclass(frozen=True)
 class Context:
+    """What a reconcile works with. `lookup_store` defaults to a GET; the operator answers from its watch cache."""
+
     kube: Kube
     config: OperatorConfig
     emit: EventSink
+    known: KnownChildren = field(default_factory=dict)
+    lookup_store: StoreLookup | None = None
+
+    async def store_object(self, name: str, namespace: str) -> dict | None:
+        if self.lookup_store is not None:
+            return await self.lookup_store(name, namespace)
+        return await self.kube.get(MODELSTORE, namespace, name)
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,8 @@ from ..builders.status import (
 )
 from ..children import NotOwned, ensure, remove
 from ..kube import FUNCTION, MODELSTORE, ROLE, ROLE_BINDING, SECRET, SERVICE_ACCOUNT, KubeError
-from ..naming import LABEL_MANAGED_BY, LABEL_PART_OF, MANAGED_BY, FunctionNames, Owner
-from ..stores import StoreClient, StoreProblem, StoreRef, admin_token, find_store
+from ..naming import LABEL_MANAGED_BY, LABEL_PART_OF, MANAGED_BY, FunctionNames, Owner, owner_of
+from ..stores import StoreClient, StoreProblem, StoreRef, admin_token, parse_store
 from . import Context, Result
 
 log = logging.getLogger(__name__)
@@ -112,13 +112,12 @@ async def _reconcile(ctx: Context, owner: Owner, names: FunctionNames, spec: MLF
                      progress: _Progress) -> Verdict:
     fn_ns = ctx.config.function_namespace
     progress.store = store = await _store(ctx, spec)
-    await asyncio.gather(
-        ensure(ctx.kube, owner, rbac.build_service_account(owner, names, fn_ns)),
-        ensure(ctx.kube, owner, rbac.build_role(owner, names, fn_ns)),
-        ensure(ctx.kube, owner, rbac.build_role_binding(owner, names, fn_ns)),
+    # Independent children go in parallel: the latency of a new MLFunction is that of its longest chain.
+    _, credential, applied = await _gather(
+        _ensure_rbac(ctx, owner, names),
+        _credential(ctx, owner, names, spec, store),
+        ensure(ctx.kube, owner, build_function(owner, spec, names, ctx.config, store.url), ctx.known),
     )
-    credential = await _credential(ctx, owner, names, spec, store)
-    applied = await ensure(ctx.kube, owner, build_function(owner, spec, names, ctx.config, store.url))
     progress.function = applied.obj
     if applied.created:
         ctx.emit("Normal", "FunctionCreated", f"Created Function {fn_ns}/{names.function}")
@@ -126,12 +125,31 @@ async def _reconcile(ctx: Context, owner: Owner, names: FunctionNames, spec: MLF
     return await _check_model(ctx, owner, names, spec, store, credential, verdict, progress)
 
 
+async def _gather(*steps):
+    """Run steps concurrently; wait for all of them, then raise the first failure (none is left running)."""
+    results = await asyncio.gather(*steps, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return results
+
+
+async def _ensure_rbac(ctx: Context, owner: Owner, names: FunctionNames) -> None:
+    fn_ns = ctx.config.function_namespace
+    await _gather(
+        ensure(ctx.kube, owner, rbac.build_service_account(owner, names, fn_ns), ctx.known),
+        ensure(ctx.kube, owner, rbac.build_role(owner, names, fn_ns), ctx.known),
+    )
+    # After its Role: binding a Role that does not exist yet fails the API server's escalation check.
+    await ensure(ctx.kube, owner, rbac.build_role_binding(owner, names, fn_ns), ctx.known)
+
+
 async def _store(ctx: Context, spec: MLFunctionSpec) -> StoreRef:
     name = spec.model_store or ctx.config.default_model_store
     namespace = ctx.config.operator_namespace
-    store = await find_store(ctx.kube, name, namespace)
-    if store is not None:
-        return store
+    obj = await ctx.store_object(name, namespace)
+    if obj is not None:
+        return parse_store(obj)
     if name == ctx.config.default_model_store and ctx.config.create_default_model_store:
         created = await ctx.kube.create({
             "apiVersion": MODELSTORE.api_version, "kind": MODELSTORE.kind,
@@ -151,47 +169,51 @@ async def _store(ctx: Context, spec: MLFunctionSpec) -> StoreRef:
 async def _credential(ctx: Context, owner: Owner, names: FunctionNames, spec: MLFunctionSpec, store: StoreRef,
                       *, reissue: bool = False) -> credentials.StoredCredential:
     """The function's token: kept while it fits (store, model, task, owner), otherwise issued anew, stored, and
-    the one it replaces revoked."""
+    the one it replaces revoked. A token issued but never stored (the operator died in between) is revoked by
+    the ModelStore's sweep of unreferenced tokens."""
     fn_ns = ctx.config.function_namespace
     secret = await ctx.kube.get(SECRET, fn_ns, names.credential_secret)
     if secret is not None and not owner.owns(secret):
-        raise NotOwned(SECRET, fn_ns, names.credential_secret, None)
+        raise NotOwned(SECRET, fn_ns, names.credential_secret, owner_of(secret))
     stored = credentials.read_credential(secret)
     scope = credentials.token_scope(spec.model.name, spec.task)
     wanted = credentials.fingerprint(store.url, scope, owner)
     if stored and stored.fingerprint == wanted and not reissue:
-        await ctx.kube.apply(credentials.build_credential_secret(owner, names, fn_ns, store.name, stored))
+        await ensure(ctx.kube, owner, credentials.build_credential_secret(owner, names, fn_ns, store.name, stored),
+                     ctx.known)
         return stored
     admin = StoreClient(store.url, await admin_token(ctx.kube, store), ctx.config.store_timeout_seconds)
     issued = await admin.create_token(scope.models, scope.rights, credentials.token_description(owner))
     fresh = credentials.StoredCredential(token=issued.token, token_id=issued.id, fingerprint=wanted)
-    await ctx.kube.apply(credentials.build_credential_secret(owner, names, fn_ns, store.name, fresh))
+    await ensure(ctx.kube, owner, credentials.build_credential_secret(owner, names, fn_ns, store.name, fresh),
+                 ctx.known)
     rights = "+".join(scope.rights)
+    ctx.emit("Normal", "CredentialIssued", f"Issued model-store token {issued.id} ({rights} on model "
+                                           f"{spec.model.name}) from {store.describe()}")
     if stored:
-        ctx.emit("Normal", "CredentialRotated", f"Issued model-store token {issued.id} ({rights} on model "
-                                                f"{spec.model.name}) replacing {stored.token_id}")
-    else:
-        ctx.emit("Normal", "CredentialIssued", f"Issued model-store token {issued.id} ({rights} on model "
-                                               f"{spec.model.name}) from {store.describe()}")
-    await revoke_stale_tokens(ctx, owner, admin, keep=issued.id)
+        old_store = credentials.store_of(secret) or store.name
+        await _revoke_replaced(ctx, stored.token_id, old_store, store, admin)
     return fresh
 
 
-async def revoke_stale_tokens(ctx: Context, owner: Owner, admin: StoreClient, keep: str | None) -> list[str]:
-    """Revoke every live token issued for this owner except `keep`: the one just replaced, and any that a crash
-    between issuing and storing left behind. Best effort: a failure here leaves a warning, not a failed reconcile."""
-    description = credentials.token_description(owner)
+async def _revoke_replaced(ctx: Context, token_id: str, store_name: str, current: StoreRef,
+                           current_admin: StoreClient) -> None:
+    """Revoke a replaced token, in whichever store issued it. Best effort: a failure is a warning Event, and the
+    store's sweep of unreferenced tokens revokes it later."""
     try:
-        stale = [t["id"] for t in await admin.list_tokens()
-                 if t.get("description") == description and not t.get("revoked") and t["id"] != keep]
-        for token_id in stale:
-            await admin.revoke_token(token_id)
-    except ModelStoreError as error:
-        ctx.emit("Warning", "RevocationFailed", f"Could not revoke replaced model-store tokens: {error}")
-        return []
-    if stale:
-        ctx.emit("Normal", "CredentialRevoked", f"Revoked model-store token(s) {', '.join(stale)}")
-    return stale
+        if store_name == current.name:
+            admin = current_admin
+        else:
+            obj = await ctx.store_object(store_name, ctx.config.operator_namespace)
+            if obj is None:
+                return  # that store is gone, and its tokens with it
+            old = parse_store(obj)
+            admin = StoreClient(old.url, await admin_token(ctx.kube, old), ctx.config.store_timeout_seconds)
+        await admin.revoke_token(token_id)
+        ctx.emit("Normal", "CredentialRevoked", f"Revoked replaced model-store token {token_id}")
+    except (ModelStoreError, StoreProblem, KubeError) as error:
+        ctx.emit("Warning", "RevocationFailed", f"Could not revoke replaced model-store token {token_id} yet: "
+                                                f"{error}")
 
 
 async def _check_model(ctx: Context, owner: Owner, names: FunctionNames, spec: MLFunctionSpec, store: StoreRef,
@@ -278,30 +300,27 @@ async def finalize(ctx: Context, body: dict, give_up_revoking: bool) -> Cleanup:
     secret = await ctx.kube.get(SECRET, fn_ns, names.credential_secret)
     stored = credentials.read_credential(secret) if secret is not None and owner.owns(secret) else None
     revoked: list[str] = []
-    store_name = ((secret or {}).get("metadata", {}).get("annotations") or {}).get(credentials.ANNOTATION_STORE)
-    if store_name:
+    store_name = credentials.store_of(secret)
+    if stored and store_name:
         try:
-            revoked = await _revoke_all(ctx, owner, store_name, stored)
+            if await _revoke(ctx, store_name, stored.token_id):
+                revoked.append(stored.token_id)
         except (StoreProblem, ModelStoreError, KubeError) as error:
-            token = stored.token_id if stored else "unknown"
             if not give_up_revoking:
-                return Cleanup(revoked=[], pending=f"revoking model-store token {token}: {error}")
-            ctx.emit("Warning", "RevocationFailed", f"Gave up revoking model-store token {token} in ModelStore "
-                                                    f"{store_name}: {error}; revoke it by hand")
+                return Cleanup(revoked=[], pending=f"revoking model-store token {stored.token_id}: {error}")
+            ctx.emit("Warning", "RevocationFailed", f"Gave up revoking model-store token {stored.token_id} in "
+                                                    f"ModelStore {store_name}: {error}; revoke it by hand")
     for kind, name in ((FUNCTION, names.function), (ROLE_BINDING, names.role_binding), (ROLE, names.role),
                        (SERVICE_ACCOUNT, names.service_account), (SECRET, names.credential_secret)):
-        await remove(ctx.kube, owner, kind, fn_ns, name)
+        await remove(ctx.kube, owner, kind, fn_ns, name, ctx.known)
     return Cleanup(revoked=revoked, pending=None)
 
 
-async def _revoke_all(ctx: Context, owner: Owner, store_name: str,
-                      stored: credentials.StoredCredential | None) -> list[str]:
-    store = await find_store(ctx.kube, store_name, ctx.config.operator_namespace)
-    if store is None:
-        return []  # the store is gone, and its tokens with it
+async def _revoke(ctx: Context, store_name: str, token_id: str) -> bool:
+    obj = await ctx.store_object(store_name, ctx.config.operator_namespace)
+    if obj is None:
+        return False  # the store is gone, and its tokens with it
+    store = parse_store(obj)
     admin = StoreClient(store.url, await admin_token(ctx.kube, store), ctx.config.store_timeout_seconds)
-    revoked = []
-    if stored:
-        await admin.revoke_token(stored.token_id)
-        revoked.append(stored.token_id)
-    return revoked + await revoke_stale_tokens(ctx, owner, admin, keep=None)
+    await admin.revoke_token(token_id)
+    return True

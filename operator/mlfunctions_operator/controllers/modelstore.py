@@ -3,20 +3,24 @@ Ready following the Deployment; for an external store only a check that it answe
 
 from __future__ import annotations
 
+import logging
 import secrets
+from datetime import UTC, datetime
 
 from iris_client import Forbidden, ModelStoreError, Unauthorized
 from pydantic import ValidationError
 
 from ..api import ModelStoreSpec
+from ..builders import credentials
 from ..builders import modelstore as builders
 from ..builders.status import Verdict, merge_conditions, now_rfc3339, verdict_conditions
 from ..children import NotOwned, ensure
 from ..kube import SECRET, KubeError
-from ..naming import Owner, StoreNames, owner_of
+from ..naming import LABEL_MANAGED_BY, LABEL_OWNER_KIND, MANAGED_BY, Owner, StoreNames, owner_of
 from ..stores import StoreClient, StoreProblem, StoreRef, admin_token, store_ref
 from . import Context, Result
 
+log = logging.getLogger(__name__)
 KIND = "ModelStore"
 
 
@@ -32,6 +36,8 @@ async def reconcile(ctx: Context, body: dict) -> Result:
             verdict = await _check_external(ctx, store)
         else:
             verdict = await _reconcile_own(ctx, owner, spec)
+        if verdict.ready:
+            await sweep_unreferenced_tokens(ctx, store)
     except ValidationError as error:
         first = error.errors()[0]
         verdict = Verdict.stalled_on("InvalidSpec", ".".join(map(str, ("spec", *first["loc"]))) + f": {first['msg']}")
@@ -69,10 +75,10 @@ async def _check_external(ctx: Context, store: StoreRef) -> Verdict:
 async def _reconcile_own(ctx: Context, owner: Owner, spec: ModelStoreSpec) -> Verdict:
     names = StoreNames.for_store(owner.name)
     await _ensure_admin_secret(ctx, owner, names)
-    await ensure(ctx.kube, owner, builders.build_claim(owner, names, spec))
-    await ensure(ctx.kube, owner, builders.build_service(owner, names))
+    await ensure(ctx.kube, owner, builders.build_claim(owner, names, spec), ctx.known)
+    await ensure(ctx.kube, owner, builders.build_service(owner, names), ctx.known)
     applied = await ensure(ctx.kube, owner, builders.build_deployment(owner, names, spec,
-                                                                     ctx.config.iris_server_image))
+                                                                     ctx.config.iris_server_image), ctx.known)
     if applied.created:
         ctx.emit("Normal", "DeploymentCreated", f"Created Deployment {owner.namespace}/{names.deployment}")
     return deployment_verdict(applied.obj, spec.replicas)
@@ -89,6 +95,46 @@ async def _ensure_admin_secret(ctx: Context, owner: Owner, names: StoreNames) ->
     existing = await ctx.kube.get(SECRET, owner.namespace, names.admin_secret)
     if existing is not None and not owner.owns(existing):
         raise NotOwned(SECRET, owner.namespace, names.admin_secret, owner_of(existing))
+
+
+async def sweep_unreferenced_tokens(ctx: Context, store: StoreRef) -> list[str]:
+    """Revoke tokens this operator issued from this store that no credential Secret holds any more: issued by a
+    reconcile that died before storing it, or left by an MLFunction whose finalizer was released by hand.
+
+    Only tokens older than the grace period are candidates, so a token being stored right now is never touched.
+    Best effort: a failure leaves the tokens for the next sweep.
+    """
+    try:
+        admin = StoreClient(store.url, await admin_token(ctx.kube, store), ctx.config.store_timeout_seconds)
+        now = datetime.now(UTC)
+        candidates = [t["id"] for t in await admin.list_tokens()
+                      if t.get("description", "").startswith(credentials.TOKEN_DESCRIPTION_PREFIX)
+                      and not t.get("revoked") and _age_seconds(t.get("created_at"), now) >
+                      ctx.config.orphan_token_grace_seconds]
+        if not candidates:
+            return []
+        selector = f"{LABEL_MANAGED_BY}={MANAGED_BY},{LABEL_OWNER_KIND}=MLFunction"
+        held = {credentials.read_credential(s).token_id for s in
+                await ctx.kube.list(SECRET, ctx.config.function_namespace, selector)
+                if credentials.read_credential(s) and credentials.store_of(s) == store.name}
+        orphans = [token_id for token_id in candidates if token_id not in held]
+        for token_id in orphans:
+            await admin.revoke_token(token_id)
+    except (ModelStoreError, StoreProblem, KubeError) as error:
+        log.warning("token sweep failed", extra={"store": store.describe(), "error": str(error)})
+        return []
+    if orphans:
+        ctx.emit("Normal", "TokensRevoked", f"Revoked {len(orphans)} model-store token(s) no credential holds: "
+                                            f"{', '.join(orphans)}")
+    return orphans
+
+
+def _age_seconds(timestamp: str | None, now: datetime) -> float:
+    try:
+        created = datetime.fromisoformat((timestamp or "").replace("Z", "+00:00"))
+    except ValueError:
+        return 0.0
+    return (now - (created if created.tzinfo else created.replace(tzinfo=UTC))).total_seconds()
 
 
 def deployment_verdict(deployment: dict, replicas: int) -> Verdict:
