@@ -228,13 +228,13 @@ def up(options: argparse.Namespace) -> int:
         _say(f"starting the local OpenFaaS gateway on 127.0.0.1:{options.gateway_port}")
         gateway = stack.start_gateway()
 
-        _say("applying examples/ (iris)")
+        _say("applying examples/ (iris; the first time builds the functions' virtualenvs: a few minutes)")
         trainers = stack.apply([EXAMPLES / name for name in TRAIN_EXAMPLES])
         trainers = [stack.wait_ready(m) for m in trainers]
         if has_model(store_url, token_file, "iris"):
             _say("the model store already holds iris: not training again (see below to retrain)")
         else:
-            _say("training iris (the first time builds the functions' virtualenvs: a minute or two)")
+            _say("training iris")
             answer = stack.invoke(trainers[0], "{}")
             if answer.status_code != 200:
                 raise StackError(f"training failed: {answer.status_code} {answer.text}")
@@ -325,6 +325,7 @@ def _port_free(port: int, what: str, flag: str) -> None:
     import socket
 
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers do: TIME_WAIT is no owner
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:

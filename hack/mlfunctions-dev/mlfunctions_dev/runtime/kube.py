@@ -161,7 +161,8 @@ class KubeBinding:
             for key, deployed in pending.items():
                 snapshot = deployed.supervisor.snapshot() if deployed.supervisor else None
                 previous = self._written.get(key)
-                status = function_status(deployed.spec, snapshot, deployed.error, previous, _now())
+                status = function_status(deployed.spec, snapshot, deployed.error, previous, _now(),
+                                         preparing=deployed.preparing)
                 if status == previous:
                     continue
                 try:

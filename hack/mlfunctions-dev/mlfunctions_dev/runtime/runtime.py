@@ -39,6 +39,7 @@ class Deployed:
     policy: ScalingPolicy | None = None
     supervisor: FunctionSupervisor | None = None
     error: str = ""                      # why it cannot run (bad labels, unknown image), for the status
+    preparing: bool = False              # its image (virtualenv) is being prepared: no replicas yet
     cpu: dict[int, tuple[float, float]] = field(default_factory=dict)  # pid -> (cpu seconds, at)
 
 
@@ -85,6 +86,8 @@ class FunctionRuntime:
         deployed.spec = spec
         try:
             policy = ScalingPolicy.from_labels(spec.labels)
+            deployed.preparing = True
+            self._on_change(deployed)
             program = await asyncio.to_thread(self.programs.resolve, spec.image)  # may build a virtualenv
         except (InvalidScalingLabel, UnknownImage) as error:
             deployed.error = str(error)
@@ -97,6 +100,8 @@ class FunctionRuntime:
             await self._stop(deployed)
             self._on_change(deployed)
             return deployed
+        finally:
+            deployed.preparing = False
         deployed.error, deployed.policy = "", policy
         self.pools.prepare(program)
         if deployed.supervisor is None:

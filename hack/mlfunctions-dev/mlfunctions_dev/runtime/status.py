@@ -4,16 +4,22 @@ Healthy, Reconciling and Stalled. A function scaled to zero is Ready=True and He
 from __future__ import annotations
 
 from mlfunctions_dev.runtime.spec import FunctionSpec
-from mlfunctions_dev.runtime.supervisor import Snapshot
-
-CRASH_LOOP_AFTER = 3  # consecutive failed starts before the function counts as stalled
+from mlfunctions_dev.runtime.supervisor import CRASH_LOOP_AFTER, Snapshot
 
 
 def function_status(spec: FunctionSpec, snapshot: Snapshot | None, error: str, previous: dict | None,
-                    now: str) -> dict:
+                    now: str, preparing: bool = False) -> dict:
     desired = snapshot.replicas if snapshot else 0
     available = snapshot.available if snapshot else 0
-    if error:
+    if preparing and snapshot is None:
+        message = f"preparing image {spec.image} (building its virtualenv the first time)"
+        conditions = {
+            "Ready": ("False", "PreparingImage", message),
+            "Healthy": ("False", "PreparingImage", message),
+            "Reconciling": ("True", "PreparingImage", message),
+            "Stalled": ("False", "Progressing", ""),
+        }
+    elif error:
         conditions = {
             "Ready": ("False", "DeploymentFailed", error),
             "Healthy": ("False", "DeploymentFailed", error),

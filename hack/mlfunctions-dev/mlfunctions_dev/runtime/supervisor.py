@@ -19,6 +19,7 @@ READY_TIMEOUT = 120.0      # a replica that is not healthy by then is killed and
 STOP_GRACE = 5.0
 BACKOFF_FIRST, BACKOFF_MAX = 0.2, 10.0
 STABLE_AFTER = 10.0        # a replica that lived this long resets the crash back-off
+CRASH_LOOP_AFTER = 3       # consecutive failed starts that make it a crash loop (held requests are answered)
 
 
 @dataclass(frozen=True)
@@ -74,12 +75,13 @@ class FunctionSupervisor:
             if replica is not None or self._closed:
                 return replica
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return None
+            if remaining <= 0 or self._crashes >= CRASH_LOOP_AFTER:
+                return None  # a function that keeps failing to start gets its callers an answer now
             try:
-                await asyncio.wait_for(self._any_ready.wait(), remaining)
+                # Wakes at once when a replica is ready; the short timeout re-checks for a crash loop.
+                await asyncio.wait_for(self._any_ready.wait(), min(remaining, 0.1))
             except asyncio.TimeoutError:
-                return None
+                continue
 
     def scale(self, replicas: int) -> None:
         if replicas != self.desired:
