@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 import function_support
+import json_http
 import onnx_export
 import training_job
 import training_request
@@ -46,18 +47,18 @@ def create_app() -> Starlette:
         try:
             spec, csv_body = await _training_request(request, configured, max_body)
         except TrainingInputError as error:
-            return function_support.json_error(400, str(error))
-        except function_support.BodyTooLarge:
-            return function_support.json_error(413, f"the request body is larger than {max_body} bytes")
+            return json_http.json_error(400, str(error))
+        except json_http.BodyTooLarge:
+            return json_http.json_error(413, f"the request body is larger than {max_body} bytes")
 
         async with one_at_a_time:
             try:
                 outcome = await asyncio.to_thread(training_job.run, spec, csv_body)
             except TrainingInputError as error:
-                return function_support.json_error(400, str(error))
+                return json_http.json_error(400, str(error))
             except onnx_export.ConversionError as error:
                 log.error("conversion check failed", extra={"estimator": spec.estimator, "error": str(error)})
-                return function_support.json_error(500, str(error))
+                return json_http.json_error(500, str(error))
             try:
                 stored = await asyncio.to_thread(
                     store.upload, model_name, outcome.onnx_model, "onnx", outcome.metadata
@@ -65,7 +66,7 @@ def create_app() -> Starlette:
             except ModelStoreError as error:
                 status, message = function_support.store_problem(error, f"uploading model {model_name!r}")
                 log.error("upload failed", extra={"model": model_name, "status": status, "error": str(error)})
-                return function_support.json_error(status, message)
+                return json_http.json_error(status, message)
 
         duration = time.perf_counter() - started
         log.info(
@@ -89,14 +90,14 @@ def create_app() -> Starlette:
 
     return Starlette(
         routes=[Route("/", train, methods=["POST"]), Route("/_/health", health, methods=["GET"])],
-        exception_handlers=function_support.EXCEPTION_HANDLERS,
+        exception_handlers=json_http.EXCEPTION_HANDLERS,
     )
 
 
 async def _training_request(
     request: Request, configured: training_request.TrainingSpec, max_body: int
 ) -> tuple[training_request.TrainingSpec, bytes | None]:
-    body = await function_support.read_body(request, max_body)
+    body = await json_http.read_body(request, max_body)
     overrides = training_request.overrides_from_query(request.query_params)
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type in CSV_TYPES:

@@ -386,10 +386,11 @@ def test_digits_from_png_and_regression_through_the_same_functions(model_store, 
 
 
 def test_template_example_function_runs(tmp_path, function_venvs):
-    # What `faas-cli new --lang mlfunctions-python3` starts from must run on the template as it is.
+    # What `faas-cli new --lang mlfunctions-python3` starts from must run on the template as it is (the train
+    # function's environment has the template's requirements plus Starlette, which the example uses).
     port = free_port()
-    env = {**funcenv.function_environment(PREDICT_DIR, port), "FUNCTION_DIR": str(TEMPLATE_DIR / "function")}
-    process = subprocess.Popen(funcenv.function_command(PREDICT_DIR), env=env, stdout=subprocess.DEVNULL,
+    env = {**funcenv.function_environment(TRAIN_DIR, port), "FUNCTION_DIR": str(TEMPLATE_DIR / "function")}
+    process = subprocess.Popen(funcenv.function_command(TRAIN_DIR), env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 30

@@ -1,5 +1,6 @@
-"""What every mlfunctions function shares: configuration from the environment, the model-store credential,
-JSON error answers and JSON logs. It ships in the template, so each function's image carries exactly one copy."""
+"""What every mlfunctions function shares: configuration from the environment, the model-store credential and
+how store failures are worded, JSON logs. It ships in the template, so each function's image carries one copy.
+No web framework here: each function picks its own (the predict function's hot path avoids one)."""
 
 from __future__ import annotations
 
@@ -11,14 +12,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from starlette.exceptions import HTTPException
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-
 TOKEN_FILE_NAME = "model-store-token"
 DEFAULT_SECRETS_DIR = "/var/openfaas/secrets"
 
-log = logging.getLogger("function")
 
 
 class ConfigError(Exception):
@@ -104,52 +100,6 @@ def store_problem(error: Exception, doing: str) -> tuple[int, str]:
     if isinstance(error, Unavailable):
         return 503, f"the model store at {url} is unavailable while {doing}; retry later: {error}"
     return 502, f"unexpected answer from the model store while {doing}: {error}"
-
-
-# -- HTTP -----------------------------------------------------------------------------------------------------------
-
-
-class BodyTooLarge(Exception):
-    """The request body is over the function's limit (answered 413)."""
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The whole body, refusing more than `limit` bytes without reading them all (chunked bodies included)."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge()
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge()
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-
-def json_error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status, headers=headers)
-
-
-async def _http_exception(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, HTTPException)
-    if exc.status_code == 404:
-        message = f"no such endpoint: {request.method} {request.url.path}"
-    elif exc.status_code == 405:
-        message = f"method {request.method} is not allowed on {request.url.path}"
-    else:
-        message = str(exc.detail)
-    return json_error(exc.status_code, message, headers=exc.headers)
-
-
-async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error", extra={"path": request.url.path})
-    return json_error(500, f"internal error: {type(exc).__name__}: {exc}")
-
-
-# Starlette's defaults answer plain text; every answer of a function is JSON.
-EXCEPTION_HANDLERS = {HTTPException: _http_exception, Exception: _unexpected}
 
 
 # -- logs -----------------------------------------------------------------------------------------------------------

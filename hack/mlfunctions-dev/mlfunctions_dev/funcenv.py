@@ -72,25 +72,29 @@ def venv_dir(function_dir: Path | str) -> Path:
     """Where the function's venv lives: one per distinct set of inputs, so editing requirements makes a new one."""
     spec = function_spec(function_dir)
     digest = hashlib.sha256()
-    digest.update(f"{sys.version_info[:3]}|{sys.executable}|{IRIS_CLIENT_DIR}".encode())
+    digest.update(f"{sys.version_info[:3]}|{sys.executable}".encode())
     for path in [*_requirement_files(spec), IRIS_CLIENT_DIR / "pyproject.toml"]:
         digest.update(path.read_bytes())
     return CACHE_DIR / f"{spec.name}-{digest.hexdigest()[:16]}"
 
 
 def function_python(function_dir: Path | str) -> Path:
-    """The python of the function's venv, creating the venv the first time (about a minute; printed to stderr)."""
+    """The python of the function's venv, creating the venv the first time (about a minute; printed to stderr)
+    and reinstalling iris-client whenever its source changed (seconds)."""
     spec = function_spec(function_dir)
     target = venv_dir(function_dir)
     python = target / "bin" / "python"
-    if (target / _COMPLETE).exists():
+    client_stamp = target / f".iris-client-{_client_digest()}"
+    if (target / _COMPLETE).exists() and client_stamp.exists():
         return python
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     with open(f"{target}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be building the same venv: wait for it
-        if (target / _COMPLETE).exists():
-            return python
-        _build(spec, target)
+        if not (target / _COMPLETE).exists():
+            _build(spec, target)
+            client_stamp.touch()  # the build installed the client as it is now
+        if not client_stamp.exists():
+            _install_client(python, target, client_stamp)
     return python
 
 
@@ -104,31 +108,33 @@ def _build(spec: FunctionSpec, target: Path) -> None:
     # A half-built venv from an interrupted run is never trusted: the stamp is written last.
     shutil.rmtree(target, ignore_errors=True)
     subprocess.run([sys.executable, "-m", "venv", str(target)], check=True)
-    python = target / "bin" / "python"
     requirements = [arg for path in _requirement_files(spec) for arg in ("-r", str(path))]
-    # iris-client is editable here (the working tree's client); the image installs the same code as a wheel.
+    _pip(target / "bin" / "python", *requirements, IRIS_CLIENT_DIR)
+    (target / _COMPLETE).write_text(spec.image + "\n")
+    print(f"[funcenv] {spec.name} environment ready in {time.monotonic() - started:.0f}s", file=sys.stderr, flush=True)
+
+
+def _install_client(python: Path, target: Path, stamp: Path) -> None:
+    # A regular (not editable) install, as in the image: an editable one adds an import hook to every start-up.
+    for old in target.glob(".iris-client-*"):
+        old.unlink()
+    _pip(python, "--no-deps", "--force-reinstall", IRIS_CLIENT_DIR)
+    stamp.touch()
+
+
+def _client_digest() -> str:
+    digest = hashlib.sha256()
+    for path in sorted(IRIS_CLIENT_DIR.glob("iris_client/**/*.py")) + [IRIS_CLIENT_DIR / "pyproject.toml"]:
+        digest.update(path.relative_to(IRIS_CLIENT_DIR).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _pip(python: Path, *args: str | Path) -> None:
     subprocess.run(
-        [
-            str(python),
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--progress-bar",
-            "off",
-            *requirements,
-            "-e",
-            str(IRIS_CLIENT_DIR),
-        ],
+        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--progress-bar", "off",
+         *map(str, args)],
         check=True,
         env=_clean_environment(),
-    )
-    (target / _COMPLETE).write_text(spec.image + "\n")
-    print(
-        f"[funcenv] {spec.name} environment ready in {time.monotonic() - started:.0f}s",
-        file=sys.stderr,
-        flush=True,
     )
 
 
