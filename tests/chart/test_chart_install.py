@@ -306,6 +306,10 @@ def test_examples_become_ready_under_chart_rbac(control_plane, cluster_helm, kub
             kubectl("wait", "--for=condition=Ready", "modelstore", "--all", "-n", namespace, "--timeout=30s")
             table = kubectl("get", "mlf", "-n", users).stdout
             assert "0 (idle)" in table and "1/1" in table, table
+            assert "mlfunction.mlfunctions.dev/iris-predict" in kubectl("get", "all", "-n", users).stdout
+            assert "minReplicas" in kubectl("explain", "mlfunction.spec.scaling").stdout
+            described = kubectl("describe", "mlf", "iris-predict", "-n", users).stdout
+            assert "ModelAvailable" in described and "Events:" in described
 
             by_name = {o["metadata"]["name"]: o for o in current}
             idle = next(c for c in by_name["iris-predict-v1"]["status"]["conditions"] if c["type"] == "Ready")
