@@ -1,15 +1,12 @@
 """Benchmark of iris-server on this machine: metadata GETs, 304 checks, artifact downloads.
 
 One uvicorn worker in a subprocess. Latency is measured with iris_client (what the functions use), one request
-at a
-time. Throughput is measured closed-loop from separate client processes using plain keep-alive http.client, so
-that
-on a small machine the clients leave the server as much CPU as possible. Because the machine may be shared,
-the run
-also reads the server process's CPU time (/proc) and reports the CPU cost per request and the rate one fully
-available core would sustain (1 / cpu_per_request). Baseline in the same run: GET /healthz, the cheapest
-request the
-same server answers (no auth, no database): the floor of HTTP + framework cost.
+at a time. Throughput is measured closed-loop from separate client processes using plain keep-alive
+http.client, so that on a small machine the clients leave the server as much CPU as possible. Because the
+machine may be shared, the run also reads the server process's CPU time (/proc) and reports the CPU cost per
+request and the rate one fully available core would sustain (1 / cpu_per_request). Baseline in the same run:
+GET /healthz, the cheapest request the same server answers (no auth, no database): the floor of HTTP +
+framework cost.
 
     .venv/bin/python bench/bench_iris_server.py            # ~1 minute; JSON to stdout and bench/results/
 """

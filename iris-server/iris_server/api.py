@@ -93,10 +93,9 @@ def _chunks(stream, size: int) -> Iterator[bytes]:
 
 
 # Reads are `async def` and query SQLite inline: an indexed read in WAL mode takes microseconds and never
-# waits for
-# writers, far less than a hop to the threadpool (measured: ~0.3 ms of CPU per request on this class of
-# machine).
-# Writes commit with fsync, so they are plain `def` (FastAPI runs them in its threadpool) or use to_thread.
+# waits for writers, far less than a hop to the threadpool (measured: ~0.3 ms of CPU per request on this class
+# of machine). Writes commit with fsync, so they are plain `def` (FastAPI runs them in its threadpool) or use
+# to_thread.
 models = APIRouter(prefix="/v1", tags=["models"])
 admin = APIRouter(prefix="/v1", tags=["tokens"])
 health = APIRouter(tags=["health"])

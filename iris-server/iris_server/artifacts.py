@@ -1,13 +1,9 @@
-"""Which artifacts the store accepts: formats that load without running code, checked before anything is
-stored.
+"""Which artifacts the store accepts: formats that load without running code, checked before storing.
 
 Pickle (and joblib, which is pickle, often compressed) executes arbitrary code on load, so it is refused
-outright.
-ONNX is a protobuf: parsing and checking it runs no code. skops files are zip archives whose schema names
-every type
-they would construct; `skops.io.get_untrusted_types` lists the ones outside skops' safe set, and we accept
-those only
-if they are scikit-learn classes.
+outright. ONNX is a protobuf: parsing and checking it runs no code. skops files are zip archives whose schema
+names every type they would construct; `skops.io.get_untrusted_types` lists the ones outside skops' safe set,
+and we accept those only if they are scikit-learn classes.
 """
 
 from __future__ import annotations

@@ -1,11 +1,9 @@
 """The catalog: models, versions, aliases and tokens in SQLite (WAL mode, synchronous=FULL).
 
 Version numbers are allocated inside a write transaction (BEGIN IMMEDIATE takes SQLite's single writer lock),
-so
-concurrent uploads, across threads and across uvicorn worker processes alike, always get distinct numbers.
-Numbers
-are never reused after a delete: a function pinned to version 3 can never be handed other bytes under that
-number.
+so concurrent uploads, across threads and across uvicorn worker processes alike, always get distinct numbers.
+Numbers are never reused after a delete: a function pinned to version 3 can never be handed other bytes under
+that number.
 """
 
 from __future__ import annotations

@@ -2,11 +2,9 @@
 
 Runs once, before the server accepts requests (and before uvicorn forks workers, so no upload is in flight).
 An upload interrupted before its catalog row was committed was never acknowledged: its staged file or
-committed blob
-is deleted. A blob the catalog references but that is missing cannot come from a crash (the blob is fsynced
-before
-the row is written), only from outside tampering; it is reported loudly, never silently dropped from the
-catalog.
+committed blob is deleted. A blob the catalog references but that is missing cannot come from a crash (the
+blob is fsynced before the row is written), only from outside tampering; it is reported loudly, never silently
+dropped from the catalog.
 """
 
 from __future__ import annotations

@@ -1,12 +1,9 @@
 """Where artifact bytes live. The catalog (SQLite) says which versions exist; a backend only keeps blobs.
 
 Every upload is first staged on local disk (hashed and size-checked while it streams in), validated there, and
-only
-then committed to the backend under a fresh key. The catalog row is written after the commit, so a crash at
-any
-point leaves at worst an unreferenced blob, which `recovery` removes at the next start: a listing never shows
-a
-version whose bytes are missing or partial.
+only then committed to the backend under a fresh key. The catalog row is written after the commit, so a crash
+at any point leaves at worst an unreferenced blob, which `recovery` removes at the next start: a listing never
+shows a version whose bytes are missing or partial.
 
 `ArtifactBackend` is the seam for an object store (S3 API via boto3) where one node's disk is not enough; the
 filesystem backend is the default.

@@ -38,8 +38,8 @@ def start_iris_server(
 ) -> tuple[str, subprocess.Popen]:
     """Run `python -m iris_server` on 127.0.0.1 and return (base URL, process) once /readyz answers 200.
 
-    The server's log goes to `<data_dir>/../<data_dir name>.log` (outside the data dir, which it owns).
-    Raises RuntimeError with the log's tail if it exits or is not ready in time.
+    The server's log goes to `<data_dir>/../<data_dir name>.log` (outside the data dir, which it owns). Raises
+    RuntimeError with the log's tail if it exits or is not ready in time.
     """
     data_dir = Path(data_dir)
     data_dir.parent.mkdir(parents=True, exist_ok=True)

@@ -1,10 +1,9 @@
 """Bearer tokens: minting, hashing and scope checks. Pure functions; the catalog stores only hashes.
 
 A scoped token reads `iris_<id>_<secret>`. The id is public (it names the token in listings, logs and a
-version's
-uploader); the secret is 256 random bits, shown once at creation and stored as its SHA-256 (a slow hash buys
-nothing
-for secrets of that entropy). Comparisons use hmac.compare_digest so their time does not depend on the secret.
+version's uploader); the secret is 256 random bits, shown once at creation and stored as its SHA-256 (a slow
+hash buys nothing for secrets of that entropy). Comparisons use hmac.compare_digest so their time does not
+depend on the secret.
 """
 
 from __future__ import annotations

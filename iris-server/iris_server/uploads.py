@@ -1,8 +1,7 @@
 """The upload pipeline: stream to staging, verify, validate, commit the blob, then record the version.
 
 Kept apart from the HTTP layer so the order of the durable steps is visible in one place (see storage.py for
-why
-this order makes crashes harmless).
+why this order makes crashes harmless).
 """
 
 from __future__ import annotations

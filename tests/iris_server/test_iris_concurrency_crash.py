@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from iris_client import ModelStoreError
+from iris_client import ModelStoreError, NotFound
 from iris_samples import onnx_model
 
 pytestmark = pytest.mark.server
@@ -20,7 +20,10 @@ pytestmark = pytest.mark.server
 def _assert_consistent(server, model: str, acknowledged: dict[int, str]) -> None:
     """Acknowledged versions are listed and intact, listed ones download with their sha256, no stray files."""
     admin = server.client(retries=0)
-    listed = {v.version: v for v in admin.list_versions(model)}
+    try:
+        listed = {v.version: v for v in admin.list_versions(model)}
+    except NotFound:  # killed before any upload committed: the model was never created
+        listed = {}
     for number, sha256 in acknowledged.items():
         assert number in listed, f"acknowledged version {number} was lost"
         assert listed[number].sha256 == sha256
@@ -88,7 +91,7 @@ def test_sigkill_under_upload_load_loses_nothing_acknowledged(iris_factory):
         stop = threading.Event()
 
         def keep_uploading(worker: int, round_number: int, stop: threading.Event) -> None:
-            client = server.client(retries=0, timeout=5)
+            client = server.client(retries=0, timeout=60)
             seed = 0
             while not stop.is_set():
                 seed += 1
@@ -103,9 +106,14 @@ def test_sigkill_under_upload_load_loses_nothing_acknowledged(iris_factory):
                     acknowledged[version.version] = version.sha256
 
         threads = [threading.Thread(target=keep_uploading, args=(w, round_number, stop)) for w in range(4)]
+        before = len(acknowledged)
         for thread in threads:
             thread.start()
-        time.sleep(rng.uniform(0.8, 1.6))
+        deadline = time.monotonic() + 60
+        while len(acknowledged) < before + 2:  # uploads are flowing: now kill at a random moment
+            assert time.monotonic() < deadline, "uploads never got going"
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0.05, 0.6))
         server.kill()
         stop.set()
         for thread in threads:

@@ -1,8 +1,7 @@
 """Schema-driven fuzzing of the live server's /openapi.json with schemathesis: no input may cause a 5xx.
 
 Every operation gets valid (positive) and schema-violating (negative) requests with the admin token, so they
-get
-past authentication into the handlers. Bounded: ~30 examples per operation and mode.
+get past authentication into the handlers. Bounded: ~30 examples per operation and mode.
 """
 
 from __future__ import annotations

@@ -1,12 +1,10 @@
 """HTTP client of the iris-server model store, shared by the ML functions and the operator.
 
 Retries: idempotent calls (GET, PUT, DELETE) are retried on connection errors, timeouts and 5xx with
-exponential
-backoff. Uploads carry an Idempotency-Key that the server honours, so a retried upload whose first attempt did
-land
-returns that same version instead of creating a second one. Token creation has no such key and is retried only
-when
-the connection could not even be opened (the request provably never reached the server).
+exponential backoff. Uploads carry an Idempotency-Key that the server honours, so a retried upload whose first
+attempt did land returns that same version instead of creating a second one. Token creation has no such key
+and is retried only when the connection could not even be opened (the request provably never reached the
+server).
 """
 
 from __future__ import annotations
@@ -70,9 +68,8 @@ class ModelStoreClient:
         self.backoff = backoff
         self._session = requests.Session()
         # Environment settings are resolved once here instead of on every request (trust_env re-reads proxies,
-        # CA
-        # bundle and ~/.netrc per call: about half a millisecond, most of a warm 304 check). It also keeps a
-        # ~/.netrc entry for the store's host from replacing the bearer token.
+        # CA bundle and ~/.netrc per call: about half a millisecond, most of a warm 304 check). It also keeps
+        # a ~/.netrc entry for the store's host from replacing the bearer token.
         self._session.trust_env = False
         self._session.proxies = requests.utils.get_environ_proxies(self.url)
         self._session.verify = (
