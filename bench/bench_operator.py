@@ -134,6 +134,12 @@ def baseline_writes(api: client.ApiClient, namespace: str, count: int) -> list[f
     return durations
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / __import__("os").sysconf("SC_CLK_TCK")
+
+
 def peak_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -177,6 +183,9 @@ def run(sequential: int, burst: int) -> dict:
 
             watcher = StatusWatcher(api, "bench-burst")
             names = [f"burst-{i}" for i in range(burst)]
+            servers = {name: pid for name, pid in cluster.processes().items() if name in ("kube-apiserver", "etcd")}
+            cpu_before = {"operator": cpu_seconds(operator.pid), "iris-server": cpu_seconds(iris.pid),
+                          **{name: cpu_seconds(pid) for name, pid in servers.items()}}
             began = time.monotonic()
             with ThreadPoolExecutor(16) as pool:
                 list(pool.map(lambda n: custom.create_namespaced_custom_object(GROUP, VERSION, "bench-burst",
@@ -186,6 +195,9 @@ def run(sequential: int, burst: int) -> dict:
                 missing = len(set(names) - watcher.posted.keys())
                 raise RuntimeError(f"{missing} of {burst} without status after 300s\n{operator.log_tail()}")
             reconciled = max(watcher.posted.values()) - began
+            cpu = {"operator": cpu_seconds(operator.pid) - cpu_before["operator"],
+                   "iris-server": cpu_seconds(iris.pid) - cpu_before["iris-server"],
+                   **{name: cpu_seconds(pid) - cpu_before[name] for name, pid in servers.items()}}
             watcher.stop()
             assert all(children_present(api, "bench-burst", n) for n in names[::50])
             rss = peak_rss_mb(operator.pid)
@@ -205,7 +217,9 @@ def run(sequential: int, burst: int) -> dict:
                                    "p99_ms": round(percentile(baseline, 0.99) * 1000, 1)},
         "operator_over_baseline_p50": round(p50 / base_p50, 2),
         "burst": {"count": burst, "create_seconds": round(created, 2), "all_reconciled_seconds": round(reconciled, 2),
-                  "per_second": round(burst / reconciled, 1)},
+                  "per_second": round(burst / reconciled, 1),
+                  "cpu_ms_per_mlfunction": {name: round(seconds * 1000 / burst, 1) for name, seconds in cpu.items()},
+                  "machine_load_average": round(__import__("os").getloadavg()[0], 1)},
         "peak_rss_mb": {"after_sequential": round(rss_after_sequential, 1), "after_burst": round(rss, 1)},
         "targets": TARGETS,
         "targets_met": {"latency_p50_ms": p50 <= TARGETS["latency_p50_ms"],

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -83,15 +84,39 @@ async def admin_token(kube: Kube, store: StoreRef) -> str:
     return base64.b64decode(encoded).decode().strip()
 
 
-class StoreClient:
-    """The model-store calls the operator makes, awaitable. Errors are iris_client's typed ModelStoreErrors."""
+_local = threading.local()
+_KEPT_PER_THREAD = 8
 
-    def __init__(self, url: str, token: str, timeout: float):
-        self.url, self._token, self.timeout = url, token, timeout
+
+def _kept_client(url: str, token: str, timeout: float) -> ModelStoreClient:
+    """A client kept by this pool thread for (url, token): admin calls reuse its keep-alive connections."""
+    clients: dict = getattr(_local, "clients", None) or {}
+    _local.clients = clients
+    key = (url, token, timeout)
+    if key not in clients:
+        if len(clients) >= _KEPT_PER_THREAD:  # stores come and go rarely: starting over is fine
+            for stale in clients.values():
+                stale.close()
+            clients.clear()
+        clients[key] = ModelStoreClient(url, token, timeout=timeout, retries=0)
+    return clients[key]
+
+
+class StoreClient:
+    """The model-store calls the operator makes, awaitable. Errors are iris_client's typed ModelStoreErrors.
+
+    `keep=True` (the admin token: few of them, many calls) reuses connections; a function's own token is used
+    once per reconcile, so its client is not kept.
+    """
+
+    def __init__(self, url: str, token: str, timeout: float, keep: bool = False):
+        self.url, self._token, self.timeout, self.keep = url, token, timeout, keep
 
     async def _call(self, method: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        # One attempt per call (retries=0): the reconcile loop's back-off spaces out the next one.
         def run() -> T:
-            # One attempt per call: the operator's own back-off (kopf retries) spaces out the next one.
+            if self.keep:
+                return method(_kept_client(self.url, self._token, self.timeout), *args, **kwargs)
             with ModelStoreClient(self.url, self._token, timeout=self.timeout, retries=0) as store:
                 return method(store, *args, **kwargs)
         return await asyncio.get_running_loop().run_in_executor(_pool, run)

@@ -99,7 +99,7 @@ def test_create_makes_every_child_and_reports_status(objects, namespace, iris_st
 
     events = objects.core.list_namespaced_event(namespace).items
     reasons = {e.reason for e in events if e.involved_object.name == "iris"}
-    assert {"FunctionCreated", "CredentialIssued", "Deployed"} <= reasons
+    assert {"Created", "Deployed"} <= reasons
 
 
 def test_printer_columns_and_explain(objects, namespace, control_plane):

@@ -113,16 +113,30 @@ async def _reconcile(ctx: Context, owner: Owner, names: FunctionNames, spec: MLF
     fn_ns = ctx.config.function_namespace
     progress.store = store = await _store(ctx, spec)
     # Independent children go in parallel: the latency of a new MLFunction is that of its longest chain.
-    _, credential, applied = await _gather(
+    _, (credential, issued), applied = await _gather(
         _ensure_rbac(ctx, owner, names),
         _credential(ctx, owner, names, spec, store),
         ensure(ctx.kube, owner, build_function(owner, spec, names, ctx.config, store.url), ctx.known),
     )
     progress.function = applied.obj
-    if applied.created:
-        ctx.emit("Normal", "FunctionCreated", f"Created Function {fn_ns}/{names.function}")
+    _announce(ctx, spec, store, f"Function {fn_ns}/{names.function}", applied.created, credential if issued else None)
     verdict = function_verdict(f"{fn_ns}/{names.function}", observe_function(applied.obj))
     return await _check_model(ctx, owner, names, spec, store, credential, verdict, progress)
+
+
+def _announce(ctx: Context, spec: MLFunctionSpec, store: StoreRef, function: str, created: bool,
+              issued: credentials.StoredCredential | None) -> None:
+    """One Event for what this pass created (a new MLFunction gets one, not two)."""
+    token = None
+    if issued:
+        rights = "+".join(credentials.token_scope(spec.model.name, spec.task).rights)
+        token = f"model-store token {issued.token_id} ({rights} on model {spec.model.name}) from {store.describe()}"
+    if created and token:
+        ctx.emit("Normal", "Created", f"Created {function} and issued {token}")
+    elif created:
+        ctx.emit("Normal", "FunctionCreated", f"Created {function}")
+    elif token:
+        ctx.emit("Normal", "CredentialIssued", f"Issued {token}")
 
 
 async def _gather(*steps):
@@ -167,8 +181,9 @@ async def _store(ctx: Context, spec: MLFunctionSpec) -> StoreRef:
 
 
 async def _credential(ctx: Context, owner: Owner, names: FunctionNames, spec: MLFunctionSpec, store: StoreRef,
-                      *, reissue: bool = False) -> credentials.StoredCredential:
-    """The function's token: kept while it fits (store, model, task, owner), otherwise issued anew, stored, and
+                      *, reissue: bool = False) -> tuple[credentials.StoredCredential, bool]:
+    """The function's token, and whether it was just issued: kept while it fits (store, model, task, owner),
+    otherwise issued anew, stored, and
     the one it replaces revoked. A token issued but never stored (the operator died in between) is revoked by
     the ModelStore's sweep of unreferenced tokens."""
     fn_ns = ctx.config.function_namespace
@@ -181,19 +196,16 @@ async def _credential(ctx: Context, owner: Owner, names: FunctionNames, spec: ML
     if stored and stored.fingerprint == wanted and not reissue:
         await ensure(ctx.kube, owner, credentials.build_credential_secret(owner, names, fn_ns, store.name, stored),
                      ctx.known)
-        return stored
-    admin = StoreClient(store.url, await admin_token(ctx.kube, store), ctx.config.store_timeout_seconds)
+        return stored, False
+    admin = StoreClient(store.url, await admin_token(ctx.kube, store), ctx.config.store_timeout_seconds, keep=True)
     issued = await admin.create_token(scope.models, scope.rights, credentials.token_description(owner))
     fresh = credentials.StoredCredential(token=issued.token, token_id=issued.id, fingerprint=wanted)
     await ensure(ctx.kube, owner, credentials.build_credential_secret(owner, names, fn_ns, store.name, fresh),
                  ctx.known)
-    rights = "+".join(scope.rights)
-    ctx.emit("Normal", "CredentialIssued", f"Issued model-store token {issued.id} ({rights} on model "
-                                           f"{spec.model.name}) from {store.describe()}")
     if stored:
         old_store = credentials.store_of(secret) or store.name
         await _revoke_replaced(ctx, stored.token_id, old_store, store, admin)
-    return fresh
+    return fresh, True
 
 
 async def _revoke_replaced(ctx: Context, token_id: str, store_name: str, current: StoreRef,
@@ -208,7 +220,7 @@ async def _revoke_replaced(ctx: Context, token_id: str, store_name: str, current
             if obj is None:
                 return  # that store is gone, and its tokens with it
             old = parse_store(obj)
-            admin = StoreClient(old.url, await admin_token(ctx.kube, old), ctx.config.store_timeout_seconds)
+            admin = StoreClient(old.url, await admin_token(ctx.kube, old), ctx.config.store_timeout_seconds, keep=True)
         await admin.revoke_token(token_id)
         ctx.emit("Normal", "CredentialRevoked", f"Revoked replaced model-store token {token_id}")
     except (ModelStoreError, StoreProblem, KubeError) as error:
@@ -229,7 +241,9 @@ async def _check_model(ctx: Context, owner: Owner, names: FunctionNames, spec: M
         except (Unauthorized, Forbidden):
             ctx.emit("Warning", "CredentialRejected", f"{store.describe()} rejected token {credential.token_id}; "
                                                       "issuing a new one")
-            credential = await _credential(ctx, owner, names, spec, store, reissue=True)
+            credential, _ = await _credential(ctx, owner, names, spec, store, reissue=True)
+            ctx.emit("Normal", "CredentialIssued", f"Issued model-store token {credential.token_id} to replace "
+                                                   "the rejected one")
             found = await StoreClient(store.url, credential.token,
                                       ctx.config.store_timeout_seconds).get_version(spec.model.name, wanted)
     except Unavailable as error:
@@ -321,6 +335,6 @@ async def _revoke(ctx: Context, store_name: str, token_id: str) -> bool:
     if obj is None:
         return False  # the store is gone, and its tokens with it
     store = parse_store(obj)
-    admin = StoreClient(store.url, await admin_token(ctx.kube, store), ctx.config.store_timeout_seconds)
+    admin = StoreClient(store.url, await admin_token(ctx.kube, store), ctx.config.store_timeout_seconds, keep=True)
     await admin.revoke_token(token_id)
     return True

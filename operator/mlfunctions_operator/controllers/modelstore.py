@@ -60,7 +60,7 @@ async def reconcile(ctx: Context, body: dict) -> Result:
 
 
 async def _check_external(ctx: Context, store: StoreRef) -> Verdict:
-    admin = StoreClient(store.url, await admin_token(ctx.kube, store), ctx.config.store_timeout_seconds)
+    admin = StoreClient(store.url, await admin_token(ctx.kube, store), ctx.config.store_timeout_seconds, keep=True)
     try:
         await admin.list_tokens()  # an admin-only call: checks reachability and the admin token at once
     except (Unauthorized, Forbidden) as error:
@@ -105,7 +105,7 @@ async def sweep_unreferenced_tokens(ctx: Context, store: StoreRef) -> list[str]:
     Best effort: a failure leaves the tokens for the next sweep.
     """
     try:
-        admin = StoreClient(store.url, await admin_token(ctx.kube, store), ctx.config.store_timeout_seconds)
+        admin = StoreClient(store.url, await admin_token(ctx.kube, store), ctx.config.store_timeout_seconds, keep=True)
         now = datetime.now(UTC)
         candidates = [t["id"] for t in await admin.list_tokens()
                       if t.get("description", "").startswith(credentials.TOKEN_DESCRIPTION_PREFIX)
