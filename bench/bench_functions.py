@@ -1,17 +1,18 @@
-"""Benchmark of the ML functions on this machine, against serving the same model with scikit-learn in the same run.
+"""Benchmark of the ML functions on this machine, against serving the same model with scikit-learn in the
+same run.
 
 Measures, for a 100-tree random forest on iris (the model the issue's numbers are about):
   - warm predict latency p50/p99 over one keep-alive connection, 1 row and 100 rows per request;
   - requests per second of one process (closed loop, several connections), 1 row and 100 rows;
   - cold start: process start -> first correct prediction, the model fetched from a real iris-server;
-  - resident memory (RSS) of a warm predict process;
-  - training time per allow-listed estimator, through the train function (fit, ONNX export, check, upload).
-The baseline is the same HTTP stack (Starlette on uvicorn, httptools, uvloop) with a bare JSON parse and no input
-validation, predicting with the scikit-learn estimator unpickled from local disk: a setup that favours it (no store
-fetch, no checks).
-Everything runs on 127.0.0.1; the functions run in their own venvs (mlfunctions_dev.funcenv), as in the tests.
+  - memory (RSS, and its private part) of a warm predict process;
+  - training time per allow-listed estimator through the train function (fit, ONNX export, check, upload).
+The baseline is the same HTTP server (uvicorn, httptools, uvloop) with a Starlette app that parses the JSON
+and predicts with the scikit-learn estimator unpickled from local disk, without input checks and without a store
+fetch: a setup that favours it. Everything runs on 127.0.0.1; the functions run in their own venvs
+(mlfunctions_dev.funcenv), as in the tests. The machine's load and speed are recorded alongside.
 
-    .venv/bin/python bench/bench_functions.py            # about two minutes; JSON to bench/results/functions.json
+    .venv/bin/python bench/bench_functions.py      # about three minutes; JSON to bench/results/functions.json
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ ROW = [6.3, 3.3, 6.0, 2.5]  # a virginica from the dataset
 TARGETS = {"warm_p50_ms_1_row": 1.0, "requests_per_second_1_row": 3000, "cold_start_ms": 300, "rss_mb": 80}
 
 
-# -- processes --------------------------------------------------------------------------------------------------------
+# -- processes -----------------------------------------------------------------------------------------------
 
 
 def _free_port() -> int:
@@ -56,9 +57,12 @@ def _start_function(name: str, env: dict[str, str], log: Path) -> tuple[subproce
     folder = funcenv.FUNCTIONS_DIR / name
     port = _free_port()
     with log.open("ab") as out:
-        process = subprocess.Popen(funcenv.function_command(folder),
-                                   env=funcenv.function_environment(folder, port, env),
-                                   stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            funcenv.function_command(folder),
+            env=funcenv.function_environment(folder, port, env),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     return process, port
 
 
@@ -70,8 +74,12 @@ def _start_baseline(model_path: Path, log: Path) -> tuple[subprocess.Popen, int]
     port = _free_port()
     env = funcenv.function_environment(folder, port)
     with log.open("ab") as out:
-        process = subprocess.Popen([str(funcenv.function_python(folder)), __file__, "--baseline-server",
-                                    str(model_path), str(port)], env=env, stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [str(funcenv.function_python(folder)), __file__, "--baseline-server", str(model_path), str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     return process, port
 
 
@@ -79,8 +87,11 @@ def _in_train_venv(*args: str) -> None:
     from mlfunctions_dev import funcenv
 
     folder = funcenv.FUNCTIONS_DIR / "iris-train"
-    subprocess.run([str(funcenv.function_python(folder)), __file__, *args],
-                   env=funcenv.function_environment(folder, 0), check=True)
+    subprocess.run(
+        [str(funcenv.function_python(folder)), __file__, *args],
+        env=funcenv.function_environment(folder, 0),
+        check=True,
+    )
 
 
 def _stop(process: subprocess.Popen) -> None:
@@ -93,13 +104,26 @@ def _stop(process: subprocess.Popen) -> None:
             process.wait()
 
 
-def _rss_mb(pid: int) -> dict[str, float]:
+def _memory_mb(pid: int) -> dict[str, float]:
+    """RSS (what the target is about), its peak, and the private part (USS: what another replica would not
+    share)."""
     status = Path(f"/proc/{pid}/status").read_text()
     kb = {key: int(value) for key, value in re.findall(r"^(VmRSS|VmHWM):\s+(\d+) kB", status, re.MULTILINE)}
-    return {"rss_mb": round(kb["VmRSS"] / 1024, 1), "peak_rss_mb": round(kb["VmHWM"] / 1024, 1)}
+    rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    private = sum(int(v) for v in re.findall(r"^Private_(?:Clean|Dirty):\s+(\d+) kB", rollup, re.MULTILINE))
+    return {
+        "rss_mb": round(kb["VmRSS"] / 1024, 1),
+        "peak_rss_mb": round(kb["VmHWM"] / 1024, 1),
+        "private_mb": round(private / 1024, 1),
+    }
 
 
-# -- clients ----------------------------------------------------------------------------------------------------------
+def _cpu_ms(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
+# -- clients -------------------------------------------------------------------------------------------------
 
 
 def _body(rows: int) -> bytes:
@@ -150,8 +174,10 @@ def _throughput(port: int, rows: int, connections: int, seconds: float) -> dict[
     import uvloop
 
     body = _body(rows)
-    request = (f"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-               f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+    request = (
+        f"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
     samples: list[float] = []
     failures = 0
 
@@ -178,17 +204,23 @@ def _throughput(port: int, rows: int, connections: int, seconds: float) -> dict[
     elapsed = uvloop.run(run())
     if failures:
         raise RuntimeError(f"{failures} requests failed under load")
-    return {"requests_per_second": round(len(samples) / elapsed), "connections": connections,
-            "latency_under_load_ms": _percentiles(samples)}
+    return {
+        "requests_per_second": round(len(samples) / elapsed),
+        "connections": connections,
+        "latency_under_load_ms": _percentiles(samples),
+    }
 
 
 def _percentiles(samples: list[float]) -> dict[str, float]:
     ordered = sorted(samples)
-    return {"p50_ms": round(statistics.median(ordered), 3), "p99_ms": round(ordered[int(len(ordered) * 0.99)], 3),
-            "n": len(ordered)}
+    return {
+        "p50_ms": round(statistics.median(ordered), 3),
+        "p99_ms": round(ordered[int(len(ordered) * 0.99)], 3),
+        "n": len(ordered),
+    }
 
 
-# -- the measurements ------------------------------------------------------------------------------------------------
+# -- the measurements ----------------------------------------------------------------------------------------
 
 
 def _serving(port: int, pid: int, quick: bool) -> dict[str, Any]:
@@ -199,22 +231,43 @@ def _serving(port: int, pid: int, quick: bool) -> dict[str, Any]:
         "throughput_1_row": _throughput(port, 1, connections=8, seconds=3 * scale),
         "throughput_100_rows": _throughput(port, 100, connections=8, seconds=3 * scale),
     }
-    result.update(_rss_mb(pid))
+    result.update(_memory_mb(pid))
     return result
 
 
 def _cold_starts(start, runs: int) -> dict[str, Any]:
-    times = []
+    """Wall time from process start to the first correct answer, and the CPU the process spent to get there
+    (less sensitive than wall time to other work on a shared machine)."""
+    times, cpu = [], []
     for _ in range(runs):
         started = time.perf_counter()
         process, port = start()
         try:
             _first_correct_prediction(port, process, time.monotonic() + 60)
             times.append((time.perf_counter() - started) * 1000)
+            cpu.append(_cpu_ms(process.pid))
         finally:
             _stop(process)
-    return {"median_ms": round(statistics.median(times), 1), "min_ms": round(min(times), 1),
-            "max_ms": round(max(times), 1), "runs": runs}
+    return {
+        "median_ms": round(statistics.median(times), 1),
+        "min_ms": round(min(times), 1),
+        "max_ms": round(max(times), 1),
+        "median_cpu_ms": statistics.median(cpu),
+        "runs": runs,
+    }
+
+
+def _calibration(python: Path, runs: int = 7) -> dict[str, float]:
+    """How fast this machine is right now: interpreter start, and importing numpy, in the predict venv."""
+    result = {}
+    for name, code in (("python_start_ms", "pass"), ("import_numpy_ms", "import numpy")):
+        samples = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            subprocess.run([str(python), "-c", code], check=True)
+            samples.append((time.perf_counter() - started) * 1000)
+        result[name] = round(statistics.median(samples), 1)
+    return result
 
 
 def _training_times(store_url: str, token: str, log_dir: Path) -> dict[str, Any]:
@@ -227,8 +280,11 @@ def _training_times(store_url: str, token: str, log_dir: Path) -> dict[str, Any]
         dataset = "iris" if name in estimators.CLASSIFIERS else "diabetes"
         params = {"max_iter": 2000} if name.startswith("MLP") else {}
         model = f"bench-{name.lower()}"
-        process, port = _start_function("iris-train", {"MODEL_NAME": model, "MODEL_STORE_URL": store_url,
-                                                       "MODEL_STORE_TOKEN": token}, log_dir / "train.log")
+        process, port = _start_function(
+            "iris-train",
+            {"MODEL_NAME": model, "MODEL_STORE_URL": store_url, "MODEL_STORE_TOKEN": token},
+            log_dir / "train.log",
+        )
         try:
             _wait_healthy(port, process)
             started = time.perf_counter()
@@ -238,8 +294,12 @@ def _training_times(store_url: str, token: str, log_dir: Path) -> dict[str, Any]
             _stop(process)
         with ModelStoreClient(store_url, token) as client:
             stored = client.get_version(model, answer["model"]["version"])
-        times[name] = {"dataset": dataset, "request_seconds": round(wall, 3),
-                       "fit_seconds": stored.metadata["fitSeconds"], "metrics": answer["metrics"]}
+        times[name] = {
+            "dataset": dataset,
+            "request_seconds": round(wall, 3),
+            "fit_seconds": stored.metadata["fitSeconds"],
+            "metrics": answer["metrics"],
+        }
     return times
 
 
@@ -275,9 +335,10 @@ def run(quick: bool) -> dict[str, Any]:
 
     from mlfunctions_dev import funcenv
 
-    funcenv.function_python(funcenv.FUNCTIONS_DIR / "iris-predict")
+    predict_python = funcenv.function_python(funcenv.FUNCTIONS_DIR / "iris-predict")
     funcenv.function_python(funcenv.FUNCTIONS_DIR / "iris-train")
     load_before = os.getloadavg()
+    calibration = _calibration(predict_python)
     with tempfile.TemporaryDirectory(prefix="bench-functions-") as tmp_dir:
         tmp = Path(tmp_dir)
         store_url, store = start_iris_server(tmp / "store", ADMIN_TOKEN)
@@ -293,7 +354,8 @@ def run(quick: bool) -> dict[str, Any]:
             trained = _post_json(train_port, SPEC)
             _stop(train)
 
-            # The same model for the baseline: training is seeded, so the same spec gives the same forest. It is
+            # The same model for the baseline: training is seeded, so the same spec gives the same forest. It
+            # is
             # made in the train venv so the pickle matches the scikit-learn that loads it.
             model_path = tmp / "forest.pkl"
             _in_train_venv("--baseline-model", str(model_path))
@@ -322,9 +384,13 @@ def run(quick: bool) -> dict[str, Any]:
     result = {
         "benchmark": "functions",
         "model": {"dataset": "iris", **SPEC, "version": trained["model"]["version"]},
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "loadavg_before": [round(x, 2) for x in load_before],
-                    "loadavg_after": [round(x, 2) for x in os.getloadavg()]},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "loadavg_before": [round(x, 2) for x in load_before],
+            "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+            **calibration,
+        },
         "onnxruntime_function": {**onnx_serving, "cold_start": onnx_cold},
         "sklearn_baseline": {**sklearn_serving, "cold_start": sklearn_cold},
         "training": training_times,
@@ -336,26 +402,39 @@ def run(quick: bool) -> dict[str, Any]:
         "rss_mb": onnx_serving["rss_mb"],
     }
     result["targets"] = {
-        name: {"target": target, "measured": measured[name],
-               "met": measured[name] >= target if name.startswith("requests") else measured[name] <= target}
+        name: {
+            "target": target,
+            "measured": measured[name],
+            "met": measured[name] >= target if name.startswith("requests") else measured[name] <= target,
+        }
         for name, target in TARGETS.items()
     }
     return result
 
 
 def summary(result: dict[str, Any]) -> str:
+    """One line: the function's numbers, scikit-learn's in parentheses."""
     onnx, sk = result["onnxruntime_function"], result["sklearn_baseline"]
     met = sum(t["met"] for t in result["targets"].values())
-    return (
-        f"functions: warm p50 1 row {onnx['warm_1_row']['p50_ms']} ms (sklearn {sk['warm_1_row']['p50_ms']}), "
-        f"100 rows {onnx['warm_100_rows']['p50_ms']} ms ({sk['warm_100_rows']['p50_ms']}); "
-        f"{onnx['throughput_1_row']['requests_per_second']} req/s ({sk['throughput_1_row']['requests_per_second']}); "
-        f"cold start {onnx['cold_start']['median_ms']} ms ({sk['cold_start']['median_ms']}); "
-        f"RSS {onnx['rss_mb']} MB ({sk['rss_mb']}); targets met {met}/{len(result['targets'])}"
-    )
+    pairs = [
+        ("warm p50 1 row", onnx["warm_1_row"]["p50_ms"], sk["warm_1_row"]["p50_ms"], "ms"),
+        ("100 rows", onnx["warm_100_rows"]["p50_ms"], sk["warm_100_rows"]["p50_ms"], "ms"),
+        (
+            "throughput",
+            onnx["throughput_1_row"]["requests_per_second"],
+            sk["throughput_1_row"]["requests_per_second"],
+            "req/s",
+        ),
+        ("cold start", onnx["cold_start"]["median_ms"], sk["cold_start"]["median_ms"], "ms"),
+        ("RSS", onnx["rss_mb"], sk["rss_mb"], "MB"),
+    ]
+    numbers = "; ".join(f"{name} {mine} {unit} ({theirs})" for name, mine, theirs, unit in pairs)
+    load = result["machine"]["loadavg_before"][0]
+    targets = f"targets met {met}/{len(result['targets'])}"
+    return f"functions (scikit-learn in parentheses): {numbers}; {targets}; load average {load}"
 
 
-# -- the scikit-learn baseline server (runs in the train function's venv) ------------------------------------------
+# -- the scikit-learn baseline server (runs in the train function's venv) ---------------------------------
 
 
 def baseline_model(path: str) -> None:
@@ -388,13 +467,24 @@ def baseline_server(model_path: str, port: int) -> None:
         return JSONResponse({"predictions": [classes[label] for label in labels]})
 
     app = Starlette(routes=[Route("/", predict, methods=["POST"])])
-    uvicorn.run(app, host="127.0.0.1", port=port, http="httptools", loop="uvloop", access_log=False,
-                log_level="warning")
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        http="httptools",
+        loop="uvloop",
+        access_log=False,
+        log_level="warning",
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="fewer samples and no training table (a smoke run)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="fewer samples and no training table (a smoke run)"
+    )
     parser.add_argument("--baseline-server", nargs=2, metavar=("MODEL", "PORT"), help=argparse.SUPPRESS)
     parser.add_argument("--baseline-model", metavar="PATH", help=argparse.SUPPRESS)
     args = parser.parse_args()

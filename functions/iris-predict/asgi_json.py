@@ -1,10 +1,11 @@
-"""A minimal JSON-over-ASGI layer for the predict function: routes, request bodies with a size limit, JSON answers
-and JSON errors, lifespan hooks. Nothing else.
+"""A minimal JSON-over-ASGI layer for the predict function: routes, request bodies with a size limit, JSON
+answers and JSON errors, lifespan hooks. Nothing else.
 
-Why not Starlette (which the train function uses): on the predict hot path its request/response objects and two
-middleware layers cost about 40 µs of CPU per request on this machine, against 8 µs for this layer (measured by
-calling both apps in-process), which is a sixth of a one-row prediction; importing it also adds start-up time and
-about 2 MB to every replica. The function's whole HTTP surface is a dozen fixed routes, so this stays small."""
+Why not Starlette (which the train function uses): on the predict hot path its request/response objects and
+two middleware layers cost about 40 µs of CPU per request on this machine, against 8 µs for this layer
+(measured by calling both apps in-process), which is a sixth of a one-row prediction; importing it also adds
+start-up time and about 2 MB to every replica. The function's whole HTTP surface is a dozen fixed routes, so
+this stays small."""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ class HTTPError(Exception):
 
 
 class Request:
-    __slots__ = ("method", "path", "params", "_scope", "_receive", "_max_body", "_headers", "_query")
+    __slots__ = ("_headers", "_max_body", "_query", "_receive", "_scope", "method", "params", "path")
 
     def __init__(self, scope: dict[str, Any], receive: Callable, params: dict[str, str], max_body: int):
         self.method: str = scope["method"]
@@ -129,7 +130,9 @@ class JsonApp:
                 raise HTTPError(404, f"no such endpoint: {method} {path}")
             handler = methods.get(method)
             if handler is None:
-                raise HTTPError(405, f"method {method} is not allowed on {path}", {"Allow": ", ".join(methods)})
+                raise HTTPError(
+                    405, f"method {method} is not allowed on {path}", {"Allow": ", ".join(methods)}
+                )
             answer = await handler(Request(scope, receive, params, self._max_body))
         except Exception as error:
             answer = self._error_answer(error, method, path)
@@ -147,7 +150,9 @@ class JsonApp:
     async def _lifespan(self, receive: Callable, send: Callable) -> None:
         while True:
             message = await receive()
-            hook = {"lifespan.startup": self._on_startup, "lifespan.shutdown": self._on_shutdown}.get(message["type"])
+            hook = {"lifespan.startup": self._on_startup, "lifespan.shutdown": self._on_shutdown}.get(
+                message["type"]
+            )
             try:
                 if hook is not None:
                     await hook()
@@ -160,7 +165,9 @@ class JsonApp:
                 return
 
 
-async def _send_json(send: Callable, status: int, document: Any, headers: dict[str, str] | None = None) -> None:
+async def _send_json(
+    send: Callable, status: int, document: Any, headers: dict[str, str] | None = None
+) -> None:
     body = json.dumps(document, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
     raw_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     if headers:

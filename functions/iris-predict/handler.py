@@ -1,9 +1,10 @@
 """iris-predict: serves the configured model from the model store with onnxruntime.
 
-KServe v1: POST / and POST /v1/models/<model>:predict with {"instances": [[...], ...]} (add ?probabilities=true or
-"probabilities": true for class probabilities; image models also take a PNG body). Open Inference Protocol v2:
-POST /v2/models/<model>/infer, GET /v2/models/<model>, GET /v2/health/ready. GET /_/health is the readiness the
-watchdog reports: 200 once the first attempt to load the model has finished (loaded, or with a clear reason)."""
+KServe v1: POST / and POST /v1/models/<model>:predict with {"instances": [[...], ...]} (add
+?probabilities=true or "probabilities": true for class probabilities; image models also take a PNG body). Open
+Inference Protocol v2: POST /v2/models/<model>/infer, GET /v2/models/<model>, GET /v2/health/ready. GET
+/_/health is the readiness the watchdog reports: 200 once the first attempt to load the model has finished
+(loaded, or with a clear reason)."""
 
 from __future__ import annotations
 
@@ -37,8 +38,10 @@ def create_app() -> JsonApp:
             raise HTTPError(404, f"this function serves model {model.name!r}, not {wanted!r}")
         wanted_version = request.params.get("version")
         if wanted_version is not None and wanted_version != str(model.version):
-            raise HTTPError(404, f"this function serves {model.name} version {model.version}, "
-                                 f"not version {wanted_version}")
+            raise HTTPError(
+                404,
+                f"this function serves {model.name} version {model.version}, not version {wanted_version}",
+            )
         return model
 
     async def predict_v1(request: Request) -> Answer:
@@ -76,7 +79,8 @@ def create_app() -> JsonApp:
         return 200, {"live": True}
 
     async def health(request: Request) -> Answer:
-        # The watchdog's readiness: the first load attempt is over, so a request gets a model or a clear reason.
+        # The watchdog's readiness: the first load attempt is over, so a request gets a model or a clear
+        # reason.
         model = source.current
         body: dict[str, Any] = {"ready": source.started, "model": model.describe() if model else None}
         if model is None and source.problem is not None:
@@ -132,5 +136,7 @@ def _pinned_version(raw: str) -> int | None:
     if not raw:
         return None
     if not raw.isdigit() or int(raw) < 1:
-        raise function_support.ConfigError(f"MODEL_VERSION={raw!r} must be an integer >= 1, or empty for the newest")
+        raise function_support.ConfigError(
+            f"MODEL_VERSION={raw!r} must be an integer >= 1, or empty for the newest"
+        )
     return int(raw)

@@ -1,6 +1,6 @@
 """The two JSON prediction protocols: KServe v1 ({"instances": [...]}) and the Open Inference Protocol v2
-({"inputs": [{"name", "shape", "datatype", "data"}]}). Pure: request bodies in, validated float arrays out, and
-predictions in, answer documents out. Every refusal says what was wrong and what was expected."""
+({"inputs": [{"name", "shape", "datatype", "data"}]}). Pure: request bodies in, validated float arrays out,
+and predictions in, answer documents out. Every refusal says what was wrong and what was expected."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ import numpy as np
 from served_model import Prediction, ServedModel
 
 _NUMBERS = frozenset({int, float})
-V2_NUMERIC_TYPES = frozenset({"FP16", "FP32", "FP64", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32",
-                              "UINT64"})
+V2_NUMERIC_TYPES = frozenset(
+    {"FP16", "FP32", "FP64", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64"}
+)
 V2_OUTPUTS = ("predictions", "probabilities")
 PROBABILITY_DECIMALS = 6
 
@@ -37,7 +38,7 @@ class PredictRequest:
     outputs: tuple[str, ...] = ("predictions",)
 
 
-# -- shared helpers -------------------------------------------------------------------------------------------------
+# -- shared helpers ------------------------------------------------------------------------------------------
 
 
 def decode_json(body: bytes, example: str) -> dict[str, Any]:
@@ -46,9 +47,13 @@ def decode_json(body: bytes, example: str) -> dict[str, Any]:
     try:
         document = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise InvalidInput(f"the request body is not valid JSON ({error}); expected a JSON object like {example}")
+        raise InvalidInput(
+            f"the request body is not valid JSON ({error}); expected a JSON object like {example}"
+        ) from None
     if not isinstance(document, dict):
-        raise InvalidInput(f"the request body is a JSON {_kind(document)}; expected a JSON object like {example}")
+        raise InvalidInput(
+            f"the request body is a JSON {_kind(document)}; expected a JSON object like {example}"
+        )
     return document
 
 
@@ -63,27 +68,37 @@ def parse_flag(value: Any, where: str) -> bool:
 
 def v1_example(model: ServedModel) -> str:
     n = model.features or 4
-    return '{"instances": [[' + ", ".join(f"x{i}" for i in range(1, min(n, 4) + 1)) + (", ..." if n > 4 else "") + "]]}"
+    return (
+        '{"instances": [['
+        + ", ".join(f"x{i}" for i in range(1, min(n, 4) + 1))
+        + (", ..." if n > 4 else "")
+        + "]]}"
+    )
 
 
 def v2_example(model: ServedModel) -> str:
     n = model.features or 4
-    return f'{{"inputs": [{{"name": "{model.input_name}", "shape": [1, {n}], "datatype": "FP32", "data": [...]}}]}}'
+    tensor = f'{{"name": "{model.input_name}", "shape": [1, {n}], "datatype": "FP32", "data": [...]}}'
+    return f'{{"inputs": [{tensor}]}}'
 
 
 def rows_array(rows: list[Any], model: ServedModel, where: str, max_rows: int) -> np.ndarray:
-    """Validated rows -> a C-contiguous 2-D array of the model's input type. Every element must be a JSON number:
-    strings, booleans and nulls are refused rather than coerced (numpy would turn "5.1" and true into numbers)."""
+    """Validated rows -> a C-contiguous 2-D array of the model's input type. Every element must be a JSON
+    number: strings, booleans and nulls are refused rather than coerced (numpy would turn "5.1" and true into
+    numbers)."""
     if not isinstance(rows, list) or not rows:
         raise InvalidInput(f"{where} must be a non-empty list of rows, got {_describe(rows)}")
     if len(rows) > max_rows:
-        raise TooLarge(f"{where} has {len(rows)} rows; at most {max_rows} are accepted per request, split the batch")
+        raise TooLarge(
+            f"{where} has {len(rows)} rows; at most {max_rows} are accepted per request, split the batch"
+        )
     width = model.features
     for i, row in enumerate(rows):
         if type(row) is not list:
             if i == 0 and type(row) in _NUMBERS:
                 raise InvalidInput(
-                    f"{where} must be a list of rows, each a list of {_features(model)}; got a flat list of numbers "
+                    f"{where} must be a list of rows, each a list of {_features(model)}; "
+                    "got a flat list of numbers "
                     f"(wrap one row in another list: [[...]])"
                 )
             raise InvalidInput(f"{where}[{i}] is {_describe(row)}; expected a list of {_features(model)}")
@@ -101,15 +116,20 @@ def rows_array(rows: list[Any], model: ServedModel, where: str, max_rows: int) -
     return array
 
 
-# -- KServe v1 ------------------------------------------------------------------------------------------------------
+# -- KServe v1 -----------------------------------------------------------------------------------------------
 
 
-def parse_v1(document: dict[str, Any], model: ServedModel, query_probabilities: str | None,
-             max_rows: int) -> PredictRequest:
+def parse_v1(
+    document: dict[str, Any], model: ServedModel, query_probabilities: str | None, max_rows: int
+) -> PredictRequest:
     instances = document.get("instances")
     if instances is None:
-        hint = " (an Open Inference Protocol v2 request goes to /v2/models/<model>/infer)" if "inputs" in document else ""
-        raise InvalidInput(f"the request has no \"instances\"{hint}; expected {v1_example(model)}")
+        hint = (
+            " (an Open Inference Protocol v2 request goes to /v2/models/<model>/infer)"
+            if "inputs" in document
+            else ""
+        )
+        raise InvalidInput(f'the request has no "instances"{hint}; expected {v1_example(model)}')
     wants = _wants_probabilities(document.get("probabilities"), query_probabilities, model)
     if model.image and isinstance(instances, list) and instances and isinstance(instances[0], dict):
         rows = images_array(instances, model, max_rows)
@@ -127,7 +147,7 @@ def images_array(instances: list[Any], model: ServedModel, max_rows: int) -> np.
     rows = []
     for i, instance in enumerate(instances):
         if not isinstance(instance, dict) or not isinstance(instance.get("b64"), str):
-            raise InvalidInput(f"instances[{i}] must be {{\"b64\": \"<base64 PNG>\"}}, got {_describe(instance)}")
+            raise InvalidInput(f'instances[{i}] must be {{"b64": "<base64 PNG>"}}, got {_describe(instance)}')
         try:
             data = base64.b64decode(instance["b64"], validate=True)
         except (binascii.Error, ValueError):
@@ -141,20 +161,22 @@ def v1_answer(model: ServedModel, prediction: Prediction) -> dict[str, Any]:
     if prediction.probabilities is not None:
         names = [str(c) for c in model.classes] if model.classes else None
         table = np.round(prediction.probabilities.astype(np.float64), PROBABILITY_DECIMALS).tolist()
-        answer["probabilities"] = [dict(zip(names, row)) for row in table] if names else table
+        answer["probabilities"] = [dict(zip(names, row, strict=False)) for row in table] if names else table
     return answer
 
 
-# -- Open Inference Protocol v2 ---------------------------------------------------------------------------------------
+# -- Open Inference Protocol v2 ------------------------------------------------------------------------------
 
 
-def parse_v2(document: dict[str, Any], model: ServedModel, query_probabilities: str | None,
-             max_rows: int) -> PredictRequest:
+def parse_v2(
+    document: dict[str, Any], model: ServedModel, query_probabilities: str | None, max_rows: int
+) -> PredictRequest:
     example = v2_example(model)
     inputs = document.get("inputs")
     if not isinstance(inputs, list) or len(inputs) != 1 or not isinstance(inputs[0], dict):
-        raise InvalidInput(f"\"inputs\" must be a list with exactly one tensor, got {_describe(inputs)}; "
-                           f"expected {example}")
+        raise InvalidInput(
+            f'"inputs" must be a list with exactly one tensor, got {_describe(inputs)}; expected {example}'
+        )
     tensor = inputs[0]
     shape, datatype, data = tensor.get("shape"), tensor.get("datatype"), tensor.get("data")
     if not isinstance(tensor.get("name"), str):
@@ -164,8 +186,7 @@ def parse_v2(document: dict[str, Any], model: ServedModel, query_probabilities: 
             f"inputs[0].datatype {json.dumps(datatype)} is not supported; expected a numeric type "
             f"(FP32, FP64, INT32, INT64, ...)"
         )
-    if (not isinstance(shape, list) or len(shape) != 2
-            or not all(type(d) is int and d > 0 for d in shape)):
+    if not isinstance(shape, list) or len(shape) != 2 or not all(type(d) is int and d > 0 for d in shape):
         raise InvalidInput(f"inputs[0].shape must be [rows, {_width(model)}], got {json.dumps(shape)}")
     rows_count, width = shape
     if model.features is not None and width != model.features:
@@ -179,7 +200,7 @@ def parse_v2(document: dict[str, Any], model: ServedModel, query_probabilities: 
             raise InvalidInput(
                 f"inputs[0].data has {len(data)} values but shape {shape} needs {rows_count * width}"
             )
-        rows = [data[i * width:(i + 1) * width] for i in range(rows_count)]
+        rows = [data[i * width : (i + 1) * width] for i in range(rows_count)]
     if len(rows) != rows_count:
         raise InvalidInput(f"inputs[0].data has {len(rows)} rows but shape {shape} says {rows_count}")
     array = rows_array(rows, model, "inputs[0].data", max_rows)
@@ -204,37 +225,70 @@ def v2_answer(model: ServedModel, prediction: Prediction, request: PredictReques
     rows = len(prediction.predictions)
     tensors = []
     if "predictions" in request.outputs:
-        tensors.append({"name": "predictions", "shape": [rows], "datatype": _datatype(prediction.predictions),
-                        "data": prediction.predictions})
+        tensors.append(
+            {
+                "name": "predictions",
+                "shape": [rows],
+                "datatype": _datatype(prediction.predictions),
+                "data": prediction.predictions,
+            }
+        )
     if "probabilities" in request.outputs and prediction.probabilities is not None:
         probabilities = np.round(prediction.probabilities.astype(np.float64), PROBABILITY_DECIMALS)
-        tensors.append({"name": "probabilities", "shape": list(probabilities.shape), "datatype": "FP32",
-                        "data": probabilities.ravel().tolist(), "parameters": {"classes": model.classes}})
-    answer: dict[str, Any] = {"model_name": model.name, "model_version": str(model.version), "outputs": tensors}
+        tensors.append(
+            {
+                "name": "probabilities",
+                "shape": list(probabilities.shape),
+                "datatype": "FP32",
+                "data": probabilities.ravel().tolist(),
+                "parameters": {"classes": model.classes},
+            }
+        )
+    answer: dict[str, Any] = {
+        "model_name": model.name,
+        "model_version": str(model.version),
+        "outputs": tensors,
+    }
     if request.request_id is not None:
         answer["id"] = request.request_id
     return answer
 
 
 def v2_metadata(model: ServedModel) -> dict[str, Any]:
-    outputs = [{"name": "predictions", "datatype": "BYTES" if model.classes and any(
-        isinstance(c, str) for c in model.classes) else ("INT64" if model.task == "classification" else "FP32"),
-        "shape": [-1]}]
+    outputs = [
+        {
+            "name": "predictions",
+            "datatype": "BYTES"
+            if model.classes and any(isinstance(c, str) for c in model.classes)
+            else ("INT64" if model.task == "classification" else "FP32"),
+            "shape": [-1],
+        }
+    ]
     if model.has_probabilities:
-        outputs.append({"name": "probabilities", "datatype": "FP32",
-                        "shape": [-1, len(model.classes) if model.classes else -1]})
+        outputs.append(
+            {
+                "name": "probabilities",
+                "datatype": "FP32",
+                "shape": [-1, len(model.classes) if model.classes else -1],
+            }
+        )
     return {
         "name": model.name,
         "versions": [str(model.version)],
         "platform": "onnxruntime_onnx",
-        "inputs": [{"name": model.input_name, "datatype": "FP32" if model.input_dtype == np.float32 else "FP64",
-                    "shape": [-1, model.features if model.features is not None else -1]}],
+        "inputs": [
+            {
+                "name": model.input_name,
+                "datatype": "FP32" if model.input_dtype == np.float32 else "FP64",
+                "shape": [-1, model.features if model.features is not None else -1],
+            }
+        ],
         "outputs": outputs,
         "parameters": {"task": model.task, "classes": model.classes, "image": model.image},
     }
 
 
-# -- details --------------------------------------------------------------------------------------------------------
+# -- details -------------------------------------------------------------------------------------------------
 
 
 def _wants_probabilities(body_value: Any, query_value: str | None, model: ServedModel) -> bool:
@@ -242,7 +296,7 @@ def _wants_probabilities(body_value: Any, query_value: str | None, model: Served
     if query_value is not None:
         wants = parse_flag(query_value, "the probabilities query parameter")
     if body_value is not None:
-        wants = parse_flag(body_value, "\"probabilities\"")
+        wants = parse_flag(body_value, '"probabilities"')
     if wants:
         _check_probabilities(model)
     return wants
@@ -257,13 +311,18 @@ def _check_probabilities(model: ServedModel) -> None:
 def _requested_outputs(outputs: Any) -> tuple[str, ...]:
     if outputs is None:
         return ("predictions",)
-    if not isinstance(outputs, list) or not all(isinstance(o, dict) and isinstance(o.get("name"), str)
-                                                for o in outputs):
-        raise InvalidInput(f"outputs must be a list like [{{\"name\": \"predictions\"}}], got {_describe(outputs)}")
+    if not isinstance(outputs, list) or not all(
+        isinstance(o, dict) and isinstance(o.get("name"), str) for o in outputs
+    ):
+        raise InvalidInput(
+            f'outputs must be a list like [{{"name": "predictions"}}], got {_describe(outputs)}'
+        )
     names = tuple(o["name"] for o in outputs)
     unknown = [n for n in names if n not in V2_OUTPUTS]
     if unknown:
-        raise InvalidInput(f"unknown output {json.dumps(unknown[0])}; this model has: {', '.join(V2_OUTPUTS)}")
+        raise InvalidInput(
+            f"unknown output {json.dumps(unknown[0])}; this model has: {', '.join(V2_OUTPUTS)}"
+        )
     return names or ("predictions",)
 
 
@@ -285,7 +344,8 @@ def _width(model: ServedModel) -> str:
 
 def _kind(value: Any) -> str:
     return {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
-        type(value), "number")
+        type(value), "number"
+    )
 
 
 def _describe(value: Any) -> str:

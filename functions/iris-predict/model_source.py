@@ -1,17 +1,19 @@
 """Where the served model comes from: the model store, fetched at start and refreshed in the background.
 
-Requests read `ModelSource.current`, one attribute holding an immutable ServedModel: no lock on the request path.
-A refresh downloads with If-None-Match (the store answers 304 while nothing changed), builds the new session off
-the event loop, then swaps the attribute, so requests in flight finish on the old model and none is dropped.
-While no model could be loaded the source remembers why, and requests get that reason (503 store down, 404 no such
-model, 502 credential refused) instead of hanging; the store is asked again at most once a second."""
+Requests read `ModelSource.current`, one attribute holding an immutable ServedModel: no lock on the request
+path. A refresh downloads with If-None-Match (the store answers 304 while nothing changed), builds the new
+session off the event loop, then swaps the attribute, so requests in flight finish on the old model and none
+is dropped. While no model could be loaded the source remembers why, and requests get that reason (503 store
+down, 404 no such model, 502 credential refused) instead of hanging; the store is asked again at most once a
+second."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from iris_client import ModelStoreError
 
@@ -31,7 +33,9 @@ class ModelUnavailable(Exception):
 
 
 class ModelSource:
-    def __init__(self, name: str, version: int | None, refresh_seconds: float, client_factory: Callable[[], Any]):
+    def __init__(
+        self, name: str, version: int | None, refresh_seconds: float, client_factory: Callable[[], Any]
+    ):
         self.name = name
         self.pinned_version = version
         self.refresh_seconds = refresh_seconds
@@ -47,7 +51,9 @@ class ModelSource:
 
     @property
     def wanted(self) -> str:
-        return f"model {self.name!r} " + (f"version {self.pinned_version}" if self.pinned_version else "(newest)")
+        return f"model {self.name!r} " + (
+            f"version {self.pinned_version}" if self.pinned_version else "(newest)"
+        )
 
     async def start(self) -> None:
         self._refresher = asyncio.create_task(self._refresh_forever(), name="model-refresh")
@@ -99,9 +105,15 @@ class ModelSource:
                 model, self._etag = loaded
                 previous, self.current = self.current, model
                 self.problem = None
-                log.info("model loaded", extra={"model": self.name, "version": model.version,
-                                                 "previous": previous.version if previous else None,
-                                                 "seconds": round(time.perf_counter() - started, 4)})
+                log.info(
+                    "model loaded",
+                    extra={
+                        "model": self.name,
+                        "version": model.version,
+                        "previous": previous.version if previous else None,
+                        "seconds": round(time.perf_counter() - started, 4),
+                    },
+                )
         finally:
             self._inflight = None
 
@@ -119,8 +131,10 @@ class ModelSource:
     def _failed(self, status: int, message: str) -> None:
         if self.current is not None:
             # Keep answering with the model we have; a refresh that fails is retried at the next interval.
-            log.warning("model refresh failed; still serving the loaded model",
-                        extra={"model": self.name, "version": self.current.version, "error": message})
+            log.warning(
+                "model refresh failed; still serving the loaded model",
+                extra={"model": self.name, "version": self.current.version, "error": message},
+            )
             return
         self.problem = ModelUnavailable(status, message)
         log.warning("model not loaded", extra={"model": self.name, "status": status, "error": message})

@@ -1,8 +1,9 @@
 """PNG input for image models: one picture -> one row of pixel intensities shaped like the training images.
 
-The geometry comes from the model ({"width": 8, "height": 8, "maxValue": 16} for digits). Any size of picture is
-accepted and reduced by area averaging, the way scikit-learn's digits were made from 32x32 bitmaps. Digits store
-ink as high values: a picture with a light background (dark ink on paper) is inverted, judged by its border."""
+The geometry comes from the model ({"width": 8, "height": 8, "maxValue": 16} for digits). Any size of picture
+is accepted and reduced by area averaging, the way scikit-learn's digits were made from 32x32 bitmaps. Digits
+store ink as high values: a picture with a light background (dark ink on paper) is inverted, judged by its
+border."""
 
 from __future__ import annotations
 
@@ -23,7 +24,9 @@ def png_row(data: bytes, image: dict[str, Any], where: str = "the body") -> np.n
     try:
         picture = Image.open(io.BytesIO(data), formats=["PNG"])
         if picture.width * picture.height > MAX_PIXELS:
-            raise InvalidInput(f"{where} is {picture.width}x{picture.height} pixels; at most {MAX_PIXELS} pixels")
+            raise InvalidInput(
+                f"{where} is {picture.width}x{picture.height} pixels; at most {MAX_PIXELS} pixels"
+            )
         gray = picture.convert("L")
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as error:
         raise InvalidInput(f"{where} is not a readable PNG image ({error})") from None

@@ -1,8 +1,8 @@
 """One ONNX model ready to answer: an onnxruntime session plus what the model's metadata says about it.
 
-Loading ONNX runs no code from the file (unlike a pickle), and onnxruntime alone serves it: this module, and the
-whole predict function, never imports scikit-learn. Instances are immutable once built, which is what lets requests
-read the current model without a lock while a refresh swaps in a new one."""
+Loading ONNX runs no code from the file (unlike a pickle), and onnxruntime alone serves it: this module, and
+the whole predict function, never imports scikit-learn. Instances are immutable once built, which is what lets
+requests read the current model without a lock while a refresh swaps in a new one."""
 
 from __future__ import annotations
 
@@ -28,19 +28,24 @@ class Prediction:
 
 
 class ServedModel:
-    def __init__(self, onnx_model: bytes, name: str, version: int, store_metadata: dict[str, Any] | None = None):
+    def __init__(
+        self, onnx_model: bytes, name: str, version: int, store_metadata: dict[str, Any] | None = None
+    ):
         self.name = name
         self.version = version
         store_metadata = store_metadata or {}
         options = onnxruntime.SessionOptions()
-        # One request is a few microseconds of arithmetic: thread hand-offs would cost more than they save, and
+        # One request is a few microseconds of arithmetic: thread hand-offs would cost more than they save,
+        # and
         # replicas, not threads, are how a function scales.
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
         options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
         try:
-            self._session = onnxruntime.InferenceSession(onnx_model, options, providers=["CPUExecutionProvider"])
+            self._session = onnxruntime.InferenceSession(
+                onnx_model, options, providers=["CPUExecutionProvider"]
+            )
         except Exception as error:  # onnxruntime raises its own exception types for every kind of bad file
             raise UnservableModel(f"model {name} v{version} is not a valid ONNX model: {error}") from None
 
@@ -68,7 +73,8 @@ class ServedModel:
             columns = self._session.get_outputs()[1].shape[-1]
             if isinstance(columns, int) and columns != len(self.classes):
                 raise UnservableModel(
-                    f"model {name} v{version} has {columns} probability columns but {len(self.classes)} class names"
+                    f"model {name} v{version} has {columns} probability columns "
+                    f"but {len(self.classes)} class names"
                 )
 
     def describe(self) -> dict[str, Any]:
@@ -90,7 +96,8 @@ class ServedModel:
 
 
 def _declared_metadata(session: onnxruntime.InferenceSession, what: str) -> dict[str, Any]:
-    """The model's own "mlfunctions." metadata_props (written by the train function); they win over the store's."""
+    """The model's own "mlfunctions." metadata_props (written by the train function); they win over the
+    store's."""
     declared = {
         key[len(METADATA_PREFIX) :]: value
         for key, value in session.get_modelmeta().custom_metadata_map.items()
@@ -101,7 +108,9 @@ def _declared_metadata(session: onnxruntime.InferenceSession, what: str) -> dict
             try:
                 declared[key] = json.loads(declared[key])
             except json.JSONDecodeError as error:
-                raise UnservableModel(f"{what}: metadata {METADATA_PREFIX}{key} is not JSON ({error})") from None
+                raise UnservableModel(
+                    f"{what}: metadata {METADATA_PREFIX}{key} is not JSON ({error})"
+                ) from None
     return declared
 
 

@@ -1,9 +1,9 @@
 """The allow-list of scikit-learn estimators the training function builds.
 
-Only estimators that skl2onnx converts faithfully are listed (checked by tests/functions/test_train_estimators.py),
-so every trained model can be served by onnxruntime alone. Modules are imported on use: importing all of
-scikit-learn's estimators up front would add about a second to every cold start of the training function.
-"""
+Only estimators that skl2onnx converts faithfully are listed (checked by
+tests/functions/test_train_units.py), so every trained model can be served by onnxruntime alone. Modules
+are imported on use: importing all of scikit-learn's estimators up front would add about a second to every
+cold start of the training function."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """iris-train: POST / trains a model and stores it, as ONNX with its metrics and params, in the model store.
 
-The body may override the configured training ({"dataset", "estimator", "params", "testSize", "randomState"}), or
-be a CSV table (Content-Type: text/csv) with a `target` column, options then in the query string. The answer is
-{"model": {"name", "version"}, "metrics": {...}, "durationSeconds": ...}."""
+The body may override the configured training ({"dataset", "estimator", "params", "testSize", "randomState"}),
+or be a CSV table (Content-Type: text/csv) with a `target` column, options then in the query string. The
+answer is {"model": {"name", "version"}, "metrics": {...}, "durationSeconds": ...}."""
 
 from __future__ import annotations
 
@@ -71,8 +71,14 @@ def create_app() -> Starlette:
         duration = time.perf_counter() - started
         log.info(
             "trained",
-            extra={"model": model_name, "version": stored.version, "estimator": spec.estimator,
-                   "dataset": outcome.metadata["dataset"], "metrics": outcome.metrics, "seconds": round(duration, 3)},
+            extra={
+                "model": model_name,
+                "version": stored.version,
+                "estimator": spec.estimator,
+                "dataset": outcome.metadata["dataset"],
+                "metrics": outcome.metrics,
+                "seconds": round(duration, 3),
+            },
         )
         body: dict[str, Any] = {
             "model": {"name": model_name, "version": stored.version},
@@ -115,4 +121,3 @@ async def _training_request(
             raise TrainingInputError(f"the body must be a JSON object, got {type(fields).__name__}")
         overrides.update(fields)
     return training_request.with_overrides(configured, overrides, csv_body=False), None
-

@@ -1,7 +1,8 @@
-"""Turn a fitted estimator into a self-describing ONNX model, and check it predicts what scikit-learn predicts.
+"""Turn a fitted estimator into a self-describing ONNX model, and check it predicts what scikit-learn
+predicts.
 
-The predict function needs nothing but the ONNX bytes: the task, class names, feature count and (for image models)
-the image geometry travel in the model's metadata_props under the "mlfunctions." prefix."""
+The predict function needs nothing but the ONNX bytes: the task, class names, feature count and (for image
+models) the image geometry travel in the model's metadata_props under the "mlfunctions." prefix."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from skl2onnx.common.data_types import FloatTensorType
 from datasets import Dataset
 from training_errors import TrainingInputError
 
-# Pinned rather than "newest": a model must load in every predict image still running, not only the newest one.
+# Pinned rather than "newest": a model must load in every predict image still running, not only the newest
+# one.
 TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
 INPUT_NAME = "input"
 METADATA_PREFIX = "mlfunctions."
@@ -39,7 +41,8 @@ def to_onnx(estimator: Any, dataset: Dataset, estimator_name: str) -> bytes:
         )
     except Exception as error:  # skl2onnx raises many types; all mean "these parameters cannot be served"
         raise TrainingInputError(
-            f"{estimator_name} with these parameters cannot be converted to ONNX, so it could not be served: {error}"
+            f"{estimator_name} with these parameters cannot be converted to ONNX, so it could not be served: "
+            f"{error}"
         ) from None
     properties: dict[str, Any] = {
         "task": dataset.task,
@@ -74,6 +77,7 @@ def agreement(onnx_model: bytes, estimator: Any, x: np.ndarray, task: str) -> fl
 def check_agreement(value: float, estimator_name: str) -> None:
     if value < MIN_AGREEMENT:
         raise ConversionError(
-            f"the ONNX conversion of {estimator_name} agrees with scikit-learn on only {value:.1%} of the test rows "
+            f"the ONNX conversion of {estimator_name} agrees with scikit-learn on only {value:.1%} "
+            "of the test rows "
             f"(at least {MIN_AGREEMENT:.0%} required); the model was not uploaded"
         )

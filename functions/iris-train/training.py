@@ -87,18 +87,21 @@ def _split(dataset: Dataset, spec: TrainingSpec) -> list[np.ndarray]:
         counts = np.bincount(dataset.y)
         if np.count_nonzero(counts) < 2:
             raise TrainingInputError("the data has a single class; a classifier needs at least two")
-        # Stratify when every class can be on both sides, so small or unbalanced sets are still measured fairly.
+        # Stratify when every class can be on both sides, so small or unbalanced sets are still measured
+        # fairly.
         if counts[counts > 0].min() >= 2 and test_rows >= np.count_nonzero(counts):
             stratify = dataset.y
     parts = train_test_split(
         dataset.x, dataset.y, test_size=spec.test_size, random_state=spec.random_state, stratify=stratify
     )
     if dataset.task == "classification":
-        # Every class must be learned, or the model's probability columns would not line up with the class names.
+        # Every class must be learned, or the model's probability columns would not line up with the class
+        # names.
         missing = sorted(set(range(len(dataset.classes or []))) - set(np.unique(parts[2]).tolist()))
         if missing:
             names = ", ".join(repr(dataset.classes[i]) for i in missing)
             raise TrainingInputError(
-                f"no training rows left for class {names} after the split; send more rows of it or a smaller testSize"
+                f"no training rows left for class {names} after the split; "
+                "send more rows of it or a smaller testSize"
             )
     return parts

@@ -1,4 +1,5 @@
-"""One training run end to end, short of the upload: data → fitted model → checked ONNX bytes + store metadata."""
+"""One training run end to end, short of the upload: data → fitted model → checked ONNX bytes + store
+metadata."""
 
 from __future__ import annotations
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, replace
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 import datasets
 import estimators
@@ -28,8 +29,8 @@ class TrainingSpec:
 
 def from_environment(env: Mapping[str, str]) -> TrainingSpec:
     """The defaults from TRAIN_DATASET, TRAIN_ESTIMATOR, TRAIN_PARAMS (a JSON object), TRAIN_TEST_SIZE and
-    TRAIN_RANDOM_STATE. Raises TrainingInputError naming the variable; parameter names are checked when training
-    (they need scikit-learn, which this module does not import)."""
+    TRAIN_RANDOM_STATE. Raises TrainingInputError naming the variable; parameter names are checked when
+    training (they need scikit-learn, which this module does not import)."""
     test_size = _float(env.get("TRAIN_TEST_SIZE") or DEFAULT_TEST_SIZE, "TRAIN_TEST_SIZE")
     random_state = _int(env.get("TRAIN_RANDOM_STATE") or DEFAULT_RANDOM_STATE)
     return TrainingSpec(
@@ -99,7 +100,7 @@ def _json(text: str, what: str) -> Any:
     except json.JSONDecodeError as error:
         raise TrainingInputError(
             f'{what} is not valid JSON ({error}); expected an object like {{"max_iter": 200}}'
-        )
+        ) from None
 
 
 def _params(value: Any) -> dict[str, Any]:

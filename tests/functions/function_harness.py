@@ -1,8 +1,9 @@
-"""Harness for the ML functions' tests: a real iris-server, and the functions as real processes in their own venvs.
+"""Harness for the ML functions' tests: a real iris-server, and the functions as real processes in their own
+venvs.
 
-Importing it also makes the functions' modules importable (for unit tests of their pure parts): the two function
-folders and the template folder go on sys.path. Their module names are distinct, except `handler`, which tests
-never import."""
+Importing it also makes the functions' modules importable (for unit tests of their pure parts): the two
+function folders and the template folder go on sys.path. Their module names are distinct, except `handler`,
+which tests never import."""
 
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ class ModelStore:
     url: str = ""
     process: subprocess.Popen | None = None
 
-    def start(self) -> "ModelStore":
+    def start(self) -> ModelStore:
         self.url, self.process = start_iris_server(self.data_dir, ADMIN_TOKEN, port=self.port)
         return self
 
@@ -77,7 +78,7 @@ class FunctionProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, wait: bool = True) -> "FunctionProcess":
+    def start(self, wait: bool = True) -> FunctionProcess:
         env = funcenv.function_environment(self.function_dir, self.port, self.env)
         started = time.perf_counter()
         with self.log_path.open("ab") as log:
@@ -93,14 +94,18 @@ class FunctionProcess:
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"{self.function_dir.name} exited with {self.process.returncode}:\n{self.log()}")
+                raise RuntimeError(
+                    f"{self.function_dir.name} exited with {self.process.returncode}:\n{self.log()}"
+                )
             try:
                 if requests.get(f"{self.url}/_/health", timeout=1).status_code == 200:
                     return
             except requests.ConnectionError:
                 pass
             time.sleep(0.02)
-        raise RuntimeError(f"{self.function_dir.name} not healthy after {START_TIMEOUT_SECONDS}s:\n{self.log()}")
+        raise RuntimeError(
+            f"{self.function_dir.name} not healthy after {START_TIMEOUT_SECONDS}s:\n{self.log()}"
+        )
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

@@ -1,4 +1,5 @@
-"""What each function's environment (its image's Python packages) holds: the predict function has no scikit-learn.
+"""What each function's environment (its image's Python packages) holds: the predict function has no
+scikit-learn.
 
 The venvs are built by mlfunctions_dev.funcenv from exactly the requirements the images install (template +
 function + iris-client), and the functions run from them in every other test."""
@@ -24,8 +25,9 @@ TRAINING_ONLY = {"scikit-learn", "sklearn", "skl2onnx", "scipy", "joblib", "thre
 def _distributions(function_dir) -> set[str]:
     python = funcenv.function_python(function_dir)
     env = funcenv.function_environment(function_dir, port=0)
-    result = subprocess.run([str(python), "-c", LIST_DISTRIBUTIONS], env=env, capture_output=True, text=True,
-                            check=True)
+    result = subprocess.run(
+        [str(python), "-c", LIST_DISTRIBUTIONS], env=env, capture_output=True, text=True, check=True
+    )
     return set(json.loads(result.stdout))
 
 
@@ -34,13 +36,19 @@ def test_predict_environment_has_no_scikit_learn(function_venvs):
     assert {"onnxruntime", "numpy", "iris-client", "uvicorn"} <= installed  # it is the real one
     assert installed & TRAINING_ONLY == set()
     python = funcenv.function_python(PREDICT_DIR)
-    result = subprocess.run([str(python), "-c", "import sklearn"], env=funcenv.function_environment(PREDICT_DIR, 0),
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [str(python), "-c", "import sklearn"],
+        env=funcenv.function_environment(PREDICT_DIR, 0),
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode != 0 and "No module named 'sklearn'" in result.stderr
 
 
 def test_train_environment_has_the_training_stack(function_venvs):
-    assert {"scikit-learn", "skl2onnx", "onnx", "onnxruntime", "iris-client", "starlette"} <= _distributions(TRAIN_DIR)
+    assert {"scikit-learn", "skl2onnx", "onnx", "onnxruntime", "iris-client", "starlette"} <= _distributions(
+        TRAIN_DIR
+    )
 
 
 def test_function_environment_is_hermetic(monkeypatch):

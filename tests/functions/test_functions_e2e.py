@@ -15,7 +15,13 @@ import requests
 from PIL import Image
 
 from function_harness import (
-    IRIS_SAMPLES, PREDICT_DIR, TEMPLATE_DIR, TRAIN_DIR, FunctionProcess, ModelStore, function_env,
+    IRIS_SAMPLES,
+    PREDICT_DIR,
+    TEMPLATE_DIR,
+    TRAIN_DIR,
+    FunctionProcess,
+    ModelStore,
+    function_env,
 )
 from iris_server.testing import free_port
 from mlfunctions_dev import funcenv
@@ -48,7 +54,7 @@ def _wait_for_version(function: FunctionProcess, version: int) -> None:
         time.sleep(0.1)
 
 
-# -- a shared store with one trained iris model, for tests that only read -------------------------------------------
+# -- a shared store with one trained iris model, for tests that only read ------------------------------------
 
 
 class IrisStack:
@@ -60,11 +66,15 @@ class IrisStack:
         self.functions: list[FunctionProcess] = []
         self.train = self.run(TRAIN_DIR, function_env(self.store, self.writer.token))
         self.trained = _train(self.train)
-        self.predict = self.run(PREDICT_DIR, function_env(self.store, self.reader.token, MAX_BATCH_ROWS="50",
-                                                          MAX_REQUEST_BYTES="100000"))
+        self.predict = self.run(
+            PREDICT_DIR,
+            function_env(self.store, self.reader.token, MAX_BATCH_ROWS="50", MAX_REQUEST_BYTES="100000"),
+        )
 
     def run(self, function_dir, env, wait: bool = True) -> FunctionProcess:
-        function = FunctionProcess(function_dir, env, self.dir / f"{function_dir.name}-{len(self.functions)}.log")
+        function = FunctionProcess(
+            function_dir, env, self.dir / f"{function_dir.name}-{len(self.functions)}.log"
+        )
         self.functions.append(function)
         return function.start(wait=wait)
 
@@ -101,20 +111,28 @@ def test_predict_names_the_species(iris):
 
 
 def test_predict_with_probabilities_and_on_the_kserve_path(iris):
-    response = _predict(iris.predict, IRIS_SAMPLES["virginica"], path="/v1/models/iris:predict", probabilities="true")
+    response = _predict(
+        iris.predict, IRIS_SAMPLES["virginica"], path="/v1/models/iris:predict", probabilities="true"
+    )
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["predictions"] == ["virginica"] * 3
     assert all(row["virginica"] > 0.5 and abs(sum(row.values()) - 1) < 1e-3 for row in body["probabilities"])
-    in_body = requests.post(f"{iris.predict.url}/", json={"instances": [[5.1, 3.5, 1.4, 0.2]], "probabilities": True})
+    in_body = requests.post(
+        f"{iris.predict.url}/", json={"instances": [[5.1, 3.5, 1.4, 0.2]], "probabilities": True}
+    )
     assert in_body.json()["probabilities"][0]["setosa"] > 0.9
 
 
 def test_open_inference_protocol_v2(iris):
     url = iris.predict.url
     rows = IRIS_SAMPLES["versicolor"]
-    request = {"id": "r1", "inputs": [{"name": "input", "shape": [3, 4], "datatype": "FP64",
-                                       "data": [v for row in rows for v in row]}]}
+    request = {
+        "id": "r1",
+        "inputs": [
+            {"name": "input", "shape": [3, 4], "datatype": "FP64", "data": [v for row in rows for v in row]}
+        ],
+    }
     response = requests.post(f"{url}/v2/models/iris/infer", json=request)
     assert response.status_code == 200, response.text
     body = response.json()
@@ -137,19 +155,36 @@ BAD_PREDICT_INPUTS = [
     ("/", "application/json", b'{"rows": [[5.1, 3.5, 1.4, 0.2]]}', ['no "instances"', "expected"]),
     ("/", "application/json", b'{"instances": []}', ["non-empty list of rows"]),
     ("/", "application/json", b'{"instances": [[5.1, 3.5, 1.4]]}', ["3 values", "expected 4 numbers"]),
-    ("/", "application/json", b'{"instances": [[5.1, "3.5", 1.4, 0.2]]}', ["instances[0][1]", "expected a number"]),
+    (
+        "/",
+        "application/json",
+        b'{"instances": [[5.1, "3.5", 1.4, 0.2]]}',
+        ["instances[0][1]", "expected a number"],
+    ),
     ("/", "application/json", b'{"instances": [[5.1, 3.5, true, 0.2]]}', ["boolean", "expected a number"]),
     ("/", "application/json", b'{"instances": [[5.1, 3.5, null, 0.2]]}', ["null", "expected a number"]),
     ("/", "application/json", b'{"instances": [5.1, 3.5, 1.4, 0.2]}', ["flat list", "[[...]]"]),
     ("/", "application/json", b'{"instances": [[NaN, 3.5, 1.4, 0.2]]}', ["not a finite number"]),
-    ("/?probabilities=maybe", "application/json", b'{"instances": [[5.1, 3.5, 1.4, 0.2]]}', ["true or false"]),
+    (
+        "/?probabilities=maybe",
+        "application/json",
+        b'{"instances": [[5.1, 3.5, 1.4, 0.2]]}',
+        ["true or false"],
+    ),
     ("/", "image/png", b"\x89PNG\r\n\x1a\n", ["takes rows of 4 numbers, not images"]),
-    ("/v2/models/iris/infer", "application/json",
-     b'{"inputs": [{"name": "input", "shape": [2, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}]}',
-     ["4 values but shape [2, 4] needs 8"]),
-    ("/v2/models/iris/infer", "application/json",
-     b'{"inputs": [{"name": "input", "shape": [1, 4], "datatype": "BYTES", "data": ["a", "b", "c", "d"]}]}',
-     ['"BYTES" is not supported', "numeric type"]),
+    (
+        "/v2/models/iris/infer",
+        "application/json",
+        b'{"inputs": [{"name": "input", "shape": [2, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}]}',
+        ["4 values but shape [2, 4] needs 8"],
+    ),
+    (
+        "/v2/models/iris/infer",
+        "application/json",
+        b'{"inputs": [{"name": "input", "shape": [1, 4], "datatype": "BYTES",'
+        b' "data": ["a", "b", "c", "d"]}]}',
+        ['"BYTES" is not supported', "numeric type"],
+    ),
     ("/v2/models/iris/infer", "application/json", b'{"instances": [[1, 2, 3, 4]]}', ['"inputs"', "shape"]),
 ]
 
@@ -168,7 +203,9 @@ def test_limits_and_unknown_routes_answer_json(iris):
     url = iris.predict.url
     too_many = _predict(iris.predict, [[5.1, 3.5, 1.4, 0.2]] * 51)
     assert too_many.status_code == 413 and "at most 50" in too_many.json()["error"]
-    too_big = requests.post(f"{url}/", data=b"{" + b" " * 200_000 + b"}", headers={"Content-Type": "application/json"})
+    too_big = requests.post(
+        f"{url}/", data=b"{" + b" " * 200_000 + b"}", headers={"Content-Type": "application/json"}
+    )
     assert too_big.status_code == 413 and "larger than 100000 bytes" in too_big.json()["error"]
     other_model = _predict(iris.predict, [[5.1, 3.5, 1.4, 0.2]], path="/v1/models/wine:predict")
     assert other_model.status_code == 404 and "serves model 'iris', not 'wine'" in other_model.json()["error"]
@@ -183,8 +220,14 @@ def test_limits_and_unknown_routes_answer_json(iris):
 def test_bad_training_requests_are_400s_and_store_nothing(iris):
     url = iris.train.url
     cases = [
-        ({"json": {"estimator": "XGBClassifier"}}, ["unknown estimator 'XGBClassifier'", "RandomForestClassifier"]),
-        ({"json": {"estimator": "SVC", "params": {"gamma_": 1}}}, ["unknown parameter 'gamma_' for SVC", "gamma"]),
+        (
+            {"json": {"estimator": "XGBClassifier"}},
+            ["unknown estimator 'XGBClassifier'", "RandomForestClassifier"],
+        ),
+        (
+            {"json": {"estimator": "SVC", "params": {"gamma_": 1}}},
+            ["unknown parameter 'gamma_' for SVC", "gamma"],
+        ),
         ({"json": {"estimator": "SVC", "params": {"C": -1}}}, ["SVC could not be trained", "'C' parameter"]),
         ({"json": {"dataset": "diabetes"}}, ["LogisticRegression is a classifier", "regression dataset"]),
         ({"json": {"testSize": 2}}, ["testSize must be a number strictly between 0 and 1"]),
@@ -237,10 +280,12 @@ def test_missing_model_or_version_is_a_404(iris):
 
 @pytest.mark.parametrize(
     ("function_dir", "env", "words"),
-    [(PREDICT_DIR, {"MODEL_NAME": ""}, ["MODEL_NAME is required"]),
-     (PREDICT_DIR, {"MODEL_VERSION": "latest"}, ["MODEL_VERSION='latest' must be an integer"]),
-     (PREDICT_DIR, {"MODEL_REFRESH_SECONDS": "-1"}, ["MODEL_REFRESH_SECONDS"]),
-     (TRAIN_DIR, {"TRAIN_ESTIMATOR": "Foo"}, ["TRAIN_ESTIMATOR", "unknown estimator 'Foo'"])],
+    [
+        (PREDICT_DIR, {"MODEL_NAME": ""}, ["MODEL_NAME is required"]),
+        (PREDICT_DIR, {"MODEL_VERSION": "latest"}, ["MODEL_VERSION='latest' must be an integer"]),
+        (PREDICT_DIR, {"MODEL_REFRESH_SECONDS": "-1"}, ["MODEL_REFRESH_SECONDS"]),
+        (TRAIN_DIR, {"TRAIN_ESTIMATOR": "Foo"}, ["TRAIN_ESTIMATOR", "unknown estimator 'Foo'"]),
+    ],
 )
 def test_misconfigured_function_exits_saying_why(iris, function_dir, env, words):
     function = iris.run(function_dir, {**function_env(iris.store, iris.reader.token), **env}, wait=False)
@@ -249,7 +294,7 @@ def test_misconfigured_function_exits_saying_why(iris, function_dir, env, words)
         assert word in function.log()
 
 
-# -- tests that change what is stored get their own store --------------------------------------------------------------
+# -- tests that change what is stored get their own store ----------------------------------------------------
 
 
 def test_retrain_moves_predict_to_the_new_version_and_a_pinned_one_stays(model_store, run_function):
@@ -258,8 +303,9 @@ def test_retrain_moves_predict_to_the_new_version_and_a_pinned_one_stays(model_s
     train = run_function(TRAIN_DIR, function_env(model_store, writer.token))
     assert _train(train)["model"]["version"] == 1
     latest = run_function(PREDICT_DIR, function_env(model_store, reader.token, MODEL_REFRESH_SECONDS="0.3"))
-    pinned = run_function(PREDICT_DIR, function_env(model_store, reader.token, MODEL_VERSION="1",
-                                                    MODEL_REFRESH_SECONDS="0.3"))
+    pinned = run_function(
+        PREDICT_DIR, function_env(model_store, reader.token, MODEL_VERSION="1", MODEL_REFRESH_SECONDS="0.3")
+    )
     assert _served_version(latest) == 1 and _served_version(pinned) == 1
     pid = latest.process.pid
 
@@ -284,7 +330,9 @@ def test_swapping_models_drops_no_request(model_store, run_function):
     def hammer() -> None:
         with requests.Session() as session:
             while not stop.is_set():
-                response = session.post(f"{predict.url}/", json={"instances": IRIS_SAMPLES["virginica"]}, timeout=30)
+                response = session.post(
+                    f"{predict.url}/", json={"instances": IRIS_SAMPLES["virginica"]}, timeout=30
+                )
                 outcomes.append((response.status_code, response.json().get("model", {}).get("version")))
 
     thread = threading.Thread(target=hammer)
@@ -338,11 +386,17 @@ def test_csv_training_serves_the_csv_labels(model_store, run_function):
 
     data = load_iris()
     names = {0: "small", 1: "medium", 2: "large"}
-    lines = ["sl,sw,pl,pw,target"] + [",".join(map(str, row)) + f",{names[t]}" for row, t in zip(data.data, data.target)]
+    lines = ["sl,sw,pl,pw,target"] + [
+        ",".join(map(str, row)) + f",{names[t]}" for row, t in zip(data.data, data.target, strict=False)
+    ]
     writer = model_store.token(["flowers"], ["read", "write"])
     train = run_function(TRAIN_DIR, function_env(model_store, writer.token, model="flowers"))
-    response = requests.post(f"{train.url}/?estimator=DecisionTreeClassifier&params=%7B%22max_depth%22%3A3%7D",
-                             data="\n".join(lines).encode(), headers={"Content-Type": "text/csv"}, timeout=120)
+    response = requests.post(
+        f"{train.url}/?estimator=DecisionTreeClassifier&params=%7B%22max_depth%22%3A3%7D",
+        data="\n".join(lines).encode(),
+        headers={"Content-Type": "text/csv"},
+        timeout=120,
+    )
     assert response.status_code == 200, response.text
     assert response.json()["dataset"].startswith("csv:sha256:")
     predict = run_function(PREDICT_DIR, function_env(model_store, writer.token, model="flowers"))
@@ -354,30 +408,51 @@ def test_digits_from_png_and_regression_through_the_same_functions(model_store, 
     from sklearn.datasets import load_digits
 
     writer = model_store.token(["digits", "diabetes"], ["read", "write"])
-    train_digits = run_function(TRAIN_DIR, function_env(model_store, writer.token, model="digits",
-                                                        TRAIN_DATASET="digits", TRAIN_PARAMS='{"max_iter": 3000}'))
+    train_digits = run_function(
+        TRAIN_DIR,
+        function_env(
+            model_store,
+            writer.token,
+            model="digits",
+            TRAIN_DATASET="digits",
+            TRAIN_PARAMS='{"max_iter": 3000}',
+        ),
+    )
     assert _train(train_digits)["metrics"]["accuracy"] >= 0.9
     predict = run_function(PREDICT_DIR, function_env(model_store, writer.token, model="digits"))
 
     digits = load_digits()
     hits = 0
-    for image, target in zip(digits.images[-10:], digits.target[-10:]):
+    for image, target in zip(digits.images[-10:], digits.target[-10:], strict=False):
         picture = Image.fromarray((255 - image * 255 / 16).astype(np.uint8), mode="L").resize((32, 32))
         buffer = io.BytesIO()
         picture.save(buffer, format="PNG")  # dark ink on a light background, 32x32, as a user would draw it
-        response = requests.post(f"{predict.url}/?probabilities=true", data=buffer.getvalue(),
-                                 headers={"Content-Type": "image/png"})
+        response = requests.post(
+            f"{predict.url}/?probabilities=true",
+            data=buffer.getvalue(),
+            headers={"Content-Type": "image/png"},
+        )
         assert response.status_code == 200, response.text
         hits += response.json()["predictions"] == [int(target)]
         b64 = {"instances": [{"b64": base64.b64encode(buffer.getvalue()).decode()}]}
-        assert requests.post(f"{predict.url}/", json=b64).json()["predictions"] == response.json()["predictions"]
+        assert (
+            requests.post(f"{predict.url}/", json=b64).json()["predictions"] == response.json()["predictions"]
+        )
     assert hits >= 8
     rows = _predict(predict, digits.data[-3:].tolist()).json()
     assert rows["predictions"] == digits.target[-3:].tolist()
 
-    train_diabetes = run_function(TRAIN_DIR, function_env(model_store, writer.token, model="diabetes",
-                                                          TRAIN_DATASET="diabetes", TRAIN_ESTIMATOR="Ridge",
-                                                          TRAIN_PARAMS=""))
+    train_diabetes = run_function(
+        TRAIN_DIR,
+        function_env(
+            model_store,
+            writer.token,
+            model="diabetes",
+            TRAIN_DATASET="diabetes",
+            TRAIN_ESTIMATOR="Ridge",
+            TRAIN_PARAMS="",
+        ),
+    )
     metrics = _train(train_diabetes)["metrics"]
     assert set(metrics) == {"r2", "mae", "rmse", "onnxAgreement"} and metrics["r2"] > 0.2
     regress = run_function(PREDICT_DIR, function_env(model_store, writer.token, model="diabetes"))
@@ -390,8 +465,9 @@ def test_template_example_function_runs(tmp_path, function_venvs):
     # function's environment has the template's requirements plus Starlette, which the example uses).
     port = free_port()
     env = {**funcenv.function_environment(TRAIN_DIR, port), "FUNCTION_DIR": str(TEMPLATE_DIR / "function")}
-    process = subprocess.Popen(funcenv.function_command(TRAIN_DIR), env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        funcenv.function_command(TRAIN_DIR), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         deadline = time.monotonic() + 30
         while True:

@@ -30,7 +30,9 @@ def test_stack_names_the_default_images_and_existing_folders():
 
 def test_training_gets_watchdog_timeouts_sized_for_training():
     env = STACK["functions"]["iris-train"]["environment"]
-    assert _seconds(env["exec_timeout"]) >= 600 and _seconds(env["write_timeout"]) > _seconds(env["exec_timeout"])
+    assert _seconds(env["exec_timeout"]) >= 600 and _seconds(env["write_timeout"]) > _seconds(
+        env["exec_timeout"]
+    )
 
 
 def test_template_dockerfile_runs_the_watchdog_as_a_non_root_user():
@@ -51,11 +53,16 @@ def test_the_client_wheel_reaches_every_build_context():
 
 
 def test_predict_requirements_do_not_name_scikit_learn():
-    for path in [FUNCTIONS / "iris-predict" / "requirements.txt",
-                 FUNCTIONS / "template" / "mlfunctions-python3" / "requirements.txt"]:
+    for path in [
+        FUNCTIONS / "iris-predict" / "requirements.txt",
+        FUNCTIONS / "template" / "mlfunctions-python3" / "requirements.txt",
+    ]:
         text = path.read_text().lower()
-        names = {re.split(r"[<>=!~\[; ]", line.strip())[0] for line in text.splitlines()
-                 if line.strip() and not line.startswith("#")}
+        names = {
+            re.split(r"[<>=!~\[; ]", line.strip())[0]
+            for line in text.splitlines()
+            if line.strip() and not line.startswith("#")
+        }
         assert names.isdisjoint({"scikit-learn", "sklearn", "skl2onnx", "skops", "joblib"}), path
 
 

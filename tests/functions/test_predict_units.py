@@ -48,11 +48,15 @@ def _rows(model: ServedModel, rows: list[list[float]]) -> np.ndarray:
     return protocol.rows_array(rows, model, "instances", MAX_ROWS)
 
 
-# -- the served model --------------------------------------------------------------------------------------------------
+# -- the served model ----------------------------------------------------------------------------------------
 
 
 def test_classifier_answers_class_names_and_probabilities(iris):
-    assert (iris.task, iris.features, iris.classes) == ("classification", 4, ["setosa", "versicolor", "virginica"])
+    assert (iris.task, iris.features, iris.classes) == (
+        "classification",
+        4,
+        ["setosa", "versicolor", "virginica"],
+    )
     for species, samples in IRIS_SAMPLES.items():
         prediction = iris.predict(_rows(iris, samples), probabilities=True)
         assert prediction.predictions == [species] * 3
@@ -62,7 +66,11 @@ def test_classifier_answers_class_names_and_probabilities(iris):
 
 def test_regressor_answers_numbers(diabetes):
     assert (diabetes.task, diabetes.features, diabetes.classes, diabetes.has_probabilities) == (
-        "regression", 10, None, False)
+        "regression",
+        10,
+        None,
+        False,
+    )
     prediction = diabetes.predict(_rows(diabetes, [[0.0] * 10, [0.05] * 10]))
     assert all(isinstance(v, float) for v in prediction.predictions)
     assert 100 < prediction.predictions[0] < 200  # the diabetes target's mean is about 152
@@ -72,8 +80,9 @@ def test_model_without_mlfunctions_metadata_uses_the_stores():
     from sklearn.datasets import load_iris
 
     x, y = load_iris(return_X_y=True)
-    plain = to_onnx(LogisticRegression(max_iter=500).fit(x, y), x[:1].astype(np.float32),
-                    options={"zipmap": False}).SerializeToString()
+    plain = to_onnx(
+        LogisticRegression(max_iter=500).fit(x, y), x[:1].astype(np.float32), options={"zipmap": False}
+    ).SerializeToString()
     model = ServedModel(plain, "iris", 1, {"classes": ["a", "b", "c"]})
     assert model.task == "classification" and model.features == 4
     assert model.predict(_rows(model, IRIS_SAMPLES["virginica"])).predictions == ["c", "c", "c"]
@@ -87,7 +96,7 @@ def test_invalid_artifact_is_unservable(data):
         ServedModel(data, "m", 2)
 
 
-# -- KServe v1 ---------------------------------------------------------------------------------------------------------
+# -- KServe v1 -----------------------------------------------------------------------------------------------
 
 
 def test_v1_parse_and_answer(iris):
@@ -139,11 +148,13 @@ def test_v1_too_many_rows_is_too_large(iris):
 
 @pytest.mark.parametrize(
     ("body", "expected"),
-    [(b"", "the request body is empty; expected a JSON object like {\"instances\": [[x1, x2, x3, x4]]}"),
-     (b"   \n", "the request body is empty"),
-     (b"{instances: [[1,2,3,4]]}", "the request body is not valid JSON"),
-     (b"[[1, 2, 3, 4]]", "the request body is a JSON array; expected a JSON object"),
-     (b"\xff\xfe", "not valid JSON")],
+    [
+        (b"", 'the request body is empty; expected a JSON object like {"instances": [[x1, x2, x3, x4]]}'),
+        (b"   \n", "the request body is empty"),
+        (b"{instances: [[1,2,3,4]]}", "the request body is not valid JSON"),
+        (b"[[1, 2, 3, 4]]", "the request body is a JSON array; expected a JSON object"),
+        (b"\xff\xfe", "not valid JSON"),
+    ],
 )
 def test_undecodable_bodies(iris, body, expected):
     with pytest.raises(protocol.InvalidInput) as caught:
@@ -155,7 +166,9 @@ def test_probabilities_flag_from_query_and_body(iris):
     rows = {"instances": [[1, 2, 3, 4]]}
     assert protocol.parse_v1(rows, iris, "1", MAX_ROWS).probabilities
     assert not protocol.parse_v1({**rows, "probabilities": False}, iris, "true", MAX_ROWS).probabilities
-    with pytest.raises(protocol.InvalidInput, match="the probabilities query parameter must be true or false"):
+    with pytest.raises(
+        protocol.InvalidInput, match="the probabilities query parameter must be true or false"
+    ):
         protocol.parse_v1(rows, iris, "maybe", MAX_ROWS)
 
 
@@ -164,13 +177,15 @@ def test_probabilities_from_a_regressor_are_refused(diabetes):
         protocol.parse_v1({"instances": [[0.0] * 10], "probabilities": True}, diabetes, None, MAX_ROWS)
 
 
-# -- Open Inference Protocol v2 ------------------------------------------------------------------------------------------
+# -- Open Inference Protocol v2 ------------------------------------------------------------------------------
 
 
 def _v2(data, shape=None, datatype="FP32", **extra):
     flat = [v for row in data for v in row] if data and isinstance(data[0], list) else data
-    return {"inputs": [{"name": "input", "shape": shape or [len(data), 4], "datatype": datatype, "data": flat}],
-            **extra}
+    return {
+        "inputs": [{"name": "input", "shape": shape or [len(data), 4], "datatype": datatype, "data": flat}],
+        **extra,
+    }
 
 
 def test_v2_parse_and_answer(iris):
@@ -181,20 +196,30 @@ def test_v2_parse_and_answer(iris):
     answer = protocol.v2_answer(iris, iris.predict(request.rows, True), request)
     assert answer["model_name"] == "iris" and answer["model_version"] == "3" and answer["id"] == "req-1"
     predictions, probabilities = answer["outputs"]
-    assert predictions == {"name": "predictions", "shape": [3], "datatype": "BYTES", "data": ["versicolor"] * 3}
+    assert predictions == {
+        "name": "predictions",
+        "shape": [3],
+        "datatype": "BYTES",
+        "data": ["versicolor"] * 3,
+    }
     assert probabilities["shape"] == [3, 3] and len(probabilities["data"]) == 9
     assert probabilities["parameters"]["classes"] == ["setosa", "versicolor", "virginica"]
-    # Only what was asked for, as the protocol says; "parameters" asks for probabilities on top of predictions.
+    # Only what was asked for, as the protocol says; "parameters" asks for probabilities on top of
+    # predictions.
     only = protocol.parse_v2(_v2(samples, outputs=[{"name": "probabilities"}]), iris, None, MAX_ROWS)
     assert [t["name"] for t in protocol.v2_answer(iris, iris.predict(only.rows, True), only)["outputs"]] == [
-        "probabilities"]
+        "probabilities"
+    ]
     both = protocol.parse_v2(_v2(samples, parameters={"probabilities": True}), iris, None, MAX_ROWS)
     assert both.outputs == ("predictions", "probabilities")
 
 
 def test_v2_nested_data_and_integer_types(iris):
     request = protocol.parse_v2(
-        {"inputs": [{"name": "x", "shape": [1, 4], "datatype": "INT64", "data": [[5, 3, 1, 0]]}]}, iris, None, 10
+        {"inputs": [{"name": "x", "shape": [1, 4], "datatype": "INT64", "data": [[5, 3, 1, 0]]}]},
+        iris,
+        None,
+        10,
     )
     assert request.rows.tolist() == [[5, 3, 1, 0]] and request.outputs == ("predictions",)
 
@@ -209,7 +234,10 @@ V2_BAD = [
     (_v2([1, 2, 3, 4, 5], shape=[1, 4]), "inputs[0].data has 5 values but shape [1, 4] needs 4"),
     (_v2([1, 2, "3", 4], shape=[1, 4]), 'inputs[0].data[0][2] is string "3"; expected a number'),
     (_v2([[1, 2, 3, 4]], outputs=[{"name": "logits"}]), 'unknown output "logits"'),
-    ({"inputs": [{"shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}]}, "inputs[0].name must be a string"),
+    (
+        {"inputs": [{"shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}]},
+        "inputs[0].name must be a string",
+    ),
 ]
 
 
@@ -224,11 +252,15 @@ def test_v2_metadata(iris, diabetes):
     meta = protocol.v2_metadata(iris)
     assert meta["inputs"] == [{"name": "input", "datatype": "FP32", "shape": [-1, 4]}]
     assert [o["name"] for o in meta["outputs"]] == ["predictions", "probabilities"]
-    assert meta["versions"] == ["3"] and meta["parameters"]["classes"] == ["setosa", "versicolor", "virginica"]
+    assert meta["versions"] == ["3"] and meta["parameters"]["classes"] == [
+        "setosa",
+        "versicolor",
+        "virginica",
+    ]
     assert [o["name"] for o in protocol.v2_metadata(diabetes)["outputs"]] == ["predictions"]
 
 
-# -- PNG input for image models ---------------------------------------------------------------------------------------
+# -- PNG input for image models ------------------------------------------------------------------------------
 
 
 def _png(pixels: np.ndarray, scale: int = 4) -> bytes:
@@ -267,18 +299,21 @@ def test_png_digits_are_recognised(digits, digit_images):
 
 
 def test_b64_instances_for_image_models(digits, digit_images):
-    images, targets = digit_images
+    images, _targets = digit_images
     instances = [{"b64": base64.b64encode(_png(image * (255 / 16))).decode()} for image in images[:3]]
     request = protocol.parse_v1({"instances": instances}, digits, None, MAX_ROWS)
     assert request.rows.shape == (3, 64)
-    with pytest.raises(protocol.InvalidInput, match="instances\\[0\\].b64 is not valid base64"):
+    with pytest.raises(protocol.InvalidInput, match=r"instances\[0\]\.b64 is not valid base64"):
         protocol.parse_v1({"instances": [{"b64": "***"}]}, digits, None, MAX_ROWS)
 
 
 @pytest.mark.parametrize(
     ("data", "expected"),
-    [(b"", "is empty; expected a PNG image"), (b"GIF89a....", "is not a readable PNG image"),
-     (b"\x89PNG\r\n\x1a\n" + b"\x00" * 20, "is not a readable PNG image")],
+    [
+        (b"", "is empty; expected a PNG image"),
+        (b"GIF89a....", "is not a readable PNG image"),
+        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 20, "is not a readable PNG image"),
+    ],
 )
 def test_bad_png(digits, data, expected):
     with pytest.raises(protocol.InvalidInput, match=expected):

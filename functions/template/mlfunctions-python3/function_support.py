@@ -16,12 +16,11 @@ TOKEN_FILE_NAME = "model-store-token"
 DEFAULT_SECRETS_DIR = "/var/openfaas/secrets"
 
 
-
 class ConfigError(Exception):
     """The function's environment is wrong, so it cannot start (the message names the variable)."""
 
 
-# -- configuration --------------------------------------------------------------------------------------------------
+# -- configuration -------------------------------------------------------------------------------------------
 
 
 def env_required(name: str) -> str:
@@ -49,7 +48,8 @@ def secrets_dir() -> Path:
 
 
 def model_store_token() -> str | None:
-    """The scoped model-store token: $MODEL_STORE_TOKEN if set, else the file OpenFaaS mounts from the Secret."""
+    """The scoped model-store token: $MODEL_STORE_TOKEN if set, else the file OpenFaaS mounts from the
+    Secret."""
     token = os.environ.get("MODEL_STORE_TOKEN", "").strip()
     if token:
         return token
@@ -86,12 +86,14 @@ def store_problem(error: Exception, doing: str) -> tuple[int, str]:
     if isinstance(error, Unauthorized):
         return (
             502,
-            f"the model store at {url} refused the function's credential while {doing} ({credential_hint()}): {error}",
+            f"the model store at {url} refused the function's credential while {doing} "
+            f"({credential_hint()}): {error}",
         )
     if isinstance(error, Forbidden):
         return (
             502,
-            f"the function's credential is not allowed to do this while {doing} ({credential_hint()}): {error}",
+            f"the function's credential is not allowed to do this while {doing} "
+            f"({credential_hint()}): {error}",
         )
     if isinstance(error, NotFound):
         return 404, f"not found in the model store while {doing}: {error}"
@@ -102,10 +104,14 @@ def store_problem(error: Exception, doing: str) -> tuple[int, str]:
     return 502, f"unexpected answer from the model store while {doing}: {error}"
 
 
-# -- logs -----------------------------------------------------------------------------------------------------------
+# -- logs ----------------------------------------------------------------------------------------------------
 
 # uvicorn adds a "color_message" copy of its messages for terminals; it has no place in JSON.
-_RECORD_FIELDS = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "color_message"}
+_RECORD_FIELDS = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "color_message",
+}
 
 
 class JsonFormatter(logging.Formatter):

@@ -1,8 +1,8 @@
 """Entry point of an mlfunctions function: serves the handler's ASGI app on 127.0.0.1:$PORT.
 
-In the image, of-watchdog (http mode) starts this process and proxies to upstream_url (PORT=5000 there). Tests and
-the local runtime start it as a plain process with PORT and FUNCTION_DIR (the folder holding handler.py) set.
-"""
+In the image, of-watchdog (http mode) starts this process and proxies to upstream_url (PORT=5000 there). Tests
+and the local runtime start it as a plain process with PORT and FUNCTION_DIR (the folder holding handler.py)
+set."""
 
 from __future__ import annotations
 

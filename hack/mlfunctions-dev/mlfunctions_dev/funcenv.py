@@ -1,10 +1,11 @@
 """Per-function virtualenvs: the stand-in for a function's image on a machine without a container engine.
 
-A function folder (functions/iris-predict, ...) is built into a virtualenv holding exactly what its image holds:
-its template's requirements, its own requirements and the iris-client package. Nothing from the development
-environment leaks in (no PYTHONPATH, no site-packages of .venv), which is how the tests prove that the predict
-function runs without scikit-learn. Venvs are cached under ~/.cache/mlfunctions/venvs/, keyed by a hash of
-everything that decides their content, and built once under a file lock (several test processes may ask at once).
+A function folder (functions/iris-predict, ...) is built into a virtualenv holding exactly what its image
+holds: its template's requirements, its own requirements and the iris-client package. Nothing from the
+development environment leaks in (no PYTHONPATH, no site-packages of .venv), which is how the tests prove that
+the predict function runs without scikit-learn. Venvs are cached under ~/.cache/mlfunctions/venvs/, keyed by a
+hash of everything that decides their content, and built once under a file lock (several test processes may
+ask at once).
 
     python = function_python(FUNCTIONS_DIR / "iris-predict")
     subprocess.Popen(function_command(fn_dir), env=function_environment(fn_dir, port=8123, extra={...}))
@@ -69,7 +70,8 @@ def _requirement_files(spec: FunctionSpec) -> list[Path]:
 
 
 def venv_dir(function_dir: Path | str) -> Path:
-    """Where the function's venv lives: one per distinct set of inputs, so editing requirements makes a new one."""
+    """Where the function's venv lives: one per distinct set of inputs, so editing requirements makes a new
+    one."""
     spec = function_spec(function_dir)
     digest = hashlib.sha256()
     digest.update(f"{sys.version_info[:3]}|{sys.executable}".encode())
@@ -111,11 +113,16 @@ def _build(spec: FunctionSpec, target: Path) -> None:
     requirements = [arg for path in _requirement_files(spec) for arg in ("-r", str(path))]
     _pip(target / "bin" / "python", *requirements, IRIS_CLIENT_DIR)
     (target / _COMPLETE).write_text(spec.image + "\n")
-    print(f"[funcenv] {spec.name} environment ready in {time.monotonic() - started:.0f}s", file=sys.stderr, flush=True)
+    print(
+        f"[funcenv] {spec.name} environment ready in {time.monotonic() - started:.0f}s",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def _install_client(python: Path, target: Path, stamp: Path) -> None:
-    # A regular (not editable) install, as in the image: an editable one adds an import hook to every start-up.
+    # A regular (not editable) install, as in the image: an editable one adds an import hook to every start-
+    # up.
     for old in target.glob(".iris-client-*"):
         old.unlink()
     _pip(python, "--no-deps", "--force-reinstall", IRIS_CLIENT_DIR)
@@ -124,15 +131,24 @@ def _install_client(python: Path, target: Path, stamp: Path) -> None:
 
 def _client_digest() -> str:
     digest = hashlib.sha256()
-    for path in sorted(IRIS_CLIENT_DIR.glob("iris_client/**/*.py")) + [IRIS_CLIENT_DIR / "pyproject.toml"]:
+    for path in [*sorted(IRIS_CLIENT_DIR.glob("iris_client/**/*.py")), IRIS_CLIENT_DIR / "pyproject.toml"]:
         digest.update(path.relative_to(IRIS_CLIENT_DIR).as_posix().encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]
 
 
 def _pip(python: Path, *args: str | Path) -> None:
     subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--progress-bar", "off",
-         *map(str, args)],
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--progress-bar",
+            "off",
+            *map(str, args),
+        ],
         check=True,
         env=_clean_environment(),
     )
@@ -147,7 +163,8 @@ def function_command(function_dir: Path | str) -> list[str]:
 def function_environment(
     function_dir: Path | str, port: int, extra: dict[str, str] | None = None
 ) -> dict[str, str]:
-    """The complete environment for a function process: what its image would set, plus `extra` (MODEL_NAME, ...).
+    """The complete environment for a function process: what its image would set, plus `extra` (MODEL_NAME,
+    ...).
 
     It is deliberately not os.environ: only a few basics are inherited, so the development environment cannot
     leak packages or settings into the function."""
@@ -167,6 +184,7 @@ def function_environment(
 
 
 def _clean_environment() -> dict[str, str]:
-    """For pip: the caller's environment (proxies, index settings) without anything that points at another venv."""
+    """For pip: the caller's environment (proxies, index settings) without anything that points at another
+    venv."""
     leaky = {"PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONSTARTUP"}
     return {name: value for name, value in os.environ.items() if name not in leaky}
