@@ -8,7 +8,6 @@ import subprocess
 
 import yaml
 from conftest import EXAMPLES
-
 from mlfunctions_operator.api import MLFunctionSpec, ModelStoreSpec
 
 

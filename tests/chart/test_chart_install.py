@@ -21,20 +21,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import CHART, EXAMPLES, Helm, find
-from kubernetes import client
-from kubernetes.client.rest import ApiException
-from skl2onnx import to_onnx
-from sklearn import datasets
-from sklearn.linear_model import LogisticRegression
-
 from argocd_lua import health, health_script
+from conftest import CHART, EXAMPLES, REPO_ROOT, Helm
 from iris_client import ModelStoreClient
 from iris_server.testing import start_iris_server, stop_iris_server
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+from mlfunctions_dev import controlplane, crds
 from mlfunctions_dev.operator_process import OperatorIdentity, OperatorProcess
 from mlfunctions_dev.runtime.spec import from_custom_object
 from mlfunctions_dev.runtime.status import function_status
 from mlfunctions_dev.runtime.supervisor import Snapshot
+from skl2onnx import to_onnx
+from sklearn import datasets
+from sklearn.linear_model import LogisticRegression
 
 OPENFAAS_CRD = "hack/crds/openfaas.com_functions.yaml"
 READY_TIMEOUT = 120.0
@@ -70,7 +70,7 @@ def cluster_helm(helm, control_plane) -> Helm:
 
 
 @pytest.fixture
-def crds(install_crds):
+def installed_crds(install_crds):
     install_crds("crds", OPENFAAS_CRD)
 
 
@@ -78,7 +78,7 @@ def crds(install_crds):
 def kubectl(control_plane):
     def run(*args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
         result = subprocess.run([control_plane.kubectl, "--kubeconfig", str(control_plane.kubeconfig), *args],
-                                input=input, capture_output=True, text=True, timeout=180)
+                                input=input, capture_output=True, text=True, timeout=180, check=False)
         if check and result.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
         return result
@@ -92,7 +92,7 @@ def _release(namespace: str) -> str:
 
 # -- rendered manifests, server-side apply ----------------------------------------------------------------------
 
-def test_rendered_chart_applies_server_side(helm, kubectl, k8s, crds, namespace, namespaces):
+def test_rendered_chart_applies_server_side(helm, kubectl, k8s, installed_crds, namespace, namespaces):
     (functions,) = namespaces(1)
     release = _release(namespace)
     manifests = helm.template("--set", f"functionNamespace={functions}", release=release,
@@ -131,7 +131,7 @@ def _operator_env(deployment: client.V1Deployment) -> dict[str, str]:
     return {e.name: e.value for e in container.env if e.value is not None}
 
 
-def test_helm_install_upgrade_uninstall(cluster_helm, k8s, crds, namespace, namespaces):
+def test_helm_install_upgrade_uninstall(cluster_helm, k8s, installed_crds, namespace, namespaces):
     (functions,) = namespaces(1)
     release = _release(namespace)
     apps, rbac = client.AppsV1Api(k8s), client.RbacAuthorizationV1Api(k8s)
@@ -172,6 +172,33 @@ def test_helm_install_upgrade_uninstall(cluster_helm, k8s, crds, namespace, name
     assert gone.value.status == 404
     # The default store outlives the release (helm.sh/resource-policy: keep): it holds the models.
     assert objects.get_namespaced_custom_object("mlfunctions.dev", "v1alpha1", namespace, "modelstores", "default")
+
+
+# -- the first install, on a cluster that has never seen mlfunctions -------------------------------------------
+
+@pytest.mark.integration
+def test_first_install_on_an_empty_cluster(helm, tmp_path):
+    """The README's `helm install`, on a control plane of its own (the session's already has the CRDs): helm
+    creates the CRDs from the chart's crds/ and then the default ModelStore, which needs them."""
+    with controlplane.LocalControlPlane(workdir=tmp_path / "cluster") as cluster:
+        on_cluster = Helm(helm.binary, cluster.kubeconfig)
+        install = ("install", "mlfunctions", str(CHART), "--namespace", "mlfunctions-system", "--create-namespace")
+        # OpenFaaS not installed yet: refused, and the message names what is missing (docs/troubleshooting.md).
+        premature = on_cluster.run(*install, check=False)
+        assert premature.returncode != 0 and 'namespaces "openfaas-fn" not found' in premature.stderr
+        on_cluster.run("uninstall", "mlfunctions", "--namespace", "mlfunctions-system")
+
+        with cluster.api_client() as api:
+            client.CoreV1Api(api).create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(
+                name="openfaas-fn")))
+            crds.install(api, [REPO_ROOT / OPENFAAS_CRD])  # what installing OpenFaaS provides
+            assert "STATUS: deployed" in on_cluster.run(*install).stdout
+            store = client.CustomObjectsApi(api).get_namespaced_custom_object(
+                "mlfunctions.dev", "v1alpha1", "mlfunctions-system", "modelstores", "default")
+            assert store["spec"] == {"replicas": 1, "storage": {"size": "1Gi"}}
+            established = {c.metadata.name: {x.type: x.status for x in c.status.conditions}.get("Established")
+                           for c in client.ApiextensionsV1Api(api).list_custom_resource_definition().items}
+            assert established["mlfunctions.mlfunctions.dev"] == established["modelstores.mlfunctions.dev"] == "True"
 
 
 # -- the operator under the chart's RBAC brings every example to Ready ----------------------------------------
@@ -248,7 +275,7 @@ def iris_store(tmp_path):
     stop_iris_server(process)
 
 
-def test_examples_become_ready_under_chart_rbac(control_plane, cluster_helm, kubectl, kstatus, k8s, crds,
+def test_examples_become_ready_under_chart_rbac(control_plane, cluster_helm, kubectl, kstatus, k8s, installed_crds,
                                                  namespace, namespaces, iris_store, tmp_path):
     functions, users = namespaces(2)
     release = _release(namespace)

@@ -9,7 +9,6 @@ import re
 import pytest
 import yaml
 from conftest import CHART, REPO_ROOT, find
-
 from mlfunctions_operator.config import OperatorConfig
 
 
