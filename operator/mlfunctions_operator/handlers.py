@@ -39,7 +39,25 @@ class Loop:
 
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     generation: int | None = None
-    function: FunctionObservation | None = None
+    function: FunctionObservation | None = None  # the Function as the last reconcile saw it
+    reported: FunctionObservation | None = None  # the Function as its latest watch event says
+    spec_changed: bool = False
+
+    def spec_event(self) -> None:
+        self.spec_changed = True
+        self.wake.set()
+
+    def function_event(self, observation: FunctionObservation) -> None:
+        self.reported = observation
+        if observation != self.function:
+            self.wake.set()
+
+    def settle(self, function: FunctionObservation | None) -> None:
+        """After a reconcile: drop a wake-up that only echoes what the reconcile itself just did and saw (the
+        watch event of its own apply to the Function)."""
+        self.function = function
+        if self.wake.is_set() and not self.spec_changed and self.reported == function:
+            self.wake.clear()
 
 
 @dataclass
@@ -107,6 +125,7 @@ async def _loop(runtime: Runtime, body: kopf.Body, stores: kopf.Index, kind: Kin
     try:
         while True:
             loop.wake.clear()
+            loop.spec_changed = False
             snapshot = dict(body)  # the live body keeps changing; reconcile one consistent view
             loop.generation = snapshot["metadata"].get("generation")
             try:
@@ -122,7 +141,7 @@ async def _loop(runtime: Runtime, body: kopf.Body, stores: kopf.Index, kind: Kin
                 logger.exception("reconcile crashed, retrying")
                 result = None
             if result is not None:
-                loop.function = result.function
+                loop.settle(result.function)
                 verdict = result.verdict
                 if previous_verdict is None or (verdict.ready, verdict.reason) != previous_verdict:
                     _announce(body, verdict)
@@ -161,7 +180,7 @@ async def _write_status(kube: Kube, kind: Kind, body: dict, status: dict) -> Non
 def _wake_on_change(memo: kopf.Memo, body: kopf.Body) -> None:
     loop = _runtime(memo).loops.get(body["metadata"]["uid"])
     if loop and loop.generation != body["metadata"].get("generation"):
-        loop.wake.set()
+        loop.spec_event()
 
 
 # -- MLFunction ----------------------------------------------------------------------------------------------
@@ -198,11 +217,7 @@ async def function_event(body: kopf.Body, memo: kopf.Memo, **_) -> None:
     loop = _runtime(memo).loops.get(owner_uid or "")
     if loop is None:
         return
-    observation = observe_function(dict(body))
-    seen = loop.function
-    if seen is None or (observation.reported, observation.replicas, observation.available) != \
-            (seen.reported, seen.replicas, seen.available):
-        loop.wake.set()
+    loop.function_event(observe_function(dict(body)))
 
 
 # -- ModelStore ----------------------------------------------------------------------------------------------

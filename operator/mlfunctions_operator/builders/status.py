@@ -20,23 +20,29 @@ def now_rfc3339() -> str:
 
 @dataclass(frozen=True)
 class Verdict:
-    """The outcome of one reconcile. `reason` and `message` describe it for whichever condition is True."""
+    """The outcome of one reconcile. `reason` and `message` describe it for whichever condition is True.
+
+    `retry`: try again after a back-off rather than only at the next resync. Set for failures that may clear by
+    themselves (a store that is down, an API error, a missing object someone may create); not for waits that a
+    watch ends (OpenFaaS reporting the Function) or that only the user can end (an invalid spec).
+    """
 
     ready: bool
     reason: str
     message: str
     reconciling: bool = False
     stalled: bool = False
+    retry: bool = False
 
     @classmethod
-    def stalled_on(cls, reason: str, message: str) -> Verdict:
-        """Cannot progress until the user changes something (the message names what)."""
-        return cls(ready=False, reason=reason, message=message, stalled=True)
+    def stalled_on(cls, reason: str, message: str, retry: bool = True) -> Verdict:
+        """Cannot progress until something changes (the message names what)."""
+        return cls(ready=False, reason=reason, message=message, stalled=True, retry=retry)
 
     @classmethod
-    def waiting_for(cls, reason: str, message: str) -> Verdict:
-        """Work under way or waiting on something that resolves by itself (the operator retries)."""
-        return cls(ready=False, reason=reason, message=message, reconciling=True)
+    def waiting_for(cls, reason: str, message: str, retry: bool = True) -> Verdict:
+        """Work under way, or waiting on something that resolves by itself."""
+        return cls(ready=False, reason=reason, message=message, reconciling=True, retry=retry)
 
 
 @dataclass(frozen=True)
@@ -122,9 +128,11 @@ def observe_function(function: dict | None) -> FunctionObservation:
 
 
 def function_verdict(function_ref: str, observation: FunctionObservation) -> Verdict:
+    # The operator watches Functions: no polling while OpenFaaS works, a status change wakes the reconcile.
     if not observation.reported:
         return Verdict.waiting_for("FunctionNotReady",
-                                   f"Function {function_ref} applied; waiting for OpenFaaS to report its status")
+                                   f"Function {function_ref} applied; waiting for OpenFaaS to report its status",
+                                   retry=False)
     if observation.scaled_to_zero:
         return Verdict(ready=True, reason="ScaledToZero", message=f"Function {function_ref} is scaled to zero; "
                                                                    "the gateway starts it on the next request")
@@ -133,7 +141,7 @@ def function_verdict(function_ref: str, observation: FunctionObservation) -> Ver
                                                               f"({observation.available}/{observation.replicas} "
                                                               "replicas available)")
     detail = f": {observation.message}" if observation.message else ""
-    return Verdict.waiting_for("FunctionNotReady", f"Function {function_ref} is not ready{detail}")
+    return Verdict.waiting_for("FunctionNotReady", f"Function {function_ref} is not ready{detail}", retry=False)
 
 
 def replicas_summary(observation: FunctionObservation) -> str:

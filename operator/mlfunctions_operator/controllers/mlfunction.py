@@ -54,7 +54,7 @@ def parse_spec(body: dict) -> MLFunctionSpec:
     except ValidationError as error:
         first = error.errors()[0]
         field = ".".join(str(part) for part in ("spec", *first["loc"]))
-        raise Stop(Verdict.stalled_on("InvalidSpec", f"{field}: {first['msg']}")) from None
+        raise Stop(Verdict.stalled_on("InvalidSpec", f"{field}: {first['msg']}", retry=False)) from None
 
 
 def _stop_for(error: Exception, store: StoreRef | None) -> Stop:
@@ -103,9 +103,8 @@ async def reconcile(ctx: Context, body: dict) -> Result:
         verdict = _stop_for(error, progress.store).verdict
         spec = None
     status = build_status(ctx, body, names, verdict, progress, spec)
-    retry = not verdict.ready and not (verdict.stalled and verdict.reason == "InvalidSpec")
     observation = observe_function(progress.function) if progress.function is not None else None
-    return Result(status=status, verdict=verdict, retry=retry or verdict.reconciling, function=observation)
+    return Result(status=status, verdict=verdict, retry=verdict.retry, function=observation)
 
 
 async def _reconcile(ctx: Context, owner: Owner, names: FunctionNames, spec: MLFunctionSpec,
@@ -248,8 +247,8 @@ async def _check_model(ctx: Context, owner: Owner, names: FunctionNames, spec: M
                                       ctx.config.store_timeout_seconds).get_version(spec.model.name, wanted)
     except Unavailable as error:
         progress.model_condition = ConditionValue(MODEL_AVAILABLE, None, "ModelStoreUnavailable", str(error))
-        return Verdict(ready=verdict.ready, reason=verdict.reason, message=verdict.message, reconciling=True) \
-            if verdict.ready else verdict
+        return Verdict(ready=verdict.ready, reason=verdict.reason, message=verdict.message, reconciling=True,
+                       retry=True)
     progress.model = found
     if found is not None:
         progress.model_condition = ConditionValue(MODEL_AVAILABLE, True, "Found",
@@ -263,7 +262,8 @@ async def _check_model(ctx: Context, owner: Owner, names: FunctionNames, spec: M
     hint = "pin an existing version" if spec.model.version else "train it first (an MLFunction with task: train)"
     message = f"{what} not found in {store.describe()}; {hint}"
     progress.model_condition = ConditionValue(MODEL_AVAILABLE, False, "ModelNotFound", message)
-    return Verdict.waiting_for("ModelNotFound", message)
+    # Looked for again at every resync: a model appears when someone trains it, which may take days.
+    return Verdict.waiting_for("ModelNotFound", message, retry=False)
 
 
 def build_status(ctx: Context, body: dict, names: FunctionNames, verdict: Verdict, progress: _Progress,

@@ -40,7 +40,8 @@ async def reconcile(ctx: Context, body: dict) -> Result:
             await sweep_unreferenced_tokens(ctx, store)
     except ValidationError as error:
         first = error.errors()[0]
-        verdict = Verdict.stalled_on("InvalidSpec", ".".join(map(str, ("spec", *first["loc"]))) + f": {first['msg']}")
+        verdict = Verdict.stalled_on("InvalidSpec", ".".join(map(str, ("spec", *first["loc"]))) + f": {first['msg']}",
+                                     retry=False)
     except NotOwned as error:
         verdict = Verdict.stalled_on("NotOwned", str(error))
     except StoreProblem as error:
@@ -56,7 +57,7 @@ async def reconcile(ctx: Context, body: dict) -> Result:
         "url": url,
         "adminTokenSecret": secret_name,
     }
-    return Result(status=status, verdict=verdict, retry=not verdict.ready and verdict.reason != "Stopped")
+    return Result(status=status, verdict=verdict, retry=verdict.retry)
 
 
 async def _check_external(ctx: Context, store: StoreRef) -> Verdict:
@@ -146,6 +147,7 @@ def deployment_verdict(deployment: dict, replicas: int) -> Verdict:
     available = status.get("availableReplicas", 0)
     if current and available >= replicas and status.get("updatedReplicas", 0) >= replicas:
         return Verdict(ready=True, reason="Available", message=f"{name} has {available} available replica(s)")
+    # Polled with back-off: the operator does not watch Deployments (the chart grants it no list/watch on them).
     return Verdict.waiting_for("DeploymentNotAvailable", f"waiting for {name} to become available "
                                                          f"({available}/{replicas} replicas available)")
 
