@@ -6,6 +6,7 @@ sockets.
 --drop-post-responses N: the first N POSTs reach the server, but the proxy hangs up before relaying the answer
     (the server did the work; the client never hears of it).
 --answer-503 N: the first N requests are answered 503 by the proxy itself, never reaching the server.
+--cut-downloads N: the first N artifact downloads are cut off after their first 64 KiB.
 Prints "ready" once listening.
 """
 
@@ -16,7 +17,8 @@ import socket
 import threading
 
 _lock = threading.Lock()
-_budget = {"drop": 0, "503": 0}
+_budget = {"drop": 0, "503": 0, "cut": 0}
+_CUT_AFTER_BYTES = 64 * 1024
 
 
 def _take(kind: str) -> bool:
@@ -79,6 +81,12 @@ def _serve(client: socket.socket, target_port: int) -> None:
             if request.startswith(b"POST") and _take("drop"):
                 upstream.recv(1)  # the server has answered, so it did the work; the client never learns of it
                 return
+            if request.startswith(b"GET") and b"/artifact " in request.split(b"\r\n", 1)[0] and _take("cut"):
+                relayed = 0
+                while relayed < _CUT_AFTER_BYTES and (chunk := upstream.recv(_CUT_AFTER_BYTES - relayed)):
+                    client.sendall(chunk)
+                    relayed += len(chunk)
+                return  # hang up mid-body
             back = threading.Thread(target=_pipe, args=(upstream, client), daemon=True)
             back.start()
             _pipe(client, upstream)
@@ -91,8 +99,9 @@ def main() -> None:
     parser.add_argument("target_port", type=int)
     parser.add_argument("--drop-post-responses", type=int, default=0)
     parser.add_argument("--answer-503", type=int, default=0)
+    parser.add_argument("--cut-downloads", type=int, default=0)
     args = parser.parse_args()
-    _budget.update({"drop": args.drop_post_responses, "503": args.answer_503})
+    _budget.update({"drop": args.drop_post_responses, "503": args.answer_503, "cut": args.cut_downloads})
     listener = socket.create_server(("127.0.0.1", args.listen_port))
     print("ready", flush=True)
     while True:

@@ -23,7 +23,7 @@ def flaky_proxy(iris):
     """flaky_proxy(**faults) -> base URL of a proxy to the module's server that injects the given faults."""
     processes = []
 
-    def start(drop_post_responses: int = 0, answer_503: int = 0) -> str:
+    def start(drop_post_responses: int = 0, answer_503: int = 0, cut_downloads: int = 0) -> str:
         port = free_port()
         process = subprocess.Popen(
             [
@@ -35,6 +35,8 @@ def flaky_proxy(iris):
                 str(drop_post_responses),
                 "--answer-503",
                 str(answer_503),
+                "--cut-downloads",
+                str(cut_downloads),
             ],
             stdout=subprocess.PIPE,
             text=True,
@@ -100,3 +102,13 @@ def test_secrets_stay_out_of_reprs(iris):
     issued = iris.admin.create_token(["x"], ["read"])
     assert issued.token not in repr(issued)
     assert iris.admin_token not in repr(iris.admin)
+
+
+def test_download_cut_off_mid_body_is_fetched_again(iris, flaky_proxy):
+    data = onnx_model(seed=603, floats=250_000)  # 1 MB: the proxy cuts it after 64 KiB
+    iris.admin.upload("cut-off", data)
+    patient = ModelStoreClient(flaky_proxy(cut_downloads=2), iris.admin_token, retries=3, backoff=0.01)
+    assert patient.download("cut-off").data == data
+    impatient = ModelStoreClient(flaky_proxy(cut_downloads=5), iris.admin_token, retries=1, backoff=0.01)
+    with pytest.raises(Unavailable, match="interrupted"):
+        impatient.download("cut-off")

@@ -31,6 +31,7 @@ log = logging.getLogger("iris_client")
 VERSION_INFO_HEADER = "X-Model-Version-Info"
 _RETRY_STATUSES = frozenset({500, 502, 503, 504})
 _MAX_RETRY_AFTER_SECONDS = 10.0
+_DOWNLOAD_CHUNK = 1 << 20
 
 
 def _never_sent(error: requests.RequestException) -> bool:
@@ -116,25 +117,29 @@ class ModelStoreClient:
         return ModelVersion.from_json(body)
 
     def download(self, model: str, version: int | str = "latest", etag: str | None = None) -> Artifact | None:
-        """The artifact, or None when `etag` still matches (the server answered 304 Not Modified)."""
+        """The artifact, or None when `etag` still matches (the server answered 304 Not Modified).
+
+        The body is verified against the version's sha256; a transfer cut short or corrupted is fetched again.
+        """
         path = f"/v1/models/{_seg(model)}/versions/{_seg(version)}/artifact"
         headers = {"If-None-Match": etag} if etag else {}
         for attempt in self._attempts():
-            response = self._call("GET", path, headers=headers)
-            if response.status_code == 304:
-                return None
-            info = ModelVersion.from_json(json.loads(response.headers[VERSION_INFO_HEADER]))
-            data = response.content
-            if hashlib.sha256(data).hexdigest() == info.sha256:
-                return Artifact(data=data, etag=response.headers["ETag"], version=info)
-            # A truncated or corrupted transfer: fetch again rather than hand a broken model to the caller.
-            log.warning(
-                "artifact checksum mismatch, retrying", extra={"model": model, "version": info.version}
-            )
+            with self._call("GET", path, headers=headers, stream=True) as response:
+                if response.status_code == 304:
+                    return None
+                info = ModelVersion.from_json(json.loads(response.headers[VERSION_INFO_HEADER]))
+                try:
+                    # 1 MiB reads: requests' default (10 KiB) spends more time in Python than on the wire.
+                    data = b"".join(response.iter_content(chunk_size=_DOWNLOAD_CHUNK))
+                except requests.RequestException as error:
+                    problem = f"transfer interrupted: {error}"
+                else:
+                    if hashlib.sha256(data).hexdigest() == info.sha256:
+                        return Artifact(data=data, etag=response.headers["ETag"], version=info)
+                    problem = "sha256 mismatch"
+            log.warning("artifact download failed, retrying", extra={"model": model, "problem": problem})
             if attempt == self.retries:
-                raise Unavailable(
-                    f"artifact {model} v{info.version}: sha256 mismatch after {attempt + 1} tries"
-                )
+                raise Unavailable(f"artifact {model} v{info.version}: {problem} after {attempt + 1} tries")
             self._sleep(attempt, None)
         raise AssertionError("unreachable")
 
