@@ -14,7 +14,7 @@ from fastapi.responses import StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import ClientDisconnect
 
-from . import __version__, artifacts, tokens
+from . import __version__, tokens
 from .auth import authenticate, authorize, require_admin
 from .catalog import Catalog, Conflict, Missing, TokenRecord, now
 from .config import Settings
@@ -37,7 +37,7 @@ from .schemas import (
 )
 from .storage import ArtifactBackend, FilesystemBackend
 from .tokens import Principal, Right
-from .uploads import UploadPipeline, UploadRequest, parse_metadata, refuse
+from .uploads import UploadPipeline, UploadRequest, parse_metadata, preflight
 
 log = logging.getLogger("iris_server")
 
@@ -165,20 +165,13 @@ async def upload_version(
 ):
     """Store a new version of `model`; the store assigns the next version number."""
     authorize(caller, Right.WRITE, model)
-    try:
-        artifacts.check_format_name(format)
-    except artifacts.ArtifactRefused as error:
-        raise refuse(error) from error
-    content_type = (
-        request.headers.get("content-type", "application/octet-stream").split(";")[0].strip().lower()
-    )
-    if content_type != "application/octet-stream":
-        raise ApiError(
-            415,
-            "send the artifact as the raw body with Content-Type application/octet-stream, "
-            f"not {content_type}",
-        )
     store = _store(request)
+    preflight(
+        format,
+        request.headers.get("content-type"),
+        request.headers.get("content-length"),
+        store.settings.max_upload_bytes,
+    )
     upload = UploadRequest(
         model=model,
         format=format,
@@ -187,11 +180,6 @@ async def upload_version(
         expected_sha256=x_content_sha256,
         idempotency_key=idempotency_key,
     )
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > store.settings.max_upload_bytes:
-        raise ApiError(
-            413, f"the artifact is larger than the limit of {store.settings.max_upload_bytes} bytes"
-        )
     result = store.uploads.replay(upload)
     if result is None:
         try:

@@ -61,6 +61,23 @@ def parse_metadata(header: str | None) -> dict[str, Any]:
     return metadata
 
 
+def preflight(fmt: str, content_type: str | None, content_length: str | None, max_bytes: int) -> None:
+    """What can be refused before reading a byte of the body: the format, the media type, a declared size."""
+    try:
+        artifacts.check_format_name(fmt)
+    except artifacts.ArtifactRefused as error:
+        raise refuse(error) from error
+    media_type = (content_type or "application/octet-stream").split(";")[0].strip().lower()
+    if media_type != "application/octet-stream":
+        raise ApiError(
+            415,
+            f"send the artifact as the raw body with Content-Type application/octet-stream, not {media_type}",
+        )
+    if content_length and content_length.isdigit() and int(content_length) > max_bytes:
+        UPLOADS.labels("too_large").inc()
+        raise ApiError(413, f"the artifact is larger than the limit of {max_bytes} bytes")
+
+
 def refuse(error: artifacts.ArtifactRefused) -> ApiError:
     UPLOADS.labels("refused").inc()
     return ApiError(_STATUS_FOR_REFUSAL[error.reason], error.message, code=error.reason.value)
