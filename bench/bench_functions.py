@@ -8,8 +8,8 @@ Measures, for a 100-tree random forest on iris (the model the issue's numbers ar
   - memory (RSS, and its private part) of a warm predict process;
   - training time per allow-listed estimator through the train function (fit, ONNX export, check, upload).
 The baseline is the same HTTP server (uvicorn, httptools, uvloop) with a Starlette app that parses the JSON
-and predicts with the scikit-learn estimator unpickled from local disk, without input checks and without a store
-fetch: a setup that favours it. Everything runs on 127.0.0.1; the functions run in their own venvs
+and predicts with the scikit-learn estimator unpickled from local disk, without input checks and without a
+store fetch: a setup that favours it. Everything runs on 127.0.0.1; the functions run in their own venvs
 (mlfunctions_dev.funcenv), as in the tests. The machine's load and speed are recorded alongside.
 
     .venv/bin/python bench/bench_functions.py      # about three minutes; JSON to bench/results/functions.json
@@ -150,23 +150,32 @@ def _first_correct_prediction(port: int, process: subprocess.Popen, deadline: fl
     raise RuntimeError("no correct prediction before the deadline")
 
 
-def _latencies(port: int, rows: int, requests: int, warmup: int = 300) -> dict[str, float]:
-    """Sequential requests on one keep-alive connection: what one client waits per request."""
+def _latencies(port: int, rows: int, requests: int, seconds: float, warmup: int = 300) -> dict[str, float]:
+    """Sequential requests on one keep-alive connection: what one client waits per request. Stops after
+    `requests` or `seconds`, whichever comes first (a slow baseline gets fewer samples, not a longer run)."""
     body, headers = _body(rows), {"Content-Type": "application/json"}
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    samples = []
-    for i in range(warmup + requests):
+    samples: list[float] = []
+    warm_until = time.monotonic() + seconds / 5
+    for _ in range(warmup):
+        _roundtrip(connection, body, headers)
+        if time.monotonic() > warm_until:
+            break
+    deadline = time.monotonic() + seconds
+    while len(samples) < requests and time.monotonic() < deadline:
         started = time.perf_counter_ns()
-        connection.request("POST", "/", body, headers)
-        response = connection.getresponse()
-        answer = response.read()
-        elapsed = time.perf_counter_ns() - started
-        if response.status != 200:
-            raise RuntimeError(f"{response.status}: {answer[:200]!r}")
-        if i >= warmup:
-            samples.append(elapsed / 1e6)
+        _roundtrip(connection, body, headers)
+        samples.append((time.perf_counter_ns() - started) / 1e6)
     connection.close()
     return _percentiles(samples)
+
+
+def _roundtrip(connection: http.client.HTTPConnection, body: bytes, headers: dict[str, str]) -> None:
+    connection.request("POST", "/", body, headers)
+    response = connection.getresponse()
+    answer = response.read()
+    if response.status != 200:
+        raise RuntimeError(f"{response.status}: {answer[:200]!r}")
 
 
 def _throughput(port: int, rows: int, connections: int, seconds: float) -> dict[str, float]:
@@ -226,8 +235,8 @@ def _percentiles(samples: list[float]) -> dict[str, float]:
 def _serving(port: int, pid: int, quick: bool) -> dict[str, Any]:
     scale = 0.3 if quick else 1.0
     result = {
-        "warm_1_row": _latencies(port, 1, int(5000 * scale)),
-        "warm_100_rows": _latencies(port, 100, int(1500 * scale)),
+        "warm_1_row": _latencies(port, 1, int(5000 * scale), seconds=8 * scale),
+        "warm_100_rows": _latencies(port, 100, int(1500 * scale), seconds=5 * scale),
         "throughput_1_row": _throughput(port, 1, connections=8, seconds=3 * scale),
         "throughput_100_rows": _throughput(port, 100, connections=8, seconds=3 * scale),
     }
@@ -271,35 +280,36 @@ def _calibration(python: Path, runs: int = 7) -> dict[str, float]:
 
 
 def _training_times(store_url: str, token: str, log_dir: Path) -> dict[str, Any]:
+    """Every allow-listed estimator through one running train function per task: classifiers on iris,
+    regressors on diabetes (each request is a full run: fit, ONNX export, agreement check, upload)."""
     sys.path.insert(0, str(REPO / "functions" / "iris-train"))
     import estimators  # the allow-list, from the train function itself
     from iris_client import ModelStoreClient
 
     times = {}
-    for name in sorted(estimators.ESTIMATORS):
-        dataset = "iris" if name in estimators.CLASSIFIERS else "diabetes"
-        params = {"max_iter": 2000} if name.startswith("MLP") else {}
-        model = f"bench-{name.lower()}"
-        process, port = _start_function(
-            "iris-train",
-            {"MODEL_NAME": model, "MODEL_STORE_URL": store_url, "MODEL_STORE_TOKEN": token},
-            log_dir / "train.log",
-        )
+    for model, dataset, names in (
+        ("bench-classifiers", "iris", estimators.CLASSIFIERS),
+        ("bench-regressors", "diabetes", estimators.REGRESSORS),
+    ):
+        env = {"MODEL_NAME": model, "MODEL_STORE_URL": store_url, "MODEL_STORE_TOKEN": token}
+        process, port = _start_function("iris-train", env, log_dir / "train.log")
         try:
             _wait_healthy(port, process)
-            started = time.perf_counter()
-            answer = _post_json(port, {"estimator": name, "dataset": dataset, "params": params})
-            wall = time.perf_counter() - started
+            for name in sorted(names):
+                params = {"max_iter": 2000} if name.startswith("MLP") else {}
+                started = time.perf_counter()
+                answer = _post_json(port, {"estimator": name, "dataset": dataset, "params": params})
+                wall = time.perf_counter() - started
+                with ModelStoreClient(store_url, token) as client:
+                    stored = client.get_version(model, answer["model"]["version"])
+                times[name] = {
+                    "dataset": dataset,
+                    "request_seconds": round(wall, 3),
+                    "fit_seconds": stored.metadata["fitSeconds"],
+                    "metrics": {k: round(v, 4) for k, v in answer["metrics"].items()},
+                }
         finally:
             _stop(process)
-        with ModelStoreClient(store_url, token) as client:
-            stored = client.get_version(model, answer["model"]["version"])
-        times[name] = {
-            "dataset": dataset,
-            "request_seconds": round(wall, 3),
-            "fit_seconds": stored.metadata["fitSeconds"],
-            "metrics": answer["metrics"],
-        }
     return times
 
 
@@ -372,7 +382,7 @@ def run(quick: bool) -> dict[str, Any]:
             sklearn_serving = _serving(baseline_port, baseline.pid, quick)
             _stop(baseline)
 
-            runs = 3 if quick else 7
+            runs = 3 if quick else 5
             onnx_cold = _cold_starts(lambda: _start_function("iris-predict", env, tmp / "cold.log"), runs)
             sklearn_cold = _cold_starts(lambda: _start_baseline(model_path, tmp / "cold-baseline.log"), runs)
             training_times = {} if quick else _training_times(store_url, token, tmp)

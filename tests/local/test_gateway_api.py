@@ -103,6 +103,7 @@ def test_scale_to_zero_when_idle_then_a_request_is_held_through_a_warm_start(gat
     labels = {"com.openfaas.scale.zero": "true", "com.openfaas.scale.zero-duration": "1s"}
     assert deploy(gateway, "echo", labels=labels).status_code == 202
     first = requests.get(gateway.url + "/function/echo", timeout=30).json()
+    wait_for(lambda: "warm process ready" in gateway.log_path.read_text(), what="a pre-warmed process")
     wait_for(lambda: describe(gateway, "echo")["replicas"] == 0, what="scale to zero")
     assert describe(gateway, "echo")["availableReplicas"] == 0
     assert not pid_alive(first["pid"])

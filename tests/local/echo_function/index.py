@@ -3,6 +3,8 @@
 GET /_/health       -> 200 once serving (after $STARTUP_DELAY seconds, to simulate a slow start)
 GET /crash          -> the process exits with code 3 (a crashing replica)
 GET /sleep?s=0.5    -> answers after s seconds
+GET /cookies        -> two Set-Cookie headers
+HEAD anything       -> the echo's headers, no body
 anything else       -> 200 JSON echo: method, path, query, body, selected env, pid, secrets it can read
 """
 
@@ -45,16 +47,30 @@ class Handler(BaseHTTPRequestHandler):
             return self._answer(200, {"status": "ok"})
         if url.path == "/crash":
             os._exit(3)
+        if url.path == "/cookies":
+            self.send_response(200)
+            self.send_header("Set-Cookie", "a=1")
+            self.send_header("Set-Cookie", "b=2")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return None
         if url.path == "/sleep":
             time.sleep(float(parse_qs(url.query).get("s", ["0.5"])[0]))
         self._answer(200, {
-            "method": self.command, "path": url.path, "query": url.query, "body": body.decode(errors="replace"),
+            "method": self.command, "path": url.path, "rawPath": self.path, "query": url.query,
+            "body": body.decode(errors="replace"), "bodyLength": len(body),
             "pid": os.getpid(), "env": {k: v for k, v in os.environ.items() if k.startswith("ECHO_")},
             "secrets": _secrets(), "forwardedHost": self.headers.get("X-Forwarded-Host"),
             "modules": sorted(m for m in ("json", "aiohttp", "yaml") if m in sys.modules),
         })
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle
+
+    def do_HEAD(self):
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", "1234")  # what a GET would return; a HEAD answer has no body
+        self.end_headers()
 
 
 server = ThreadingHTTPServer(("127.0.0.1", int(os.environ.get("PORT", "8080"))), Handler)

@@ -8,21 +8,22 @@ import logging
 import time
 from typing import Protocol
 
-import aiohttp
 from aiohttp import web
-from yarl import URL
+from multidict import CIMultiDict
 
 from mlfunctions_dev.gateway.auth import BasicAuth
+from mlfunctions_dev.gateway.upstream import UpstreamError, UpstreamPool
 from mlfunctions_dev.runtime.runtime import Deployed, FunctionNotFound, FunctionRuntime, FunctionUnavailable
 from mlfunctions_dev.runtime.scaling import InvalidScalingLabel, ScalingPolicy
 from mlfunctions_dev.runtime.spec import FunctionSpec, InvalidFunction, from_deployment, to_function_status
 
 log = logging.getLogger("mlfunctions.gateway")
 
-# Hop-by-hop headers (RFC 9110 7.6.1) are the proxy's own business; Host and Content-Length are recomputed.
+# Hop-by-hop headers (RFC 9110 7.6.1) are the proxy's own business; Host and Content-Length are recomputed and
+# Expect was answered by the gateway already.
 _HOP_BY_HOP = frozenset(h.lower() for h in (
     "Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "TE", "Trailer",
-    "Transfer-Encoding", "Upgrade", "Host", "Content-Length"))
+    "Transfer-Encoding", "Upgrade", "Host", "Content-Length", "Expect"))
 MAX_BODY = 64 * 1024 * 1024
 
 
@@ -62,6 +63,14 @@ class LocalProvider:
             raise FunctionNotFound(f"function {name} not found in namespace {namespace}")
 
 
+def _target(request: web.Request) -> str:
+    """What follows /function/<name> in the request as it came, still percent-encoded (so an encoded slash
+    stays one), with its query: the request target for the function."""
+    prefix = "/function/" + request.match_info["name"]
+    rest = request.raw_path[len(prefix):] if request.raw_path.startswith(prefix) else "/"
+    return rest if rest.startswith("/") else "/" + rest
+
+
 def _error(status: int, message: str, **extra) -> web.Response:
     return web.json_response({"message": message, **extra}, status=status)
 
@@ -73,7 +82,7 @@ class Gateway:
         self.default_namespace = default_namespace
         self.upstream_timeout = upstream_timeout
         self._ready = ready
-        self._session: aiohttp.ClientSession | None = None
+        self._upstream = UpstreamPool()
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_BODY, middlewares=[self._system_auth])
@@ -88,19 +97,11 @@ class Gateway:
         app.router.add_post("/system/scale-function/{name}", self.scale)
         app.router.add_get("/system/namespaces", self.namespaces)
         app.router.add_get("/system/info", self.info)
-        app.on_startup.append(self._open_session)
-        app.on_cleanup.append(self._close_session)
+        app.on_cleanup.append(self._close_upstream)
         return app
 
-    async def _open_session(self, _app) -> None:
-        # One keep-alive pool for every replica; bodies pass through untouched (no decompression).
-        self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=30, ttl_dns_cache=None),
-            auto_decompress=False, skip_auto_headers=("User-Agent", "Accept-Encoding", "Accept"),
-            timeout=aiohttp.ClientTimeout(total=self.upstream_timeout))
-
-    async def _close_session(self, _app) -> None:
-        await self._session.close()
+    async def _close_upstream(self, _app) -> None:
+        self._upstream.close()
 
     @web.middleware
     async def _system_auth(self, request: web.Request, handler):
@@ -139,30 +140,29 @@ class Gateway:
 
     async def _forward(self, request: web.Request, deployed: Deployed, body: bytes,
                        started: float) -> web.StreamResponse:
-        headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
-        headers["X-Forwarded-Host"] = request.host
+        headers = [(k, v) for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP]
+        headers.append(("X-Forwarded-Host", request.host))
         if request.remote:
-            headers["X-Forwarded-For"] = request.remote
-        tail = request.match_info.get("tail", "")
+            headers.append(("X-Forwarded-For", request.remote))
         try:
             replica = await self.runtime.replica_for(deployed)
         except FunctionUnavailable as error:
             return _error(503, f"function {deployed.spec.name}.{deployed.spec.namespace} is not available: {error}")
-        url = URL.build(scheme="http", host="127.0.0.1", port=replica.port, path="/" + tail,
-                        query_string=request.query_string, encoded=True)
         try:
-            # aiohttp itself resends an idempotent request once if a kept-alive connection turns out closed.
-            async with self._session.request(request.method, url, headers=headers, data=body,
-                                             allow_redirects=False) as upstream:
-                payload = await upstream.read()
-                out = {k: v for k, v in upstream.headers.items() if k.lower() not in _HOP_BY_HOP}
-                out["X-Duration-Seconds"] = f"{time.perf_counter() - started:.6f}"
-                return web.Response(status=upstream.status, body=payload, headers=out)
-        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as error:
+            answer = await self._upstream.request(replica.port, request.method, _target(request), headers, body,
+                                                  self.upstream_timeout)
+        except UpstreamError as error:
             return _error(502, f"function {deployed.spec.name}: the replica on port {replica.port} failed the "
-                               f"request ({type(error).__name__}: {error})")
+                               f"request: {error}")
         except TimeoutError:
             return _error(504, f"function {deployed.spec.name}: no answer within {self.upstream_timeout:.0f}s")
+        out = CIMultiDict()
+        for name, value in answer.headers:
+            text = name.decode("latin-1")
+            if text.lower() not in _HOP_BY_HOP:
+                out.add(text, value.decode("latin-1"))
+        out["X-Duration-Seconds"] = f"{time.perf_counter() - started:.6f}"
+        return web.Response(status=answer.status, body=answer.body, headers=out)
 
     # ---- /system ----
 

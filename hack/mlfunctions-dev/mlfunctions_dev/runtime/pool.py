@@ -18,21 +18,24 @@ from mlfunctions_dev.runtime.programs import Program
 log = logging.getLogger("mlfunctions.runtime.pool")
 ZYGOTE = Path(__file__).with_name("zygote.py")
 REFILL_DELAY = 1.0
+# A replica from the pool reports the modules it has imported at these times after it started: once its start is
+# over, and again after its first requests (lazy imports).
+LEARN_AT = (1.0, 10.0)
 
 
 @dataclass
 class WarmProcess:
     process: subprocess.Popen
     exited: asyncio.Future
-
     learn_dir: Path
+    learned: tuple  # the learned module lists it preloaded (see WarmPool._learned)
 
     def become(self, program: Program, env: dict[str, str], log_path: Path) -> None:
         """Hand the zygote its function; from here on it is that function's replica process."""
         log_path.parent.mkdir(parents=True, exist_ok=True)
         learn = self.learn_dir / f"{_digest(program.cwd, *program.argv)}.modules"
         assignment = {"argv": list(program.argv), "cwd": str(program.cwd), "env": env, "log": str(log_path),
-                      "learn": str(learn)}
+                      "learn": str(learn), "learn_at": list(LEARN_AT)}
         self.process.stdin.write((json.dumps(assignment) + "\n").encode())
         self.process.stdin.close()
 
@@ -63,12 +66,35 @@ class WarmPool:
     def take(self) -> WarmProcess | None:
         """A ready zygote, or None if none is ready right now (the caller then starts the function cold)."""
         # Refill a moment later: a new zygote's imports would compete for the CPU with the replica starting now.
-        asyncio.get_running_loop().call_later(REFILL_DELAY, self.fill)
+        loop = asyncio.get_running_loop()
+        loop.call_later(REFILL_DELAY, self.fill)
+        # Once the replica has reported its imports, waiting zygotes that lack them are replaced.
+        for moment in LEARN_AT:
+            loop.call_later(moment + 0.5, self._renew_outdated)
         while self._ready:
             warm = self._ready.pop(0)
             if not warm.exited.done():
+                log.info("warm process taken", extra={"python": self.python, "pid": warm.process.pid,
+                                                      "ready": len(self._ready)})
                 return warm
         return None
+
+    def _learned(self) -> tuple:
+        """The learned module lists, by name and content (a list rewritten unchanged changes nothing)."""
+        return tuple(sorted((p.name, hashlib.sha256(p.read_bytes()).hexdigest())
+                            for p in self.learn_dir.glob("*.modules")))
+
+    def _renew_outdated(self) -> None:
+        if self._closed:
+            return
+        learned = self._learned()
+        outdated = [w for w in self._ready if w.learned != learned]
+        for warm in outdated:
+            self._ready.remove(warm)
+            warm.process.stdin.close()  # EOF: it exits by itself; its replacement preloads what was learned
+        if outdated:
+            log.info("warm processes renewed", extra={"python": self.python, "renewed": len(outdated)})
+        self.fill()
 
     async def close(self) -> None:
         self._closed = True
@@ -85,8 +111,9 @@ class WarmPool:
         argv = [self.python, str(ZYGOTE), "--ready-fd", str(write_fd)]
         for dist in self.preload:
             argv += ["--preload-dist", dist]
-        for learned in sorted(self.learn_dir.glob("*.modules")):
-            argv += ["--preload-file", str(learned)]
+        learned = self._learned()
+        for name, _ in learned:
+            argv += ["--preload-file", str(self.learn_dir / name)]
         process = None
         try:
             process = processes.spawn(argv, cwd=ZYGOTE.parent, env=self._base_env, log_path=self._log_path,
@@ -99,18 +126,25 @@ class WarmPool:
                 log.warning("zygote failed to start", extra={"python": self.python, "log": str(self._log_path)})
                 await asyncio.sleep(1.0)  # don't spin on a broken interpreter
                 return
-            warm = WarmProcess(process, exited, self.learn_dir)
+            warm = WarmProcess(process, exited, self.learn_dir, learned)
             if self._closed:
                 process.stdin.close()
                 await processes.terminate(process, exited, grace=2.0)
                 return
             self._ready.append(warm)
             exited.add_done_callback(lambda _: self._forget(warm))
+            log.info("warm process ready", extra={"python": self.python, "pid": process.pid,
+                                                  "ready": len(self._ready), "learned": bool(learned)})
         except asyncio.CancelledError:
             if process is not None and process.poll() is None:
                 process.kill()
                 process.wait()
             raise
+        except Exception:
+            log.exception("starting a warm process failed", extra={"python": self.python})
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait()
         finally:
             self._starting -= 1
             os.close(read_fd)

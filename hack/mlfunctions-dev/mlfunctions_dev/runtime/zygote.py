@@ -7,7 +7,7 @@ Runs under the *function's* interpreter (its virtualenv), so it may import nothi
     <function python> zygote.py --ready-fd N [--preload-dist NAME ...] [--preload-module NAME ...]
 
 Protocol: once the imports are done it writes "ready\\n" to fd N and closes it; then it reads one JSON line
-from stdin, {"argv": [script or "-m", module, ...], "cwd": ..., "env": {...}, "log": path, "learn": path}, and
+from stdin, {"argv": [script or "-m", module, ...], "cwd": ..., "env": {...}, "log": path, "learn": path, ...}, and
 becomes that program: stdout/stderr go to `log`, the environment is exactly `env`, and the entry point runs as
 __main__. A few seconds later it writes the library modules the function has imported to `learn` (one per
 line): later zygotes preload those too (--preload-file), so they pay for nothing the function imports.
@@ -59,21 +59,26 @@ def _preload_file(path: str | None) -> list[str]:
         return [line.strip() for line in listing if line.strip()]
 
 
-def _learn(path: str, library_paths: tuple[str, ...], delay: float) -> None:
-    """After `delay` seconds, write the modules imported so far that are libraries: built in, or found on the
-    interpreter's own path (stdlib, site-packages, installed packages). The function's own code is never
-    preloaded: it may read its environment at import time."""
-    time.sleep(delay)
-    names = []
-    for name, module in list(sys.modules.items()):
-        origin = getattr(module, "__file__", None)
-        if name.startswith("__") or (origin and not os.path.abspath(origin).startswith(library_paths)):
+def _learn(path: str, library_paths: tuple[str, ...], moments: list[float]) -> None:
+    """At each moment (seconds after the start), write the modules imported so far that are libraries: built
+    in, or found on the interpreter's own path (stdlib, site-packages, installed packages). The function's own
+    code is never preloaded: it may read its environment at import time."""
+    started, written = time.monotonic(), None
+    for moment in moments:
+        time.sleep(max(0.0, started + moment - time.monotonic()))
+        names = []
+        for name, module in list(sys.modules.items()):
+            origin = getattr(module, "__file__", None)
+            if name.startswith("__") or (origin and not os.path.abspath(origin).startswith(library_paths)):
+                continue
+            names.append(name)
+        if names == written:
             continue
-        names.append(name)
-    temporary = f"{path}.{os.getpid()}.tmp"
-    with open(temporary, "w") as listing:
-        listing.write("\n".join(names) + "\n")
-    os.replace(temporary, path)  # readers see the whole list or none of it
+        temporary = f"{path}.{os.getpid()}.tmp"
+        with open(temporary, "w") as listing:
+            listing.write("\n".join(names) + "\n")
+        os.replace(temporary, path)  # readers see the whole list or none of it
+        written = names
 
 
 def _become(assignment: dict, library_paths: tuple[str, ...]) -> None:
@@ -91,7 +96,8 @@ def _become(assignment: dict, library_paths: tuple[str, ...]) -> None:
     extra_paths = [p for p in assignment["env"].get("PYTHONPATH", "").split(os.pathsep) if p]
     argv = list(assignment["argv"])
     if assignment.get("learn"):
-        threading.Thread(target=_learn, args=(assignment["learn"], library_paths, 3.0), daemon=True).start()
+        threading.Thread(target=_learn, args=(assignment["learn"], library_paths, assignment["learn_at"]),
+                         daemon=True).start()
     if argv[0] == "-m":
         sys.argv = [argv[1], *argv[2:]]
         sys.path[:0] = [assignment["cwd"], *extra_paths]
