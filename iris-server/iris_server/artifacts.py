@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -104,10 +105,18 @@ def _inspect_onnx(path: Path) -> Inspection:
 
     try:
         model = onnx.load_model(str(path), load_external_data=False)
+    except Exception as error:  # protobuf's DecodeError and kin: not an ONNX model at all
+        raise ArtifactRefused(Refusal.INVALID, f"not a valid ONNX model: {_first_line(error)}") from error
+    # Before the checker, which would look for external data files relative to the server's working directory.
+    # A function loads its model from the stored bytes alone, so every tensor must be in them.
+    if any(tensor.data_location == onnx.TensorProto.EXTERNAL for tensor in _tensors(model.graph)):
+        raise ArtifactRefused(
+            Refusal.INVALID,
+            "the ONNX model keeps tensors in external data files; upload a self-contained model",
+        )
+    try:
         onnx.checker.check_model(model)
-    except (
-        Exception
-    ) as error:  # protobuf DecodeError, ValidationError, ...: all mean "not a valid ONNX model"
+    except Exception as error:  # ValidationError and kin: all mean "not a valid ONNX model"
         raise ArtifactRefused(Refusal.INVALID, f"not a valid ONNX model: {_first_line(error)}") from error
     if not model.graph.node:
         raise ArtifactRefused(Refusal.INVALID, "not a valid ONNX model: the graph has no nodes")
@@ -120,6 +129,23 @@ def _inspect_onnx(path: Path) -> Inspection:
             "outputs": [item.name for item in model.graph.output],
         }
     )
+
+
+def _tensors(graph) -> Iterator:
+    """Every tensor of an ONNX graph: initializers and node attributes, subgraphs (If, Loop) included."""
+    yield from graph.initializer
+    for sparse in graph.sparse_initializer:
+        yield sparse.values
+        yield sparse.indices
+    for node in graph.node:
+        for attribute in node.attribute:
+            if attribute.HasField("t"):
+                yield attribute.t
+            yield from attribute.tensors
+            if attribute.HasField("g"):
+                yield from _tensors(attribute.g)
+            for subgraph in attribute.graphs:
+                yield from _tensors(subgraph)
 
 
 def _inspect_skops(path: Path, head: bytes) -> Inspection:

@@ -75,3 +75,18 @@ def test_invalid_artifacts_are_refused_as_invalid(tmp_path, data, fmt):
     with pytest.raises(ArtifactRefused) as refused:
         _inspect(tmp_path, data, fmt)
     assert refused.value.reason is Refusal.INVALID
+
+
+@pytest.mark.parametrize("location", ["weights.bin", "../../../etc/passwd"])
+def test_onnx_with_external_data_is_refused(tmp_path, location):
+    import onnx
+    from onnx.external_data_helper import set_external_data
+
+    model = onnx.load_model_from_string(onnx_model(seed=4))
+    tensor = model.graph.initializer[0]
+    set_external_data(tensor, location=location)
+    tensor.ClearField("raw_data")
+    with pytest.raises(ArtifactRefused) as refused:
+        _inspect(tmp_path, model.SerializeToString(), "onnx")
+    assert refused.value.reason is Refusal.INVALID
+    assert "external data" in refused.value.message
