@@ -56,8 +56,7 @@ def _interleaved_latencies(
     calls: dict[str, object], rounds: int = LATENCY_ROUNDS
 ) -> dict[str, dict[str, float]]:
     """Latency of each call, sampled in alternating rounds so that load from elsewhere on a shared machine
-    falls
-    on all of them alike rather than on whichever happened to run during a busy spell."""
+    falls on all of them alike rather than on whichever happened to run during a busy spell."""
     for call in calls.values():
         for _ in range(200):  # warm connections, caches and the allocator
             call()

@@ -303,13 +303,10 @@ class Catalog:
             ).fetchone()
             if row is None:
                 raise Missing(f"model {model!r} has no version {version}")
-            pinned = [
-                a
-                for (a,) in db.execute(
-                    "SELECT alias FROM aliases WHERE model = ? AND version = ? ORDER BY alias",
-                    (model, version),
-                )
-            ]
+            aliases = db.execute(
+                "SELECT alias FROM aliases WHERE model = ? AND version = ? ORDER BY alias", (model, version)
+            )
+            pinned = [alias for (alias,) in aliases]
             if pinned:
                 raise Conflict(
                     f"version {version} of {model!r} is the target of alias(es) {', '.join(pinned)}: "
