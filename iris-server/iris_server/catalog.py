@@ -83,8 +83,7 @@ class VersionRecord:
 
     @property
     def etag(self) -> str:
-        # The version is part of the tag: "latest" moving to a new version with identical bytes is still a
-        # change.
+        # The version is part of the tag: "latest" moving to a new version with the same bytes is a change.
         return f'"{self.version}-{self.sha256}"'
 
     def public(self) -> dict[str, Any]:

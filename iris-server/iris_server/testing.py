@@ -98,9 +98,8 @@ def _tail(path: Path, lines: int = 40) -> str:
 
 
 def onnx_model(seed: int = 0, floats: int = 4) -> bytes:
-    """A valid ONNX model Y = X + C whose constant C (`floats` values drawn from `seed`) makes its bytes
-    unique;
-    about 4 * floats bytes."""
+    """A valid ONNX model Y = X + C, about 4 * `floats` bytes; its constant C (`floats` values drawn from
+    `seed`) makes its bytes unique."""
     import numpy as np
     from onnx import TensorProto, checker, helper, numpy_helper
 
