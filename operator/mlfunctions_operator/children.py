@@ -37,7 +37,7 @@ async def ensure(kube: Kube, owner: Owner, manifest: dict, known: KnownChildren)
             if error.status not in (409, 422):
                 raise
             known.pop(key, None)
-    existing = await kube.get(kind, meta["namespace"], meta["name"])
+    existing = await kube.get(kind, meta["namespace"], meta["name"], cached=True)
     if existing is not None and not owner.owns(existing):
         raise NotOwned(kind, meta["namespace"], meta["name"], owner_of(existing))
     applied = await kube.apply(manifest)

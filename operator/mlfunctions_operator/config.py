@@ -24,7 +24,9 @@ class OperatorConfig(BaseSettings):
     model_refresh_seconds: int = Field(30, ge=1, description="MODEL_REFRESH_SECONDS given to predict functions.")
     resync_seconds: float = Field(60.0, gt=0, description="How often every object is reconciled in full.")
     retry_max_seconds: float = Field(300.0, gt=0, description="Cap of the back-off between failed attempts.")
-    workers: int = Field(64, ge=1, description="Objects reconciled at the same time.")
+    workers: int = Field(32, ge=1, description="Objects reconciled at the same time.")
+    # Each TLS connection costs ~300 KB of buffers; HTTP/1.1 runs one request per connection at a time.
+    api_connections: int = Field(16, ge=1, description="Connections to the API server for reconciling.")
     health_address: str = Field("0.0.0.0:8080", description="host:port of the liveness endpoint (/healthz).")
     log_format: str = Field("json", pattern="^(json|text)$")
     log_level: str = "INFO"

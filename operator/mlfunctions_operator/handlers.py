@@ -86,7 +86,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_) -> None
     settings.watching.label_selectors["openfaas.com", "v1", "functions"] = (
         f"{LABEL_MANAGED_BY}={MANAGED_BY},{LABEL_OWNER_KIND}=MLFunction")
     settings.networking.request_timeout = 60
-    api = await load_api_client(pool_size=config.workers)
+    api = await load_api_client(pool_size=config.api_connections)
     memo["runtime"] = Runtime(kube=Kube(api), limit=asyncio.Semaphore(config.workers))
     log.info("operator configured", extra={"config": config.model_dump()})
 

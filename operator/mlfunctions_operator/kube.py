@@ -107,6 +107,9 @@ async def load_api_client(kubeconfig: str | None = None, pool_size: int = 64) ->
     except (ConfigException, FileNotFoundError):
         aio_config.load_incluster_config(client_configuration=configuration)
     configuration.connection_pool_maxsize = pool_size
+    # Not trusting the environment spares aiohttp a netrc and a proxy lookup on a thread for every request; the
+    # API server's proxy, if any, comes from the kubeconfig (proxy-url) like every other client setting.
+    configuration.client_session_kwargs = {"trust_env": False}
     return aio_client.ApiClient(configuration)
 
 
@@ -137,9 +140,12 @@ class Kube:
                                                             body=data.decode(errors="replace")))
         return response.status, json.loads(data) if data else None
 
-    async def get(self, kind: Kind, namespace: str, name: str) -> dict | None:
+    async def get(self, kind: Kind, namespace: str, name: str, cached: bool = False) -> dict | None:
+        """The object, or None. `cached`: from the API server's watch cache (resourceVersion=0), which spares
+        etcd a read and may lag by milliseconds; right for an existence or ownership check."""
+        query = {"resourceVersion": "0"} if cached else None
         try:
-            return (await self.request("GET", kind.path(namespace, name)))[1]
+            return (await self.request("GET", kind.path(namespace, name), query=query))[1]
         except KubeError as error:
             if error.not_found:
                 return None

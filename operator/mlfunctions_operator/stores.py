@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -22,7 +23,7 @@ from .builders.modelstore import ADMIN_TOKEN_KEY
 from .kube import SECRET, Kube
 from .naming import StoreNames, store_url
 
-_pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="model-store")
+_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="model-store")
 T = TypeVar("T")
 
 
@@ -70,8 +71,24 @@ def parse_store(obj: dict) -> StoreRef:
     return store_ref(name, namespace, spec)
 
 
+# Admin tokens read recently: issuing credentials for many new MLFunctions at once reads the Secret once. A changed
+# admin token is picked up within ADMIN_TOKEN_TTL seconds (until then the store answers 401 and the operator retries).
+ADMIN_TOKEN_TTL = 30.0
+_admin_tokens: dict[tuple[str, str, str], tuple[float, str]] = {}
+
+
 async def admin_token(kube: Kube, store: StoreRef) -> str:
-    secret = await kube.get(SECRET, store.namespace, store.admin_secret)
+    key = (store.namespace, store.admin_secret, store.admin_secret_key)
+    cached = _admin_tokens.get(key)
+    if cached and cached[0] > time.monotonic():
+        return cached[1]
+    token = await _read_admin_token(kube, store)
+    _admin_tokens[key] = (time.monotonic() + ADMIN_TOKEN_TTL, token)
+    return token
+
+
+async def _read_admin_token(kube: Kube, store: StoreRef) -> str:
+    secret = await kube.get(SECRET, store.namespace, store.admin_secret, cached=True)
     where = f"Secret {store.namespace}/{store.admin_secret}"
     if secret is None:
         # An external store's Secret is the user's to create; our own store's is created by the operator.
