@@ -165,10 +165,14 @@ class JsonApp:
                 return
 
 
+# One encoder for every answer: json.dumps with options builds a new one per call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
 async def _send_json(
     send: Callable, status: int, document: Any, headers: dict[str, str] | None = None
 ) -> None:
-    body = json.dumps(document, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+    body = _ENCODER.encode(document).encode()
     raw_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     if headers:
         raw_headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]

@@ -51,13 +51,13 @@ def create_app() -> JsonApp:
         if request.media_type in PNG_TYPES:
             parsed = _png_request(body, model, query_probabilities)
         else:
-            document = protocol.decode_json(body, protocol.v1_example(model))
+            document = protocol.decode_json(body, lambda: protocol.v1_example(model))
             parsed = protocol.parse_v1(document, model, query_probabilities, max_rows)
         return 200, protocol.v1_answer(model, model.predict(parsed.rows, parsed.probabilities))
 
     async def infer_v2(request: Request) -> Answer:
         model = await served(request)
-        document = protocol.decode_json(await request.body(), protocol.v2_example(model))
+        document = protocol.decode_json(await request.body(), lambda: protocol.v2_example(model))
         parsed = protocol.parse_v2(document, model, request.query("probabilities"), max_rows)
         return 200, protocol.v2_answer(model, model.predict(parsed.rows, parsed.probabilities), parsed)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,18 +42,19 @@ class PredictRequest:
 # -- shared helpers ------------------------------------------------------------------------------------------
 
 
-def decode_json(body: bytes, example: str) -> dict[str, Any]:
+def decode_json(body: bytes, example: Callable[[], str]) -> dict[str, Any]:
+    """The body as a JSON object; `example` (what a good body looks like) is built only for an error."""
     if not body.strip():
-        raise InvalidInput(f"the request body is empty; expected a JSON object like {example}")
+        raise InvalidInput(f"the request body is empty; expected a JSON object like {example()}")
     try:
         document = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise InvalidInput(
-            f"the request body is not valid JSON ({error}); expected a JSON object like {example}"
+            f"the request body is not valid JSON ({error}); expected a JSON object like {example()}"
         ) from None
     if not isinstance(document, dict):
         raise InvalidInput(
-            f"the request body is a JSON {_kind(document)}; expected a JSON object like {example}"
+            f"the request body is a JSON {_kind(document)}; expected a JSON object like {example()}"
         )
     return document
 

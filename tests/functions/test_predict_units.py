@@ -100,7 +100,7 @@ def test_invalid_artifact_is_unservable(data):
 
 
 def test_v1_parse_and_answer(iris):
-    document = protocol.decode_json(json.dumps({"instances": IRIS_SAMPLES["setosa"]}).encode(), "{}")
+    document = protocol.decode_json(json.dumps({"instances": IRIS_SAMPLES["setosa"]}).encode(), lambda: "{}")
     request = protocol.parse_v1(document, iris, query_probabilities="true", max_rows=MAX_ROWS)
     assert request.rows.dtype == np.float32 and request.rows.shape == (3, 4) and request.probabilities
     answer = protocol.v1_answer(iris, iris.predict(request.rows, request.probabilities))
@@ -158,7 +158,7 @@ def test_v1_too_many_rows_is_too_large(iris):
 )
 def test_undecodable_bodies(iris, body, expected):
     with pytest.raises(protocol.InvalidInput) as caught:
-        protocol.decode_json(body, protocol.v1_example(iris))
+        protocol.decode_json(body, lambda: protocol.v1_example(iris))
     assert expected in str(caught.value)
 
 
