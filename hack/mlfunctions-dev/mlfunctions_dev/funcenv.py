@@ -74,7 +74,8 @@ def venv_dir(function_dir: Path | str) -> Path:
     one."""
     spec = function_spec(function_dir)
     digest = hashlib.sha256()
-    digest.update(f"{sys.version_info[:3]}|{sys.executable}".encode())
+    # The interpreter behind any venv or symlink, so every checkout on the machine shares one venv per content.
+    digest.update(f"{sys.version_info[:3]}|{os.path.realpath(sys.executable)}".encode())
     for path in [*_requirement_files(spec), IRIS_CLIENT_DIR / "pyproject.toml"]:
         digest.update(path.read_bytes())
     return CACHE_DIR / f"{spec.name}-{digest.hexdigest()[:16]}"
