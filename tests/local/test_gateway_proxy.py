@@ -61,3 +61,11 @@ def test_many_requests_on_kept_alive_connections(echo):
     bodies = {session.post(echo.url + f"/function/echo/{i}", data=str(i), timeout=30).json()["body"]
               for i in range(200)}
     assert bodies == {str(i) for i in range(200)}
+
+
+def test_a_body_over_the_limit_is_413_with_a_message(echo):
+    from mlfunctions_dev.gateway.app import MAX_BODY
+
+    response = requests.post(echo.url + "/function/echo", data=b"x" * (MAX_BODY + 1), timeout=60)
+    assert response.status_code == 413
+    assert str(MAX_BODY) in response.json()["message"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 from aiohttp import web
@@ -77,7 +78,8 @@ def _error(status: int, message: str, **extra) -> web.Response:
 
 class Gateway:
     def __init__(self, runtime: FunctionRuntime, provider: Provider, auth: BasicAuth | None,
-                 default_namespace: str, upstream_timeout: float = 300.0, ready: callable = lambda: True):
+                 default_namespace: str, upstream_timeout: float = 300.0,
+                 ready: Callable[[], bool] = lambda: True):
         self.runtime, self.provider, self.auth = runtime, provider, auth
         self.default_namespace = default_namespace
         self.upstream_timeout = upstream_timeout
@@ -136,7 +138,10 @@ class Gateway:
         meter = deployed.meter
         meter.started()
         try:
-            body = await request.read()
+            try:
+                body = await request.read()
+            except web.HTTPRequestEntityTooLarge:
+                return _error(413, f"the request body is larger than the gateway's limit of {MAX_BODY} bytes")
             return await self._forward(request, deployed, body, started)
         finally:
             meter.finished()
