@@ -7,6 +7,7 @@ $KUBECONFIG or the in-cluster ServiceAccount.
 from __future__ import annotations
 
 import asyncio
+import gc
 
 import kopf
 
@@ -17,6 +18,10 @@ def main() -> None:
     config = handlers.config
     logs.configure(config.log_level, config.log_format)
     host, _, port = config.health_address.rpartition(":")
+    # The API client libraries leave ~70,000 long-lived objects behind at import. Freezing them keeps the cyclic
+    # garbage collector from scanning them again on every full collection (~80 ms each, stalling every reconcile).
+    gc.collect()
+    gc.freeze()
     asyncio.run(kopf.operator(
         clusterwide=True,
         standalone=True,

@@ -1,12 +1,16 @@
-"""Applying and removing an owner's children, never touching an object that belongs to someone else."""
+"""Applying and removing an owner's children, never touching an object that belongs to someone else, and not
+writing what is already as wanted."""
 
 from __future__ import annotations
 
-from .kube import Applied, Kind, Kube, KubeError, kind_of
+import hashlib
+import json
+
+from . import GROUP
+from .kube import Applied, Kind, Kube, kind_of
 from .naming import Owner, owner_of
 
-# (plural, namespace, name) -> uid of a child this operator created or verified as its own.
-KnownChildren = dict[tuple[str, str, str], str]
+ANNOTATION_APPLIED = f"{GROUP}/applied"
 
 
 class NotOwned(Exception):
@@ -19,35 +23,48 @@ class NotOwned(Exception):
                          "create its own")
 
 
-async def ensure(kube: Kube, owner: Owner, manifest: dict, known: KnownChildren) -> Applied:
-    """Server-side apply `manifest`, unless an object of that name exists that `owner` does not own.
+def stamp(manifest: dict) -> dict:
+    """The manifest with a digest of itself in an annotation: tells later whether what we applied last is what
+    we want now (a spec change, including a field we stopped setting, changes the digest)."""
+    digest = hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()[:16]
+    meta = manifest["metadata"]
+    return {**manifest, "metadata": {**meta, "annotations": {**(meta.get("annotations") or {}),
+                                                             ANNOTATION_APPLIED: digest}}}
 
-    The first time, a read checks ownership. Afterwards the child's uid, remembered in `known`, goes into the
-    apply as a precondition instead: the API server refuses it if the object was deleted (409) or replaced by
-    another one (422: uid is immutable), and only then is the child read and checked again.
+
+def contains(actual: object, wanted: object) -> bool:
+    """Whether `actual` holds everything in `wanted` (the API server may have added defaults and others their
+    own fields; those are not drift). Lists must match element by element."""
+    if isinstance(wanted, dict):
+        return isinstance(actual, dict) and all(k in actual and contains(actual[k], v) for k, v in wanted.items())
+    if isinstance(wanted, list):
+        return isinstance(actual, list) and len(actual) == len(wanted) and \
+            all(contains(a, w) for a, w in zip(actual, wanted))
+    return actual == wanted
+
+
+async def ensure(kube: Kube, owner: Owner, manifest: dict) -> Applied:
+    """Make the child look like `manifest`: server-side apply it, unless an object of that name exists that
+    `owner` does not own (NotOwned), or it is already as wanted (no write at all).
+
+    The read comes from the API server's watch cache: cheap, so every resync can check every child. The apply
+    carries the uid that was read as a precondition, so an object replaced in between is refused, not merged.
     """
     kind = kind_of(manifest)
     meta = manifest["metadata"]
-    key = (kind.plural, meta["namespace"], meta["name"])
-    uid = known.get(key)
-    if uid is not None:
-        try:
-            return await kube.apply({**manifest, "metadata": {**meta, "uid": uid}})
-        except KubeError as error:
-            if error.status not in (409, 422):
-                raise
-            known.pop(key, None)
+    stamped = stamp(manifest)
     existing = await kube.get(kind, meta["namespace"], meta["name"], cached=True)
-    if existing is not None and not owner.owns(existing):
+    if existing is None:
+        return await kube.apply(stamped)
+    if not owner.owns(existing):
         raise NotOwned(kind, meta["namespace"], meta["name"], owner_of(existing))
-    applied = await kube.apply(manifest)
-    known[key] = applied.obj["metadata"]["uid"]
-    return applied
+    if contains(existing, stamped):
+        return Applied(existing, created=False)
+    return await kube.apply({**stamped, "metadata": {**stamped["metadata"], "uid": existing["metadata"]["uid"]}})
 
 
-async def remove(kube: Kube, owner: Owner, kind: Kind, namespace: str, name: str, known: KnownChildren) -> bool:
+async def remove(kube: Kube, owner: Owner, kind: Kind, namespace: str, name: str) -> bool:
     """Delete the child if it exists and is ours (that very object: uid precondition). True if deleted."""
-    known.pop((kind.plural, namespace, name), None)
     existing = await kube.get(kind, namespace, name)
     if existing is None or not owner.owns(existing):
         return False

@@ -12,13 +12,13 @@ import asyncio
 import copy
 import logging
 import random
+import time
 from dataclasses import dataclass, field
 
 import kopf
 
 from . import GROUP, VERSION
 from .builders.status import FunctionObservation, observe_function
-from .children import KnownChildren
 from .config import OperatorConfig
 from .controllers import Context, Result, backoff
 from .controllers import mlfunction as mlfunction_controller
@@ -65,7 +65,6 @@ class Runtime:
     kube: Kube
     limit: asyncio.Semaphore
     loops: dict[str, Loop] = field(default_factory=dict)  # by object uid
-    known: KnownChildren = field(default_factory=dict)
 
 
 def _runtime(memo: kopf.Memo) -> Runtime:
@@ -106,7 +105,7 @@ def _context(runtime: Runtime, body: kopf.Body, stores: kopf.Index) -> Context:
         found = stores.get((namespace, name))
         return next(iter(found), None) if found else None
 
-    return Context(kube=runtime.kube, config=config, emit=emit, known=runtime.known, lookup_store=lookup_store)
+    return Context(kube=runtime.kube, config=config, emit=emit, lookup_store=lookup_store)
 
 
 @kopf.index(GROUP, VERSION, "modelstores")
@@ -130,8 +129,13 @@ async def _loop(runtime: Runtime, body: kopf.Body, stores: kopf.Index, kind: Kin
             loop.generation = snapshot["metadata"].get("generation")
             try:
                 async with runtime.limit:
+                    began = time.monotonic()
                     result: Result = await reconcile(_context(runtime, body, stores), snapshot)
                     await _write_status(runtime.kube, kind, snapshot, result.status)
+                    log.debug("reconcile pass", extra={"object": f"{kind.kind} {snapshot['metadata'].get('namespace')}/"
+                                                                 f"{snapshot['metadata'].get('name')}",
+                                                       "reason": result.verdict.reason,
+                                                       "duration_ms": round((time.monotonic() - began) * 1000, 1)})
             except KubeError as error:
                 if error.not_found:
                     return  # deleted meanwhile: kopf ends this loop

@@ -5,7 +5,11 @@ from __future__ import annotations
 import logging
 import sys
 
+from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
+
+# kopf attaches its settings object and internal flags to every record of an object's logger: not log content.
+_KOPF_INTERNALS = ("settings", "k8s_skip")
 
 
 def configure(level: str = "INFO", fmt: str = "json") -> None:
@@ -13,7 +17,9 @@ def configure(level: str = "INFO", fmt: str = "json") -> None:
     if fmt == "json":
         handler.setFormatter(JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s",
                                            rename_fields={"asctime": "time", "levelname": "level",
-                                                          "name": "logger"}))
+                                                          "name": "logger"},
+                                           reserved_attrs=[*RESERVED_ATTRS, *_KOPF_INTERNALS],
+                                           json_default=str))
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
     root = logging.getLogger()

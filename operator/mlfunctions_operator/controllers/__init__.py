@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Awaitable, Callable, Protocol
 
 from ..builders.status import FunctionObservation, Verdict
-from ..children import KnownChildren
 from ..config import OperatorConfig
 from ..kube import MODELSTORE, Kube
 
@@ -26,7 +25,6 @@ class Context:
     kube: Kube
     config: OperatorConfig
     emit: EventSink
-    known: KnownChildren = field(default_factory=dict)
     lookup_store: StoreLookup | None = None
 
     async def store_object(self, name: str, namespace: str) -> dict | None:

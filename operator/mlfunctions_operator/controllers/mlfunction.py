@@ -115,7 +115,7 @@ async def _reconcile(ctx: Context, owner: Owner, names: FunctionNames, spec: MLF
     _, (credential, issued), applied = await _gather(
         _ensure_rbac(ctx, owner, names),
         _credential(ctx, owner, names, spec, store),
-        ensure(ctx.kube, owner, build_function(owner, spec, names, ctx.config, store.url), ctx.known),
+        ensure(ctx.kube, owner, build_function(owner, spec, names, ctx.config, store.url)),
     )
     progress.function = applied.obj
     _announce(ctx, spec, store, f"Function {fn_ns}/{names.function}", applied.created, credential if issued else None)
@@ -150,11 +150,11 @@ async def _gather(*steps):
 async def _ensure_rbac(ctx: Context, owner: Owner, names: FunctionNames) -> None:
     fn_ns = ctx.config.function_namespace
     await _gather(
-        ensure(ctx.kube, owner, rbac.build_service_account(owner, names, fn_ns), ctx.known),
-        ensure(ctx.kube, owner, rbac.build_role(owner, names, fn_ns), ctx.known),
+        ensure(ctx.kube, owner, rbac.build_service_account(owner, names, fn_ns)),
+        ensure(ctx.kube, owner, rbac.build_role(owner, names, fn_ns)),
     )
     # After its Role: binding a Role that does not exist yet fails the API server's escalation check.
-    await ensure(ctx.kube, owner, rbac.build_role_binding(owner, names, fn_ns), ctx.known)
+    await ensure(ctx.kube, owner, rbac.build_role_binding(owner, names, fn_ns))
 
 
 async def _store(ctx: Context, spec: MLFunctionSpec) -> StoreRef:
@@ -193,14 +193,12 @@ async def _credential(ctx: Context, owner: Owner, names: FunctionNames, spec: ML
     scope = credentials.token_scope(spec.model.name, spec.task)
     wanted = credentials.fingerprint(store.url, scope, owner)
     if stored and stored.fingerprint == wanted and not reissue:
-        await ensure(ctx.kube, owner, credentials.build_credential_secret(owner, names, fn_ns, store.name, stored),
-                     ctx.known)
+        await ensure(ctx.kube, owner, credentials.build_credential_secret(owner, names, fn_ns, store.name, stored))
         return stored, False
     admin = StoreClient(store.url, await admin_token(ctx.kube, store), ctx.config.store_timeout_seconds, keep=True)
     issued = await admin.create_token(scope.models, scope.rights, credentials.token_description(owner))
     fresh = credentials.StoredCredential(token=issued.token, token_id=issued.id, fingerprint=wanted)
-    await ensure(ctx.kube, owner, credentials.build_credential_secret(owner, names, fn_ns, store.name, fresh),
-                 ctx.known)
+    await ensure(ctx.kube, owner, credentials.build_credential_secret(owner, names, fn_ns, store.name, fresh))
     if stored:
         old_store = credentials.store_of(secret) or store.name
         await _revoke_replaced(ctx, stored.token_id, old_store, store, admin)
@@ -326,7 +324,7 @@ async def finalize(ctx: Context, body: dict, give_up_revoking: bool) -> Cleanup:
                                                     f"ModelStore {store_name}: {error}; revoke it by hand")
     for kind, name in ((FUNCTION, names.function), (ROLE_BINDING, names.role_binding), (ROLE, names.role),
                        (SERVICE_ACCOUNT, names.service_account), (SECRET, names.credential_secret)):
-        await remove(ctx.kube, owner, kind, fn_ns, name, ctx.known)
+        await remove(ctx.kube, owner, kind, fn_ns, name)
     return Cleanup(revoked=revoked, pending=None)
 
 

@@ -76,10 +76,10 @@ async def _check_external(ctx: Context, store: StoreRef) -> Verdict:
 async def _reconcile_own(ctx: Context, owner: Owner, spec: ModelStoreSpec) -> Verdict:
     names = StoreNames.for_store(owner.name)
     await _ensure_admin_secret(ctx, owner, names)
-    await ensure(ctx.kube, owner, builders.build_claim(owner, names, spec), ctx.known)
-    await ensure(ctx.kube, owner, builders.build_service(owner, names), ctx.known)
+    await ensure(ctx.kube, owner, builders.build_claim(owner, names, spec))
+    await ensure(ctx.kube, owner, builders.build_service(owner, names))
     applied = await ensure(ctx.kube, owner, builders.build_deployment(owner, names, spec,
-                                                                     ctx.config.iris_server_image), ctx.known)
+                                                                     ctx.config.iris_server_image))
     if applied.created:
         ctx.emit("Normal", "DeploymentCreated", f"Created Deployment {owner.namespace}/{names.deployment}")
     return deployment_verdict(applied.obj, spec.replicas)
