@@ -109,7 +109,7 @@ def _context(runtime: Runtime, body: kopf.Body, stores: kopf.Index) -> Context:
 
 
 @kopf.index(GROUP, VERSION, "modelstores")
-def modelstore_index(namespace: str, name: str, body: kopf.Body, **_) -> dict:
+async def modelstore_index(namespace: str, name: str, body: kopf.Body, **_) -> dict:
     """Every ModelStore, from kopf's watch: MLFunctions find their store without a request to the API server."""
     return {(namespace, name): {"metadata": {"name": name, "namespace": namespace},
                                 "spec": copy.deepcopy(dict(body.get("spec") or {}))}}
