@@ -60,25 +60,28 @@ def _preload_file(path: str | None) -> list[str]:
 
 
 def _learn(path: str, library_paths: tuple[str, ...], moments: list[float]) -> None:
-    """At each moment (seconds after the start), write the modules imported so far that are libraries: built
-    in, or found on the interpreter's own path (stdlib, site-packages, installed packages). The function's own
-    code is never preloaded: it may read its environment at import time."""
-    started, written = time.monotonic(), None
+    """At each moment (seconds after the start), add the modules imported so far that are libraries (built in,
+    or found on the interpreter's own path: stdlib, site-packages, installed packages) to the list at `path`.
+    The list only grows, so replicas that import a little more or less do not make the pool renew its processes
+    back and forth. The function's own code is never preloaded: it may read its environment at import time."""
+    started = time.monotonic()
     for moment in moments:
         time.sleep(max(0.0, started + moment - time.monotonic()))
-        names = []
+        known = _preload_file(path)
+        seen = set(known)
+        names = list(known)
         for name, module in list(sys.modules.items()):
             origin = getattr(module, "__file__", None)
-            if name.startswith("__") or (origin and not os.path.abspath(origin).startswith(library_paths)):
+            if name in seen or name.startswith("__") or (
+                    origin and not os.path.abspath(origin).startswith(library_paths)):
                 continue
             names.append(name)
-        if names == written:
+        if len(names) == len(known):
             continue
         temporary = f"{path}.{os.getpid()}.tmp"
         with open(temporary, "w") as listing:
             listing.write("\n".join(names) + "\n")
         os.replace(temporary, path)  # readers see the whole list or none of it
-        written = names
 
 
 def _become(assignment: dict, library_paths: tuple[str, ...]) -> None:
