@@ -11,6 +11,9 @@ from stdin, {"argv": [script or "-m", module, ...], "cwd": ..., "env": {...}, "l
 becomes that program: stdout/stderr go to `log`, the environment is exactly `env`, and the entry point runs as
 __main__. A few seconds later it writes the library modules the function has imported to `learn` (one per
 line): later zygotes preload those too (--preload-file), so they pay for nothing the function imports.
+
+The one difference from a fresh start: a preloaded library that reads its environment at import time (thread
+counts such as OMP_NUM_THREADS, say) saw the runtime's basic environment, not the function's.
 """
 
 from __future__ import annotations
