@@ -1,0 +1,56 @@
+"""`make up` as a newcomer runs it: `python -m mlfunctions_dev.stack up` brings up its own control plane and
+everything else, prints the commands to try (which work), and Ctrl-C stops it all."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+
+from conftest import descendants, free_port, pid_alive, wait_for
+
+pytestmark = pytest.mark.server
+
+
+def test_up_prints_working_commands_and_ctrl_c_stops_everything(tmp_path):
+    gateway_port, store_port = free_port(), free_port()
+    output = tmp_path / "up.out"
+    with open(output, "wb") as sink:
+        up = subprocess.Popen([sys.executable, "-m", "mlfunctions_dev.stack", "up", "--gateway-port",
+                               str(gateway_port), "--store-port", str(store_port), "--state-dir",
+                               str(tmp_path / "state")], stdout=sink, stderr=subprocess.STDOUT)
+    children: list[int] = []
+    try:
+        wait_for(lambda: "Ctrl-C stops everything" in output.read_text() or up.poll() is not None, timeout=600,
+                 interval=0.5, what="`up` to finish starting")
+        text = output.read_text()
+        assert up.poll() is None, text
+        children = descendants(up.pid)
+
+        kubeconfig = re.search(r"export KUBECONFIG=(\S+)", text).group(1)
+        assert os.path.exists(kubeconfig)
+        # The printed prediction command works, and its answer is the one printed.
+        url, body = re.search(r"curl -s (\S+iris-predict) -H 'Content-Type: application/json' -d '([^']+)'",
+                              text).groups()
+        answer = requests.post(url, data=body, headers={"Content-Type": "application/json"}, timeout=60)
+        assert answer.status_code == 200 and answer.json()["predictions"] == ["setosa", "virginica"]
+        user, password = re.search(r"curl -s -u (\S+):(\S+) ", text).groups()
+        listed = requests.get(f"http://127.0.0.1:{gateway_port}/system/functions", auth=(user, password), timeout=10)
+        assert {f["name"] for f in listed.json()} >= {"data-science-iris-train", "data-science-iris-predict"}
+    finally:
+        up.send_signal(signal.SIGINT)
+        try:
+            code = up.wait(120)
+        except subprocess.TimeoutExpired:
+            up.kill()
+            raise
+    assert code == 0, output.read_text()[-3000:]
+    assert "stopped" in output.read_text().splitlines()[-1]
+    time.sleep(0.5)
+    assert not [pid for pid in children if pid_alive(pid)], "processes left behind after Ctrl-C"
