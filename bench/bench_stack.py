@@ -19,11 +19,11 @@ under bench/results/locust/. Takes about four minutes on 2 cores.
 from __future__ import annotations
 
 import argparse
+import csv
 import http.client
 import json
 import os
 import platform
-import re
 import statistics
 import subprocess
 import sys
@@ -269,8 +269,6 @@ def locust(host: str, predict_path: str, train_path: str, stages: list, csv_pref
 
 
 def _csv_rows(path: Path):
-    import csv
-
     with open(path, newline="") as handle:
         yield from csv.DictReader(handle)
 

@@ -7,6 +7,8 @@ namespaces and a Helm release of the test's own."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import requests
 import yaml
@@ -32,18 +34,12 @@ def stack(control_plane, k8s, namespace, tmp_path):
         local.gateway = local.start_gateway()
         yield local
     finally:
-        children = descendants(_own_pid())
+        children = descendants(os.getpid())
         local.close()
         for extra in (f"{namespace}-sys", f"{namespace}-fn"):
             client.CoreV1Api(k8s).delete_namespace(extra)
     wait_for(lambda: not [pid for pid in children if pid_alive(pid) and _is_stack_process(pid)], timeout=20,
              what="every process of the stack to stop")
-
-
-def _own_pid() -> int:
-    import os
-
-    return os.getpid()
 
 
 def _is_stack_process(pid: int) -> bool:

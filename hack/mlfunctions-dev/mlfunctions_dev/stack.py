@@ -17,6 +17,7 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -322,8 +323,6 @@ def _wait_http(url: str, process: subprocess.Popen, log_path: Path, what: str, t
 
 
 def _port_free(port: int, what: str, flag: str) -> None:
-    import socket
-
     with socket.socket() as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers do: TIME_WAIT is no owner
         try:
