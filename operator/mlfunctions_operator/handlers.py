@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import kopf
 
 from . import GROUP, VERSION
-from .builders.status import FunctionObservation, observe_function
+from .builders.status import FunctionObservation, Verdict, observe_function
 from .config import OperatorConfig
 from .controllers import Context, Result, backoff
 from .controllers import mlfunction as mlfunction_controller
@@ -120,7 +120,7 @@ async def _loop(runtime: Runtime, body: kopf.Body, stores: kopf.Index, kind: Kin
     uid = body["metadata"]["uid"]
     loop = runtime.loops[uid] = Loop()
     attempt = 0
-    previous_verdict = None
+    announced = None
     try:
         while True:
             loop.wake.clear()
@@ -128,28 +128,20 @@ async def _loop(runtime: Runtime, body: kopf.Body, stores: kopf.Index, kind: Kin
             snapshot = dict(body)  # the live body keeps changing; reconcile one consistent view
             loop.generation = snapshot["metadata"].get("generation")
             try:
-                async with runtime.limit:
-                    began = time.monotonic()
-                    result: Result = await reconcile(_context(runtime, body, stores), snapshot)
-                    await _write_status(runtime.kube, kind, snapshot, result.status)
-                    log.debug("reconcile pass", extra={"object": f"{kind.kind} {snapshot['metadata'].get('namespace')}/"
-                                                                 f"{snapshot['metadata'].get('name')}",
-                                                       "reason": result.verdict.reason,
-                                                       "duration_ms": round((time.monotonic() - began) * 1000, 1)})
+                result = await _pass(runtime, stores, kind, reconcile, body, snapshot)
             except KubeError as error:
                 if error.not_found:
                     return  # deleted meanwhile: kopf ends this loop
                 logger.warning("reconcile failed, retrying", extra={"error": str(error)})
                 result = None
-            except Exception:  # noqa: BLE001 - a bug must not end the loop; it is logged and retried with back-off
-                logger.exception("reconcile crashed, retrying")
+            except Exception:
+                logger.exception("reconcile crashed, retrying")  # a bug must not end the loop
                 result = None
             if result is not None:
                 loop.settle(result.function)
-                verdict = result.verdict
-                if previous_verdict is None or (verdict.ready, verdict.reason) != previous_verdict:
-                    _announce(body, verdict)
-                    previous_verdict = (verdict.ready, verdict.reason)
+                if (result.verdict.ready, result.verdict.reason) != announced:
+                    _announce(body, result.verdict)
+                    announced = (result.verdict.ready, result.verdict.reason)
             pending = result is None or result.retry
             delay = backoff(attempt, config.retry_max_seconds) if pending else \
                 config.resync_seconds * random.uniform(0.9, 1.1)  # spread resyncs of objects created together
@@ -163,7 +155,21 @@ async def _loop(runtime: Runtime, body: kopf.Body, stores: kopf.Index, kind: Kin
         runtime.loops.pop(uid, None)
 
 
-def _announce(body: kopf.Body, verdict) -> None:
+async def _pass(runtime: Runtime, stores: kopf.Index, kind: Kind, reconcile, body: kopf.Body,
+                snapshot: dict) -> Result:
+    """One reconcile of one object, its status written; at most `workers` of these run at once."""
+    async with runtime.limit:
+        began = time.monotonic()
+        result: Result = await reconcile(_context(runtime, body, stores), snapshot)
+        await _write_status(runtime.kube, kind, snapshot, result.status)
+    meta = snapshot["metadata"]
+    log.debug("reconcile pass", extra={"object": f"{kind.kind} {meta.get('namespace')}/{meta.get('name')}",
+                                       "reason": result.verdict.reason,
+                                       "duration_ms": round((time.monotonic() - began) * 1000, 1)})
+    return result
+
+
+def _announce(body: kopf.Body, verdict: Verdict) -> None:
     """A changed verdict: logged, and an Event when it is news for the user (stalled, or ready)."""
     meta = body["metadata"]
     log.info("reconciled", extra={"object": f"{body.get('kind')} {meta.get('namespace')}/{meta.get('name')}",
@@ -175,7 +181,7 @@ def _announce(body: kopf.Body, verdict) -> None:
 
 
 async def _write_status(kube: Kube, kind: Kind, body: dict, status: dict) -> None:
-    if {k: v for k, v in (body.get("status") or {}).items()} == {k: v for k, v in status.items() if v is not None}:
+    if (body.get("status") or {}) == {k: v for k, v in status.items() if v is not None}:
         return  # nothing new: skip the write (and the watch event it would cause)
     meta = body["metadata"]
     await kube.merge_patch(kind, meta["namespace"], meta["name"], {"status": status}, subresource="status")

@@ -88,10 +88,6 @@ class KubeError(Exception):
     def conflict(self) -> bool:
         return self.status == 409
 
-    @property
-    def invalid(self) -> bool:
-        return self.status == 422
-
 
 @dataclass(frozen=True)
 class Applied:

@@ -84,9 +84,6 @@ class Owner:
         return {"apiVersion": self.api_version, "kind": self.kind, "name": self.name, "uid": self.uid,
                 "controller": True, "blockOwnerDeletion": True}
 
-    def describe(self) -> str:
-        return f"{self.kind} {self.namespace}/{self.name}"
-
 
 def owner_of(obj: dict) -> str | None:
     """'Kind namespace/name' of the owner named by an object's labels, for messages; None if not ours."""

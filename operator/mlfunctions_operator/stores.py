@@ -10,10 +10,11 @@ import asyncio
 import base64
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from iris_client import IssuedToken, ModelStoreClient, ModelStoreError, ModelVersion, NotFound
 from pydantic import ValidationError
@@ -137,9 +138,6 @@ class StoreClient:
             with ModelStoreClient(self.url, self._token, timeout=self.timeout, retries=0) as store:
                 return method(store, *args, **kwargs)
         return await asyncio.get_running_loop().run_in_executor(_pool, run)
-
-    async def health(self) -> bool:
-        return await self._call(ModelStoreClient.health)
 
     async def create_token(self, models: tuple[str, ...], rights: tuple[str, ...], description: str) -> IssuedToken:
         return await self._call(partial(ModelStoreClient.create_token, models=list(models), rights=list(rights),

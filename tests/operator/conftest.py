@@ -14,7 +14,6 @@ from iris_client import ModelStoreClient
 from iris_server.testing import start_iris_server, stop_iris_server
 from kubernetes import client
 from kubernetes.client.rest import ApiException
-
 from mlfunctions_dev.operator_process import OperatorProcess, install_operator_identity
 
 GOLDEN = Path(__file__).parent / "golden"

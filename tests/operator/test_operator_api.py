@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from pydantic import ValidationError
-
 from mlfunctions_operator.api import MLFunctionSpec, ModelStoreSpec
 from mlfunctions_operator.config import OperatorConfig
+from pydantic import ValidationError
 
 
 def test_defaults_match_the_contract():

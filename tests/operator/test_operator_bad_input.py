@@ -10,10 +10,9 @@ import threading
 import time
 
 import pytest
+from conftest import ADMIN_TOKEN, FUNCTION_NAMESPACE, GROUP, OPERATOR_NAMESPACE, STORE, VERSION, condition
 from iris_server.testing import start_iris_server, stop_iris_server
 from kubernetes.client.rest import ApiException
-
-from conftest import ADMIN_TOKEN, FUNCTION_NAMESPACE, GROUP, OPERATOR_NAMESPACE, STORE, VERSION, condition
 
 pytestmark = pytest.mark.integration
 
@@ -155,7 +154,7 @@ def test_store_down_backs_off_and_recovers_without_restart(objects, namespace, t
         assert listener.attempts - start <= 8, f"{listener.attempts - start} attempts in 10s: a hot loop"
         # the store comes up on the same address: the function converges, the operator was never restarted
         listener.close()
-        url, process = start_iris_server(tmp_path / "store", admin_token=ADMIN_TOKEN, port=listener.port)
+        _, process = start_iris_server(tmp_path / "store", admin_token=ADMIN_TOKEN, port=listener.port)
         objects.wait(lambda: objects.function(f"{namespace}-waiting"), timeout=20, what="the Function")
         mlf = objects.wait(lambda: (m := objects.mlf(namespace, "waiting")) and
                            condition(m, "Reconciling").get("reason") != "ModelStoreUnavailable" and m, timeout=20,

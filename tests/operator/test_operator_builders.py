@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 
 import pytest
-
 from mlfunctions_operator.api import MLFunctionSpec, ModelStoreSpec
 from mlfunctions_operator.builders import credentials, modelstore, rbac
 from mlfunctions_operator.builders.function import build_function, environment, scaling_labels

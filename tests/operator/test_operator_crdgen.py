@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from mlfunctions_operator import crdgen
 
 REPO = Path(__file__).resolve().parents[2]

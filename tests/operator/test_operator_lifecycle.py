@@ -7,10 +7,9 @@ import base64
 import subprocess
 
 import pytest
-from iris_client import ModelStoreClient, NotFound
-from onnx import TensorProto, helper
-
 from conftest import FUNCTION_NAMESPACE, RESYNC_SECONDS, STORE, condition
+from iris_client import Forbidden, ModelStoreClient, NotFound, Unauthorized
+from onnx import TensorProto, helper
 
 pytestmark = pytest.mark.integration
 
@@ -70,7 +69,7 @@ def test_create_makes_every_child_and_reports_status(objects, namespace, iris_st
     token, token_id = objects.wait(lambda: token_of(objects, namespace, "iris"), what="the credential")
     with ModelStoreClient(iris_store.url, token) as store:
         assert store.get_version(f"m-{namespace}").version == version.version
-        with pytest.raises(Exception):
+        with pytest.raises(Forbidden):
             store.upload(f"m-{namespace}", tiny_onnx_model(), format="onnx")
     assert iris_store.live_tokens(namespace, "iris") == [token_id]
 
@@ -145,7 +144,7 @@ def test_model_change_replaces_the_credential(objects, namespace, iris_store):
     iris_store.admin.upload("second", tiny_onnx_model(), format="onnx")
     with ModelStoreClient(iris_store.url, new_token) as store:
         assert store.get_version("second").version >= 1
-    with ModelStoreClient(iris_store.url, old_token) as store, pytest.raises(Exception):
+    with ModelStoreClient(iris_store.url, old_token) as store, pytest.raises(Unauthorized):
         store.get_version("second")
     function = objects.function(fn_name(namespace, "swap"))
     assert function["spec"]["environment"]["MODEL_NAME"] == "second"
@@ -247,5 +246,5 @@ def test_store_client_sees_no_model_with_a_predict_token(iris_store, objects, na
                                                                        "-model-store")
                             and token_of(objects, namespace, "scoped"), what="the credential")
     iris_store.admin.upload(f"other-{namespace}", tiny_onnx_model(), format="onnx")
-    with ModelStoreClient(iris_store.url, token) as store, pytest.raises((NotFound, Exception)):
+    with ModelStoreClient(iris_store.url, token) as store, pytest.raises((Forbidden, NotFound)):
         store.get_version(f"other-{namespace}")

@@ -6,9 +6,8 @@ from __future__ import annotations
 import base64
 
 import pytest
-from kubernetes import client
-
 from conftest import DEFAULT_STORE, GROUP, OPERATOR_NAMESPACE, VERSION, condition
+from kubernetes import client
 
 pytestmark = pytest.mark.integration
 

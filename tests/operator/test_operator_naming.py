@@ -3,7 +3,6 @@
 import re
 
 import pytest
-
 from mlfunctions_operator.naming import FunctionNames, Owner, StoreNames, function_name, owner_of, store_url
 
 DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 
 import pytest
-
 from conftest import FUNCTION_NAMESPACE, STORE
 
 pytestmark = pytest.mark.integration

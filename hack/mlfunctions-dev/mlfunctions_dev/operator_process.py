@@ -16,6 +16,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 
 import requests
 import yaml
@@ -41,7 +42,8 @@ class OperatorIdentity:
 
 
 def helm() -> str:
-    result = subprocess.run(["bash", str(HELM_SCRIPT)], stdout=subprocess.PIPE, stderr=sys.stderr, text=True)
+    result = subprocess.run(["bash", str(HELM_SCRIPT)], stdout=subprocess.PIPE, stderr=sys.stderr, text=True,
+                            check=False)
     if result.returncode != 0:
         raise RuntimeError(f"{HELM_SCRIPT} failed (exit {result.returncode})")
     return result.stdout.strip().splitlines()[-1]
@@ -84,7 +86,7 @@ class OperatorProcess:
         self.process: subprocess.Popen | None = None
         self.health_port = free_port()
 
-    def __enter__(self) -> OperatorProcess:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -94,7 +96,7 @@ class OperatorProcess:
     def pid(self) -> int | None:
         return self.process.pid if self.process else None
 
-    def start(self) -> OperatorProcess:
+    def start(self) -> Self:
         kubeconfig = self.cluster.service_account_kubeconfig(self.identity.namespace, self.identity.service_account)
         env = {
             **os.environ,

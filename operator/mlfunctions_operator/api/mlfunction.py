@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
 
-from .common import DNS_LABEL, DnsLabel, DnsSubdomain, Condition, K8sModel, ResourceRequirements
+from .common import DNS_LABEL, Condition, DnsLabel, DnsSubdomain, K8sModel, ResourceRequirements
 
 Task = Literal["train", "predict"]
 Dataset = Literal["iris", "wine", "breast_cancer", "digits", "diabetes"]

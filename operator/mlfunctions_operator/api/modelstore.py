@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import ConfigDict, Field
 
-from .common import DnsSubdomain, Condition, K8sModel, Quantity, ResourceRequirements
+from .common import Condition, DnsSubdomain, K8sModel, Quantity, ResourceRequirements
 
 
 class SecretKeyRef(K8sModel):

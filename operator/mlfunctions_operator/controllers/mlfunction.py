@@ -5,7 +5,6 @@ its credential and removing those children (the finalizer's job, since they live
 from __future__ import annotations
 
 import asyncio
-import logging
 from dataclasses import dataclass
 
 from iris_client import Forbidden, ModelStoreError, ModelVersion, Unauthorized, Unavailable
@@ -31,7 +30,6 @@ from ..naming import LABEL_MANAGED_BY, LABEL_PART_OF, MANAGED_BY, FunctionNames,
 from ..stores import StoreClient, StoreProblem, StoreRef, admin_token, parse_store
 from . import Context, Result
 
-log = logging.getLogger(__name__)
 KIND = "MLFunction"
 
 

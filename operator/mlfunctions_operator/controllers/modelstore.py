@@ -132,7 +132,7 @@ async def sweep_unreferenced_tokens(ctx: Context, store: StoreRef) -> list[str]:
 
 def _age_seconds(timestamp: str | None, now: datetime) -> float:
     try:
-        created = datetime.fromisoformat((timestamp or "").replace("Z", "+00:00"))
+        created = datetime.fromisoformat(timestamp or "")
     except ValueError:
         return 0.0
     return (now - (created if created.tzinfo else created.replace(tzinfo=UTC))).total_seconds()
