@@ -30,9 +30,10 @@ import yaml
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from mlfunctions_dev import controlplane, crds, processes
+from mlfunctions_dev import controlplane, crds, funcenv, processes
 from mlfunctions_dev.gateway import process as gateway_process
 from mlfunctions_dev.runtime import rbac
+from mlfunctions_dev.runtime.programs import stack_images
 
 log = logging.getLogger("mlfunctions_dev.stack")
 
@@ -119,7 +120,12 @@ class LocalStack:
             if error.status != 409:
                 raise
             core.replace_namespaced_secret("model-store-admin", self.operator_namespace, secret)
-        helm = _run(["bash", str(REPO_ROOT / "hack" / "helm.sh")]).strip()
+        # helm.sh says on stderr when it builds helm (minutes, the first time): let that reach the terminal.
+        helm = subprocess.run(["bash", str(REPO_ROOT / "hack" / "helm.sh")], stdout=subprocess.PIPE, text=True,
+                              check=False)
+        if helm.returncode != 0:
+            raise StackError("hack/helm.sh could not provide helm (see above)")
+        helm = helm.stdout.strip()
         rendered = _run([
             helm, "template", self.release, str(CHART), "--namespace", self.operator_namespace,
             "--kube-version", self.cluster.version,
@@ -226,10 +232,13 @@ def up(options: argparse.Namespace) -> int:
         store_url, token_file = stack.start_model_store()
         _say("starting the operator (with the Helm chart's RBAC)")
         stack.start_operator(stack.install_operator_rbac(store_url, token_file))
+        _say("preparing the functions' environments (the first time: a few minutes)")
+        for folder in stack_images(STACK_FILE).values():
+            funcenv.function_python(folder)  # the "image pull": built once, cached in ~/.cache/mlfunctions
         _say(f"starting the local OpenFaaS gateway on 127.0.0.1:{options.gateway_port}")
         gateway = stack.start_gateway()
 
-        _say("applying examples/ (iris; the first time builds the functions' virtualenvs: a few minutes)")
+        _say("applying examples/ (iris)")
         trainers = stack.apply([EXAMPLES / name for name in TRAIN_EXAMPLES])
         trainers = [stack.wait_ready(m) for m in trainers]
         if has_model(store_url, token_file, "iris"):
