@@ -108,4 +108,5 @@ def test_deployment_verdict():
     assert deployment_verdict({**deployment, "status": {"observedGeneration": 1, "availableReplicas": 1,
                                                         "updatedReplicas": 1}}, 1).reconciling
     assert deployment_verdict({**deployment, "status": {}}, 1).reason == "DeploymentNotAvailable"
-    assert deployment_verdict(deployment, 0).reason == "Stopped"
+    stopped = deployment_verdict(deployment, 0)
+    assert stopped.ready and stopped.reason == "Stopped"

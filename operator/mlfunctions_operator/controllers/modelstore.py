@@ -36,7 +36,7 @@ async def reconcile(ctx: Context, body: dict) -> Result:
             verdict = await _check_external(ctx, store)
         else:
             verdict = await _reconcile_own(ctx, owner, spec)
-        if verdict.ready:
+        if verdict.ready and verdict.reason != "Stopped":  # a stopped store has nobody to answer the sweep
             await sweep_unreferenced_tokens(ctx, store)
     except ValidationError as error:
         first = error.errors()[0]
@@ -141,7 +141,9 @@ def _age_seconds(timestamp: str | None, now: datetime) -> float:
 def deployment_verdict(deployment: dict, replicas: int) -> Verdict:
     name = f"Deployment {deployment['metadata']['namespace']}/{deployment['metadata']['name']}"
     if replicas == 0:
-        return Verdict(ready=False, reason="Stopped", message="spec.replicas is 0: the store is stopped")
+        # Off on purpose is a finished state, like a function scaled to zero: Ready, so that `kubectl wait`,
+        # Flux and kstatus do not wait for replicas that were never asked for.
+        return Verdict(ready=True, reason="Stopped", message="spec.replicas is 0: the store is stopped")
     status = deployment.get("status") or {}
     current = status.get("observedGeneration", 0) >= deployment["metadata"].get("generation", 0)
     available = status.get("availableReplicas", 0)
