@@ -85,6 +85,10 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_) -> None
     settings.watching.label_selectors["openfaas.com", "v1", "functions"] = (
         f"{LABEL_MANAGED_BY}={MANAGED_BY},{LABEL_OWNER_KIND}=MLFunction")
     settings.networking.request_timeout = 60
+    # kopf handles each object's events in a task of its own, kept for a while after its last event. Bounding
+    # them, and letting idle ones go soon, bounds memory when thousands of objects change at once.
+    settings.queueing.worker_limit = config.workers * 2
+    settings.queueing.idle_timeout = 0.5
     api = await load_api_client(pool_size=config.api_connections)
     memo["runtime"] = Runtime(kube=Kube(api), limit=asyncio.Semaphore(config.workers))
     log.info("operator configured", extra={"config": config.model_dump()})
