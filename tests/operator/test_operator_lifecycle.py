@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import subprocess
+import time
 
 import pytest
 from conftest import FUNCTION_NAMESPACE, RESYNC_SECONDS, STORE, condition
@@ -248,3 +249,54 @@ def test_store_client_sees_no_model_with_a_predict_token(iris_store, objects, na
     iris_store.admin.upload(f"other-{namespace}", tiny_onnx_model(), format="onnx")
     with ModelStoreClient(iris_store.url, token) as store, pytest.raises((Forbidden, NotFound)):
         store.get_version(f"other-{namespace}")
+
+
+def test_train_function_gets_schedule_training_env_and_a_write_token(objects, namespace, iris_store):
+    objects.create_mlf(namespace, "trainer", {
+        "task": "train", "model": {"name": f"t-{namespace}"}, "modelStore": STORE,
+        "training": {"dataset": "wine", "estimator": "RandomForestClassifier", "params": {"n_estimators": 10},
+                     "schedule": "0 3 * * *"}})
+    name = fn_name(namespace, "trainer")
+    function = objects.wait(lambda: objects.function(name), what="the Function")
+    assert function["spec"]["image"] == "ghcr.io/mlfunctions/iris-train:0.1.0"
+    assert function["spec"]["annotations"]["topic"] == "cron-function"
+    assert function["spec"]["annotations"]["schedule"] == "0 3 * * *"
+    env = function["spec"]["environment"]
+    assert (env["TASK"], env["TRAIN_DATASET"], env["TRAIN_ESTIMATOR"], env["TRAIN_PARAMS"], env["TRAIN_TEST_SIZE"]) \
+        == ("train", "wine", "RandomForestClassifier", '{"n_estimators":10}', "0.2")
+    token, _ = objects.wait(lambda: objects.secret(FUNCTION_NAMESPACE, f"{name}-model-store")
+                            and token_of(objects, namespace, "trainer"), what="the credential")
+    with ModelStoreClient(iris_store.url, token) as store:  # read and write on its own model
+        uploaded = store.upload(f"t-{namespace}", tiny_onnx_model(), format="onnx")
+        assert store.get_version(f"t-{namespace}").version == uploaded.version
+    mlf = objects.wait(lambda: (m := objects.mlf(namespace, "trainer")) and
+                       (m.get("status", {}).get("model") or {}).get("version") == uploaded.version and m,
+                       timeout=3 * RESYNC_SECONDS, what="status.model to show the written version")
+    assert condition(mlf, "ModelAvailable")["status"] == "True"
+
+
+def test_reconciling_again_changes_nothing(objects, namespace, iris_store):
+    iris_store.admin.upload(f"s-{namespace}", tiny_onnx_model(), format="onnx")
+    objects.create_mlf(namespace, "steady", predict_spec(f"s-{namespace}"))
+    name = fn_name(namespace, "steady")
+    objects.wait(lambda: objects.function(name) and objects.secret(FUNCTION_NAMESPACE, f"{name}-model-store")
+                 and objects._get(lambda: objects.rbac.read_namespaced_role_binding(name, FUNCTION_NAMESPACE)),
+                 what="the children")
+    objects.report_function_status(name, ready=True, replicas=1, available=1)
+    objects.wait(lambda: condition(objects.mlf(namespace, "steady"), "Ready").get("status") == "True",
+                 what="Ready")
+
+    def versions():
+        return {
+            "mlfunction": objects.mlf(namespace, "steady")["metadata"]["resourceVersion"],
+            "function": objects.function(name)["metadata"]["resourceVersion"],
+            "secret": objects.secret(FUNCTION_NAMESPACE, f"{name}-model-store").metadata.resource_version,
+            "role": objects.rbac.read_namespaced_role(name, FUNCTION_NAMESPACE).metadata.resource_version,
+            "binding": objects.rbac.read_namespaced_role_binding(name, FUNCTION_NAMESPACE).metadata.resource_version,
+            "account": objects.core.read_namespaced_service_account(name, FUNCTION_NAMESPACE).metadata
+            .resource_version,
+        }
+
+    before = versions()
+    time.sleep(2.5 * RESYNC_SECONDS)  # at least two resyncs
+    assert versions() == before
