@@ -34,7 +34,6 @@ from pathlib import Path
 import yaml
 from iris_server.testing import start_iris_server, stop_iris_server
 from kubernetes import client, watch
-
 from mlfunctions_dev import controlplane, crds
 from mlfunctions_dev.operator_process import OperatorProcess, install_operator_identity
 
