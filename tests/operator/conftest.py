@@ -84,9 +84,10 @@ def iris_store(tmp_path_factory, k8s, operator_identity):
     stop_iris_server(process)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def operator(control_plane, operator_identity, iris_store, tmp_path_factory):
-    """The operator, running as the chart's ServiceAccount, resyncing every few seconds."""
+    """The operator, running as the chart's ServiceAccount, resyncing every few seconds. One per test module, so it
+    never overlaps with operators other suites start (the operator watches every namespace)."""
     process = OperatorProcess(control_plane, operator_identity, log_path=tmp_path_factory.mktemp("op") / "log",
                               env={"MLFUNCTIONS_RESYNC_SECONDS": str(RESYNC_SECONDS),
                                    "MLFUNCTIONS_RETRY_MAX_SECONDS": "8",
