@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -13,8 +10,19 @@ import yaml
 from iris_client import ModelStoreClient
 from iris_server.testing import start_iris_server, stop_iris_server
 from kubernetes import client
-from kubernetes.client.rest import ApiException
 from mlfunctions_dev.operator_process import OperatorProcess, install_operator_identity
+from operator_cluster import (
+    ADMIN_TOKEN,
+    DEFAULT_STORE,
+    FUNCTION_NAMESPACE,
+    GROUP,
+    OPERATOR_NAMESPACE,
+    RESYNC_SECONDS,
+    STORE,
+    VERSION,
+    IrisStore,
+    Objects,
+)
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -39,15 +47,6 @@ def golden():
 
 # -- integration: the real control plane, a real iris-server, the operator as its own ServiceAccount ----------
 
-OPERATOR_NAMESPACE = "mlfunctions-system"
-FUNCTION_NAMESPACE = "openfaas-fn"
-ADMIN_TOKEN = "operator-tests-admin-token-0123456789"
-STORE = "iris"           # the external ModelStore backed by a real iris-server
-DEFAULT_STORE = "auto"   # the operator's default store: created on demand, never running (no kubelet)
-GROUP, VERSION = "mlfunctions.dev", "v1alpha1"
-RESYNC_SECONDS = 3
-
-
 @pytest.fixture(scope="session")
 def operator_crds(install_crds):
     return install_crds("crds", "hack/crds/openfaas.com_functions.yaml")
@@ -56,19 +55,6 @@ def operator_crds(install_crds):
 @pytest.fixture(scope="session")
 def operator_identity(control_plane, operator_crds):
     return install_operator_identity(control_plane, OPERATOR_NAMESPACE, FUNCTION_NAMESPACE)
-
-
-@dataclass
-class IrisStore:
-    url: str
-    name: str
-    admin: ModelStoreClient
-
-    def live_tokens(self, namespace: str, name: str) -> list[str]:
-        """Ids of unrevoked tokens the operator issued for MLFunction namespace/name."""
-        description = f"mlfunctions-operator: MLFunction {namespace}/{name}"
-        return [t["id"] for t in self.admin.list_tokens()
-                if t["description"] == description and not t["revoked"]]
 
 
 @pytest.fixture(scope="session")
@@ -98,91 +84,6 @@ def operator(control_plane, operator_identity, iris_store, tmp_path_factory):
         yield process
 
 
-class Objects:
-    """Admin-side reads and writes for the tests (the operator itself never runs as admin)."""
-
-    def __init__(self, api: client.ApiClient, operator: OperatorProcess):
-        self.api = api
-        self.custom = client.CustomObjectsApi(api)
-        self.core = client.CoreV1Api(api)
-        self.rbac = client.RbacAuthorizationV1Api(api)
-        self.operator = operator
-
-    # MLFunctions
-    def create_mlf(self, namespace: str, name: str, spec: dict) -> dict:
-        return self.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "mlfunctions", {
-            "apiVersion": f"{GROUP}/{VERSION}", "kind": "MLFunction", "metadata": {"name": name}, "spec": spec})
-
-    def mlf(self, namespace: str, name: str) -> dict | None:
-        return self._get(lambda: self.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, "mlfunctions",
-                                                                          name))
-
-    def patch_mlf(self, namespace: str, name: str, patch: dict) -> dict:
-        return self.custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, "mlfunctions", name, patch,
-                                                          _content_type="application/merge-patch+json")
-
-    def delete_mlf(self, namespace: str, name: str) -> None:
-        self.custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, "mlfunctions", name)
-
-    # OpenFaaS Functions
-    def function(self, name: str) -> dict | None:
-        return self._get(lambda: self.custom.get_namespaced_custom_object("openfaas.com", "v1", FUNCTION_NAMESPACE,
-                                                                          "functions", name))
-
-    def report_function_status(self, name: str, ready: bool, replicas: int, available: int) -> None:
-        """Write the Function's status as OpenFaaS would."""
-        fn = self.function(name)
-        now = "2026-01-01T00:00:00Z"
-        conditions = [{"type": "Ready", "status": str(ready), "reason": "Deployed" if ready else "Pending",
-                       "lastTransitionTime": now},
-                      {"type": "Healthy", "status": str(available > 0), "reason": "Replicas",
-                       "lastTransitionTime": now}]
-        self.custom.patch_namespaced_custom_object_status(
-            "openfaas.com", "v1", FUNCTION_NAMESPACE, "functions", name,
-            {"status": {"observedGeneration": fn["metadata"]["generation"], "replicas": replicas,
-                        "availableReplicas": available, "unavailableReplicas": replicas - available,
-                        "conditions": conditions}},
-            _content_type="application/merge-patch+json")
-
-    def secret(self, namespace: str, name: str):
-        return self._get(lambda: self.core.read_namespaced_secret(name, namespace))
-
-    def _get(self, read):
-        try:
-            result = read()
-        except ApiException as error:
-            if error.status == 404:
-                return None
-            raise
-        return result
-
-    def wait(self, check, timeout: float = 20.0, what: str = "condition"):
-        """Poll `check()` until it returns something truthy; fail with the operator's log if it never does."""
-        deadline = time.monotonic() + timeout
-        last = None
-        while time.monotonic() < deadline:
-            last = check()
-            if last:
-                return last
-            time.sleep(0.1)
-        raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {last!r}\n"
-                             f"--- operator log ---\n{self.operator.log_tail()}")
-
-
-def condition(obj: dict | None, type_: str) -> dict:
-    for c in ((obj or {}).get("status") or {}).get("conditions") or []:
-        if c["type"] == type_:
-            return c
-    return {}
-
-
 @pytest.fixture
 def objects(k8s, operator) -> Objects:
     return Objects(k8s, operator)
-
-
-def closed_port() -> int:
-    """A port on 127.0.0.1 that nothing listens on (a model store that is down)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

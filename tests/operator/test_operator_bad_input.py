@@ -10,9 +10,17 @@ import threading
 import time
 
 import pytest
-from conftest import ADMIN_TOKEN, FUNCTION_NAMESPACE, GROUP, OPERATOR_NAMESPACE, STORE, VERSION, condition
 from iris_server.testing import start_iris_server, stop_iris_server
 from kubernetes.client.rest import ApiException
+from operator_cluster import (
+    ADMIN_TOKEN,
+    FUNCTION_NAMESPACE,
+    GROUP,
+    OPERATOR_NAMESPACE,
+    STORE,
+    VERSION,
+    condition,
+)
 
 pytestmark = pytest.mark.integration
 

@@ -8,9 +8,9 @@ import subprocess
 import time
 
 import pytest
-from conftest import FUNCTION_NAMESPACE, RESYNC_SECONDS, STORE, condition
 from iris_client import Forbidden, ModelStoreClient, NotFound, Unauthorized
 from onnx import TensorProto, helper
+from operator_cluster import FUNCTION_NAMESPACE, RESYNC_SECONDS, STORE, condition
 
 pytestmark = pytest.mark.integration
 

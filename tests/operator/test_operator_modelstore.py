@@ -6,8 +6,8 @@ from __future__ import annotations
 import base64
 
 import pytest
-from conftest import DEFAULT_STORE, GROUP, OPERATOR_NAMESPACE, VERSION, condition
 from kubernetes import client
+from operator_cluster import DEFAULT_STORE, GROUP, OPERATOR_NAMESPACE, VERSION, condition
 
 pytestmark = pytest.mark.integration
 

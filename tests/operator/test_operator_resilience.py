@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from conftest import FUNCTION_NAMESPACE, STORE
+from operator_cluster import FUNCTION_NAMESPACE, STORE
 
 pytestmark = pytest.mark.integration
 

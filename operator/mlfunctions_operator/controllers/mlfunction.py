@@ -94,12 +94,12 @@ async def reconcile(ctx: Context, body: dict) -> Result:
     owner = owner_of_body(body)
     names = FunctionNames.for_mlfunction(owner.namespace, owner.name)
     progress = _Progress()
+    spec = None
     try:
         spec = parse_spec(body)
         verdict = await _reconcile(ctx, owner, names, spec, progress)
     except Exception as error:  # noqa: BLE001 - every failure becomes a verdict; unknown ones re-raise in _stop_for
         verdict = _stop_for(error, progress.store).verdict
-        spec = None
     status = build_status(ctx, body, names, verdict, progress, spec)
     observation = observe_function(progress.function) if progress.function is not None else None
     return Result(status=status, verdict=verdict, retry=verdict.retry, function=observation)
