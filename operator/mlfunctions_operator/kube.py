@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
 
+import aiohttp
 from kubernetes.aio import client as aio_client
 from kubernetes.aio import config as aio_config
 from kubernetes.aio.client.exceptions import ApiException
@@ -129,8 +130,8 @@ class Kube:
             data = await response.read()
         except ApiException as error:
             raise KubeError.from_api_exception(error) from None
-        except (OSError, TimeoutError) as error:
-            raise KubeError(0, "Unreachable", f"API server unreachable: {error}") from error
+        except (aiohttp.ClientError, OSError, TimeoutError) as error:
+            raise KubeError(0, "Unreachable", f"API server unreachable: {error!r}") from error
         if not 200 <= response.status <= 299:
             raise KubeError.from_api_exception(ApiException(status=response.status, reason=response.reason,
                                                             body=data.decode(errors="replace")))
