@@ -11,13 +11,14 @@ from .common import DNS_LABEL, Condition, DnsLabel, DnsSubdomain, K8sModel, Reso
 Task = Literal["train", "predict"]
 Dataset = Literal["iris", "wine", "breast_cancer", "digits", "diabetes"]
 REGRESSION_DATASETS = ("diabetes",)
+# The train function's allow-list (functions/iris-train/estimators.py): estimators skl2onnx converts faithfully.
 CLASSIFIERS = (
     "LogisticRegression", "RandomForestClassifier", "GradientBoostingClassifier", "DecisionTreeClassifier",
-    "ExtraTreesClassifier", "KNeighborsClassifier", "SVC", "GaussianNB",
+    "ExtraTreesClassifier", "KNeighborsClassifier", "SVC", "GaussianNB", "MLPClassifier",
 )
 REGRESSORS = (
     "LinearRegression", "Ridge", "Lasso", "ElasticNet", "RandomForestRegressor", "GradientBoostingRegressor",
-    "DecisionTreeRegressor", "ExtraTreesRegressor", "KNeighborsRegressor", "SVR",
+    "DecisionTreeRegressor", "ExtraTreesRegressor", "KNeighborsRegressor", "SVR", "MLPRegressor",
 )
 Estimator = Literal[CLASSIFIERS + REGRESSORS]  # type: ignore[valid-type]
 # Environment the operator sets on every function; user-supplied env must not shadow it.
