@@ -7,7 +7,7 @@ import ast
 import re
 
 import pytest
-from conftest import REPO_ROOT
+from chart_support import REPO_ROOT
 
 OPERATOR = REPO_ROOT / "operator" / "mlfunctions_operator"
 TROUBLESHOOTING = REPO_ROOT / "docs" / "troubleshooting.md"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import subprocess
 
 import yaml
-from conftest import EXAMPLES
+from chart_support import EXAMPLES
 from mlfunctions_operator.api import MLFunctionSpec, ModelStoreSpec
 
 

@@ -12,7 +12,7 @@ import sys
 from importlib import metadata
 
 import pytest
-from conftest import REPO_ROOT
+from chart_support import REPO_ROOT
 
 DOCKERFILE = REPO_ROOT / "Dockerfile"
 OPERATOR = REPO_ROOT / "operator"

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 import yaml
 from argocd_lua import health, health_script
-from conftest import CHART, EXAMPLES, REPO_ROOT, Helm
+from chart_support import CHART, EXAMPLES, REPO_ROOT, Helm
 from iris_client import ModelStoreClient
 from iris_server.testing import start_iris_server, stop_iris_server
 from kubernetes import client

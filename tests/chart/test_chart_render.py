@@ -8,7 +8,7 @@ import re
 
 import pytest
 import yaml
-from conftest import CHART, REPO_ROOT, find
+from chart_support import CHART, REPO_ROOT, find
 from mlfunctions_operator.config import OperatorConfig
 
 

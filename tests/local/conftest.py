@@ -3,25 +3,13 @@ real processes, and the gateway as a real server on 127.0.0.1."""
 
 from __future__ import annotations
 
-import socket
 import sys
-import time
 from pathlib import Path
 
 import pytest
-import requests
 import yaml
-
+from local_support import ECHO_DIR, ECHO_IMAGE, descendants, free_port, pid_alive, wait_for
 from mlfunctions_dev.gateway import process as gateway_process
-
-ECHO_DIR = Path(__file__).parent / "echo_function"
-ECHO_IMAGE = "localhost/echo:test"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -46,50 +34,3 @@ def gateway(tmp_path, echo_programs):
         gw.stop()
     wait_for(lambda: not [pid for pid in children if pid_alive(pid)], timeout=10,
              what=f"the gateway's function processes {children} to exit with it")
-
-
-def descendants(root: int) -> list[int]:
-    """Every live process below `root` in the process tree."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-    found, frontier = [], [root]
-    while frontier:
-        parent = frontier.pop()
-        children = [pid for pid, ppid in parents.items() if ppid == parent]
-        found += children
-        frontier += children
-    return found
-
-
-def wait_for(condition, timeout: float = 20.0, interval: float = 0.05, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-def deploy(gw, name: str, env: dict | None = None, labels: dict | None = None, method: str = "POST", **extra):
-    body = {"service": name, "image": ECHO_IMAGE, "envVars": env or {}, "labels": labels or {}, **extra}
-    return requests.request(method, gw.url + "/system/functions", json=body, auth=gw.basic_auth, timeout=30)
-
-
-def describe(gw, name: str) -> dict:
-    response = requests.get(f"{gw.url}/system/function/{name}", auth=gw.basic_auth, timeout=10)
-    response.raise_for_status()
-    return response.json()
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"  # a zombie has exited; only its parent's bookkeeping is left

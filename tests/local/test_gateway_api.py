@@ -8,8 +8,7 @@ import time
 
 import pytest
 import requests
-
-from conftest import deploy, describe, pid_alive, wait_for
+from local_support import deploy, describe, pid_alive, wait_for
 
 pytestmark = pytest.mark.server
 

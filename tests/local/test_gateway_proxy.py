@@ -8,8 +8,7 @@ import json
 
 import pytest
 import requests
-
-from conftest import deploy
+from local_support import deploy
 
 pytestmark = pytest.mark.server
 

@@ -10,8 +10,7 @@ import pytest
 import requests
 from kubernetes import client
 from kubernetes.client.rest import ApiException
-
-from conftest import ECHO_IMAGE, descendants, free_port, pid_alive, wait_for
+from local_support import ECHO_IMAGE, descendants, free_port, pid_alive, wait_for
 from mlfunctions_dev.gateway import process as gateway_process
 from mlfunctions_dev.runtime import rbac
 

@@ -12,8 +12,7 @@ import pytest
 import requests
 import yaml
 from kubernetes import client
-
-from conftest import ECHO_IMAGE, descendants, free_port, pid_alive, wait_for
+from local_support import ECHO_IMAGE, descendants, free_port, pid_alive, wait_for
 from mlfunctions_dev.gateway import process as gateway_process
 from mlfunctions_dev.runtime import rbac
 

@@ -9,8 +9,7 @@ import sys
 import urllib.request
 
 import pytest
-
-from conftest import ECHO_DIR
+from local_support import ECHO_DIR
 from mlfunctions_dev.runtime.pool import LEARN_AT, WarmPools
 from mlfunctions_dev.runtime.ports import PortAllocator
 from mlfunctions_dev.runtime.programs import Program

@@ -1,9 +1,13 @@
 """The OpenFaaS Pro scaling rules (pure functions)."""
 
 import pytest
-
 from mlfunctions_dev.runtime.load import LoadMeter
-from mlfunctions_dev.runtime.scaling import InvalidScalingLabel, ScalingPolicy, desired_replicas, parse_duration
+from mlfunctions_dev.runtime.scaling import (
+    InvalidScalingLabel,
+    ScalingPolicy,
+    desired_replicas,
+    parse_duration,
+)
 
 
 @pytest.mark.parametrize("text, seconds", [

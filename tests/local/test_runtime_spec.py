@@ -1,10 +1,15 @@
 """Function resources, faas-provider JSON, Function status and stack.yml: pure conversions."""
 
 import pytest
-
 from mlfunctions_dev.runtime.programs import StaticPrograms, UnknownImage, requirement_names, stack_images
-from mlfunctions_dev.runtime.spec import (FunctionSpec, InvalidFunction, from_custom_object, from_deployment,
-                                          to_custom_object, to_function_status)
+from mlfunctions_dev.runtime.spec import (
+    FunctionSpec,
+    InvalidFunction,
+    from_custom_object,
+    from_deployment,
+    to_custom_object,
+    to_function_status,
+)
 from mlfunctions_dev.runtime.status import function_status
 from mlfunctions_dev.runtime.supervisor import Snapshot
 

@@ -13,8 +13,7 @@ import pytest
 import requests
 import yaml
 from kubernetes import client
-
-from conftest import descendants, free_port, pid_alive, wait_for
+from local_support import descendants, free_port, pid_alive, wait_for
 from mlfunctions_dev.stack import LocalStack
 
 pytestmark = pytest.mark.server

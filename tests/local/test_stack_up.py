@@ -12,8 +12,7 @@ import time
 
 import pytest
 import requests
-
-from conftest import descendants, free_port, pid_alive, wait_for
+from local_support import descendants, free_port, pid_alive, wait_for
 
 pytestmark = pytest.mark.server
 
