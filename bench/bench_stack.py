@@ -34,7 +34,6 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import requests
-
 from iris_client import ModelStoreClient
 from iris_server.testing import start_iris_server, stop_iris_server
 from mlfunctions_dev import funcenv, processes
@@ -222,23 +221,6 @@ class MemorySampler:
         return len(self._peaks)
 
 
-def descendants(root: int) -> list[int]:
-    parents = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                pass
-    found, frontier = [], [root]
-    while frontier:
-        parent = frontier.pop()
-        children = [pid for pid, ppid in parents.items() if ppid == parent]
-        found += children
-        frontier += children
-    return found
-
-
 def is_zygote(pid: int) -> bool:
     """A pre-warmed process still waiting in the pool (a replica's command line says zygote.py too, but its
     stdin is no longer a pipe: it became the function)."""
@@ -313,8 +295,8 @@ def study(store_url: str, token: str, work: Path, stages: dict[str, list], exit_
         cold_before = len(gateway_events(gateway, "scaling from zero"))
         replicas_before = len(gateway_events(gateway, "replica ready"))
         started = time.monotonic()
-        function_pids = lambda: [p for p in descendants(gateway.process.pid) if not is_zygote(p)]  # noqa: E731
-        pool_pids = lambda: [p for p in descendants(gateway.process.pid) if is_zygote(p)]  # noqa: E731
+        function_pids = lambda: [p for p in processes.descendants(gateway.process.pid) if not is_zygote(p)]
+        pool_pids = lambda: [p for p in processes.descendants(gateway.process.pid) if is_zygote(p)]
         with MemorySampler(function_pids) as memory, MemorySampler(pool_pids) as pool:
             stats = locust(gateway.url, "/function/study-predict", "/function/study-train", shape,
                            locust_dir / f"functions-{pattern}", work / "locust.log")

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import requests
+from mlfunctions_dev.processes import descendants  # noqa: F401  (re-exported for the tests)
 
 ECHO_DIR = Path(__file__).parent / "echo_function"
 ECHO_IMAGE = "localhost/echo:test"
@@ -17,24 +18,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def descendants(root: int) -> list[int]:
-    """Every live process below `root` in the process tree."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-    found, frontier = [], [root]
-    while frontier:
-        parent = frontier.pop()
-        children = [pid for pid, ppid in parents.items() if ppid == parent]
-        found += children
-        frontier += children
-    return found
 
 
 def wait_for(condition, timeout: float = 20.0, interval: float = 0.05, what: str = "condition"):

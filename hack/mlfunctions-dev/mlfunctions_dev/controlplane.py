@@ -21,7 +21,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import requests
 from kubernetes import client, config
 
 from . import kubeconfig, pki, processes
@@ -229,24 +228,11 @@ class LocalControlPlane(_ClusterAccess):
 
     def _wait_healthy(self, name: str, url: str, timeout: float = 60.0, **request_options) -> None:
         process = next(p for n, p in self._processes if n == name)
-        deadline = time.monotonic() + timeout
-        last_error = "no answer yet"
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise ControlPlaneError(
-                    f"{name} exited with {process.returncode} while starting; its log ends with:\n"
-                    + processes.tail(self.workdir / "logs" / f"{name}.log")
-                )
-            try:
-                response = requests.get(url, timeout=2, **request_options)
-                if response.status_code == 200:
-                    return
-                last_error = f"HTTP {response.status_code}: {response.text[:300]}"
-            except requests.RequestException as error:
-                last_error = str(error)
-            time.sleep(0.1)
-        raise ControlPlaneError(f"{name} not healthy after {timeout:.0f}s at {url}: {last_error}; log ends with:\n"
-                                + processes.tail(self.workdir / "logs" / f"{name}.log"))
+        try:
+            processes.wait_healthy(url, process, name, self.workdir / "logs" / f"{name}.log", timeout,
+                                   **request_options)
+        except processes.NotHealthy as error:
+            raise ControlPlaneError(str(error)) from None
 
 
 class ExistingCluster(_ClusterAccess):

@@ -13,12 +13,10 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
 
-import requests
 import yaml
 
 from . import processes
@@ -113,19 +111,12 @@ class OperatorProcess:
         return self
 
     def _wait_healthy(self) -> None:
-        deadline = time.monotonic() + self.startup_timeout
-        url = f"http://127.0.0.1:{self.health_port}/healthz"
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"operator exited with {self.process.returncode}:\n{self.log_tail()}")
-            try:
-                if requests.get(url, timeout=1).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"operator not healthy after {self.startup_timeout:.0f}s:\n{self.log_tail()}")
+        try:
+            processes.wait_healthy(f"http://127.0.0.1:{self.health_port}/healthz", self.process, "the operator",
+                                   self.log_path, self.startup_timeout)
+        except processes.NotHealthy as error:
+            self.stop()
+            raise RuntimeError(str(error)) from None
 
     def stop(self) -> None:
         if self.process is not None:

@@ -11,7 +11,10 @@ import ctypes
 import os
 import signal
 import subprocess
+import time
 from pathlib import Path
+
+import requests
 
 _PR_SET_PDEATHSIG = 1
 
@@ -60,3 +63,45 @@ def tail(path: Path, lines: int = 30) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except FileNotFoundError:
         return "(no log)"
+
+
+class NotHealthy(RuntimeError):
+    """A started server exited, or did not answer 200 in time; the message ends with its log."""
+
+
+def wait_healthy(url: str, process: subprocess.Popen, what: str, log_path: Path, timeout: float = 60.0,
+                 **request_options) -> None:
+    """Poll `url` until it answers 200, failing at once if `process` exits meanwhile."""
+    deadline = time.monotonic() + timeout
+    last_error = "no answer yet"
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise NotHealthy(f"{what} exited with code {process.returncode}; its log ends with:\n{tail(log_path)}")
+        try:
+            response = requests.get(url, timeout=2, **request_options)
+            if response.status_code == 200:
+                return
+            last_error = f"HTTP {response.status_code}: {response.text[:300]}"
+        except requests.RequestException as error:
+            last_error = str(error)
+        time.sleep(0.1)
+    raise NotHealthy(f"{what} not healthy at {url} after {timeout:.0f}s ({last_error}); its log ends with:\n"
+                     + tail(log_path))
+
+
+def descendants(root: int) -> list[int]:
+    """Every live process below `root` in the process tree."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    found, frontier = [], [root]
+    while frontier:
+        parent = frontier.pop()
+        children = [pid for pid, ppid in parents.items() if ppid == parent]
+        found += children
+        frontier += children
+    return found

@@ -318,17 +318,10 @@ def _run(command: list[str], stdin: str | None = None) -> str:
 
 
 def _wait_http(url: str, process: subprocess.Popen, log_path: Path, what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise StackError(f"{what} exited with code {process.returncode}:\n{processes.tail(log_path)}")
-        try:
-            if requests.get(url, timeout=1).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.1)
-    raise StackError(f"{what} was not healthy at {url} within {timeout:.0f}s:\n{processes.tail(log_path)}")
+    try:
+        processes.wait_healthy(url, process, what, log_path, timeout)
+    except processes.NotHealthy as error:
+        raise StackError(str(error)) from None
 
 
 def _port_free(port: int, what: str, flag: str) -> None:
