@@ -31,6 +31,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import urllib3
 import yaml
 from iris_server.testing import start_iris_server, stop_iris_server
 from kubernetes import client, watch
@@ -91,10 +92,20 @@ class StatusWatcher:
         self.posted: dict[str, float] = {}
         self.changed = threading.Condition()
         self._watch = watch.Watch()
+        self._stopped = False
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
+        while not self._stopped:
+            try:
+                self._follow()
+            except urllib3.exceptions.ProtocolError:
+                # The API server ended the stream (or is shutting down at the end of a phase). A new watch replays
+                # current objects as ADDED; only first sightings are recorded, so nothing counts twice.
+                continue
+
+    def _follow(self) -> None:
         custom = client.CustomObjectsApi(self.api)
         for event in self._watch.stream(custom.list_namespaced_custom_object, GROUP, VERSION, self.namespace,
                                         "mlfunctions"):
@@ -116,6 +127,7 @@ class StatusWatcher:
         return True
 
     def stop(self) -> None:
+        self._stopped = True
         self._watch.stop()
 
 
