@@ -16,7 +16,16 @@ if [[ -f $stamp && $(cat "$stamp") == "$want" ]]; then
 fi
 
 echo "[setup] creating the development environment in $venv" >&2
-[[ -x $venv/bin/python ]] || "$python" -m venv "$venv"
+if [[ ! -x $venv/bin/python ]] && ! "$python" -m venv "$venv"; then
+  # Debian's system Python ships venv separately.
+  if command -v apt-get >/dev/null && [[ $(id -u) == 0 ]]; then
+    apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
+    rm -rf "$venv" && "$python" -m venv "$venv"
+  else
+    echo "[setup] '$python -m venv' failed: install your distribution's venv package (python3-venv)" >&2
+    exit 1
+  fi
+fi
 "$venv/bin/python" -m pip install --quiet --upgrade pip
 "$venv/bin/python" -m pip install --quiet --progress-bar off \
   -e iris-server/client \
