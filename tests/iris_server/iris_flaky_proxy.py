@@ -16,6 +16,8 @@ import argparse
 import socket
 import threading
 
+from mlfunctions_dev.tcp import pump
+
 _lock = threading.Lock()
 _budget = {"drop": 0, "503": 0, "cut": 0}
 _CUT_AFTER_BYTES = 64 * 1024
@@ -50,20 +52,6 @@ def _read_request(client: socket.socket) -> bytes:
     return head + b"\r\n\r\n" + body
 
 
-def _pipe(source: socket.socket, target: socket.socket) -> None:
-    try:
-        while chunk := source.recv(65536):
-            target.sendall(chunk)
-    except OSError:
-        pass
-    finally:
-        for sock in (source, target):
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-
 def _serve(client: socket.socket, target_port: int) -> None:
     with client:
         request = _read_request(client)
@@ -87,9 +75,9 @@ def _serve(client: socket.socket, target_port: int) -> None:
                     client.sendall(chunk)
                     relayed += len(chunk)
                 return  # hang up mid-body
-            back = threading.Thread(target=_pipe, args=(upstream, client), daemon=True)
+            back = threading.Thread(target=pump, args=(upstream, client), daemon=True)
             back.start()
-            _pipe(client, upstream)
+            pump(client, upstream)
             back.join()
 
 

@@ -15,6 +15,7 @@ from kubernetes import client
 from local_support import ECHO_IMAGE, descendants, free_port, pid_alive, wait_for
 from mlfunctions_dev.gateway import process as gateway_process
 from mlfunctions_dev.runtime import rbac
+from mlfunctions_dev.tcp import pump
 
 pytestmark = pytest.mark.server
 GROUP, VERSION, PLURAL = "openfaas.com", "v1", "functions"
@@ -62,21 +63,7 @@ class Relay:
             with self._lock:
                 self._connections += [downstream, upstream]
             for a, b in ((downstream, upstream), (upstream, downstream)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pump(source: socket.socket, sink: socket.socket) -> None:
-        try:
-            while chunk := source.recv(65536):
-                sink.sendall(chunk)
-        except OSError:
-            pass
-        finally:
-            for s in (source, sink):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+                threading.Thread(target=pump, args=(a, b), daemon=True).start()
 
 
 def _function(name: str) -> dict:
