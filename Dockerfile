@@ -1,11 +1,12 @@
-# syntax=docker/dockerfile:1.7
 # The mlfunctions operator image: the operator and the model-store client, nothing else (no numpy, no
-# scikit-learn, no compilers). Build from the repository root:
+# scikit-learn, no compilers). Build from the repository root (.dockerignore keeps the context to those two):
 #
 #   docker build -t ghcr.io/mlfunctions/mlfunctions-operator:0.1.0 .
 #
-# The base is pinned by version. Pin it by digest too when you build for production
-# (python:3.11.14-slim-bookworm@sha256:...): a tag can be re-pushed, a digest cannot.
+# Any builder works (BuildKit, the legacy builder, buildah): no `# syntax=` frontend to pull. Without a registry,
+# hack/images.sh builds it on a local Debian base (--build-arg PYTHON_IMAGE=...). The base is pinned by version;
+# pin it by digest too when you build for production (python:3.11.14-slim-bookworm@sha256:...): a tag can be
+# re-pushed, a digest cannot.
 ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
 
 # -- build: wheels of our two packages, then a virtualenv with them and their dependencies ------------------------

@@ -55,7 +55,7 @@ def test_dockerfile_runs_as_a_numeric_non_root_user():
 
 
 def test_build_context_holds_only_the_operator_and_the_client():
-    ignore = (REPO_ROOT / "Dockerfile.dockerignore").read_text().splitlines()
+    ignore = (REPO_ROOT / ".dockerignore").read_text().splitlines()
     assert ignore[[line.strip() for line in ignore].index("*")] == "*", "everything excluded by default"
     allowed = {line[1:].strip() for line in ignore if line.startswith("!")}
     assert allowed == {"operator/pyproject.toml", "operator/mlfunctions_operator/",
