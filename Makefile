@@ -30,4 +30,4 @@ clean:
 	rm -rf $(VENV) .pytest_cache
 
 up: setup  ## The whole stack on this machine: control plane, operator, model store, runtime, gateway
-	$(PY) -m mlfunctions_dev.stack up
+	$(PY) -m mlfunctions_stack up

@@ -10,7 +10,7 @@ Measures, for a 100-tree random forest on iris (the model the issue's numbers ar
 The baseline is the same HTTP server (uvicorn, httptools, uvloop) with a Starlette app that parses the JSON
 and predicts with the scikit-learn estimator unpickled from local disk, without input checks and without a
 store fetch: a setup that favours it. Everything runs on 127.0.0.1; the functions run in their own venvs
-(mlfunctions_dev.funcenv), as in the tests. The machine's load and speed are recorded alongside.
+(local_openfaas.funcenv), as in the tests. The machine's load and speed are recorded alongside.
 
     .venv/bin/python bench/bench_functions.py      # about three minutes; JSON to bench/results/functions.json
 """
@@ -46,13 +46,13 @@ TARGETS = {"warm_p50_ms_1_row": 1.0, "requests_per_second_1_row": 3000, "cold_st
 
 
 def _free_port() -> int:
-    from iris_server.testing import free_port
+    from mlfunctions_harness.model_store import free_port
 
     return free_port()
 
 
 def _start_function(name: str, env: dict[str, str], log: Path) -> tuple[subprocess.Popen, int]:
-    from mlfunctions_dev import funcenv
+    from local_openfaas import funcenv
 
     folder = funcenv.FUNCTIONS_DIR / name
     port = _free_port()
@@ -68,9 +68,9 @@ def _start_function(name: str, env: dict[str, str], log: Path) -> tuple[subproce
 
 def _start_baseline(model_path: Path, log: Path) -> tuple[subprocess.Popen, int]:
     """This script again, as the baseline server, in the train function's venv (which has scikit-learn)."""
-    from mlfunctions_dev import funcenv
+    from local_openfaas import funcenv
 
-    folder = funcenv.FUNCTIONS_DIR / "iris-train"
+    folder = funcenv.FUNCTIONS_DIR / "train"
     port = _free_port()
     env = funcenv.function_environment(folder, port)
     with log.open("ab") as out:
@@ -84,9 +84,9 @@ def _start_baseline(model_path: Path, log: Path) -> tuple[subprocess.Popen, int]
 
 
 def _in_train_venv(*args: str) -> None:
-    from mlfunctions_dev import funcenv
+    from local_openfaas import funcenv
 
-    folder = funcenv.FUNCTIONS_DIR / "iris-train"
+    folder = funcenv.FUNCTIONS_DIR / "train"
     subprocess.run(
         [str(funcenv.function_python(folder)), __file__, *args],
         env=funcenv.function_environment(folder, 0),
@@ -290,7 +290,7 @@ def _calibration(python: Path, runs: int = 7) -> dict[str, float]:
 def _training_times(store_url: str, token: str, log_dir: Path) -> dict[str, Any]:
     """Every allow-listed estimator through one running train function per task: classifiers on iris,
     regressors on diabetes (each request is a full run: fit, ONNX export, agreement check, upload)."""
-    sys.path.insert(0, str(REPO / "functions" / "iris-train"))
+    sys.path.insert(0, str(REPO / "functions" / "train"))
     import estimators  # the allow-list, from the train function itself
     from iris_client import ModelStoreClient
 
@@ -300,7 +300,7 @@ def _training_times(store_url: str, token: str, log_dir: Path) -> dict[str, Any]
         ("bench-regressors", "diabetes", estimators.REGRESSORS),
     ):
         env = {"MODEL_NAME": model, "MODEL_STORE_URL": store_url, "MODEL_STORE_TOKEN": token}
-        process, port = _start_function("iris-train", env, log_dir / "train.log")
+        process, port = _start_function("train", env, log_dir / "train.log")
         try:
             _wait_healthy(port, process)
             for name in sorted(names):
@@ -349,12 +349,12 @@ def _post_json(port: int, document: dict[str, Any]) -> dict[str, Any]:
 
 def run(quick: bool) -> dict[str, Any]:
     from iris_client import ModelStoreClient
-    from iris_server.testing import start_iris_server, stop_iris_server
+    from mlfunctions_harness.model_store import start_iris_server, stop_iris_server
 
-    from mlfunctions_dev import funcenv
+    from local_openfaas import funcenv
 
-    predict_python = funcenv.function_python(funcenv.FUNCTIONS_DIR / "iris-predict")
-    funcenv.function_python(funcenv.FUNCTIONS_DIR / "iris-train")
+    predict_python = funcenv.function_python(funcenv.FUNCTIONS_DIR / "predict")
+    funcenv.function_python(funcenv.FUNCTIONS_DIR / "train")
     load_before = os.getloadavg()
     calibration = _calibration(predict_python)
     with tempfile.TemporaryDirectory(prefix="bench-functions-") as tmp_dir:
@@ -366,7 +366,7 @@ def run(quick: bool) -> dict[str, Any]:
                 token = admin.create_token(models=["*"], rights=["read", "write"]).token
             env = {"MODEL_NAME": MODEL, "MODEL_STORE_URL": store_url, "MODEL_STORE_TOKEN": token}
 
-            train, train_port = _start_function("iris-train", env, tmp / "train.log")
+            train, train_port = _start_function("train", env, tmp / "train.log")
             processes.append(train)
             _wait_healthy(train_port, train)
             trained = _post_json(train_port, SPEC)
@@ -378,7 +378,7 @@ def run(quick: bool) -> dict[str, Any]:
             model_path = tmp / "forest.pkl"
             _in_train_venv("--baseline-model", str(model_path))
 
-            predict, predict_port = _start_function("iris-predict", env, tmp / "predict.log")
+            predict, predict_port = _start_function("predict", env, tmp / "predict.log")
             processes.append(predict)
             _first_correct_prediction(predict_port, predict, time.monotonic() + 60)
             onnx_serving = _serving(predict_port, predict.pid, quick)
@@ -391,7 +391,7 @@ def run(quick: bool) -> dict[str, Any]:
             _stop(baseline)
 
             runs = 3 if quick else 5
-            onnx_cold = _cold_starts(lambda: _start_function("iris-predict", env, tmp / "cold.log"), runs)
+            onnx_cold = _cold_starts(lambda: _start_function("predict", env, tmp / "cold.log"), runs)
             sklearn_cold = _cold_starts(lambda: _start_baseline(model_path, tmp / "cold-baseline.log"), runs)
             training_times = {} if quick else _training_times(store_url, token, tmp)
         finally:
@@ -467,7 +467,7 @@ def summary(result: dict[str, Any]) -> str:
 
 
 def baseline_model(path: str) -> None:
-    sys.path.insert(0, str(REPO / "functions" / "iris-train"))
+    sys.path.insert(0, str(REPO / "functions" / "train"))
     import datasets
     import training
     import training_request

@@ -28,7 +28,7 @@ from pathlib import Path
 import requests
 
 from iris_client import ModelStoreClient
-from iris_server.testing import onnx_model, start_iris_server, stop_iris_server
+from mlfunctions_harness.model_store import onnx_model, start_iris_server, stop_iris_server
 
 RESULTS = Path(__file__).resolve().parent / "results" / "iris_server.json"
 ADMIN_TOKEN = "bench-admin-token-0123456789"

@@ -33,10 +33,10 @@ from pathlib import Path
 
 import urllib3
 import yaml
-from iris_server.testing import start_iris_server, stop_iris_server
+from mlfunctions_harness.model_store import start_iris_server, stop_iris_server
 from kubernetes import client, watch
-from mlfunctions_dev import controlplane, crds
-from mlfunctions_dev.operator_process import OperatorProcess, install_operator_identity
+from mlfunctions_harness import controlplane, crds
+from mlfunctions_harness.operator_process import OperatorProcess, install_operator_identity
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "operator.json"

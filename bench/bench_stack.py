@@ -35,17 +35,18 @@ from pathlib import Path
 
 import requests
 from iris_client import ModelStoreClient
-from iris_server.testing import start_iris_server, stop_iris_server
-from mlfunctions_dev import funcenv, processes
-from mlfunctions_dev.controlplane import free_port
-from mlfunctions_dev.gateway import process as gateway_process
-from mlfunctions_dev.runtime import pool
-from mlfunctions_dev.runtime.load import rss_bytes
+from mlfunctions_harness.model_store import start_iris_server, stop_iris_server
+from mlfunctions_harness import processes
+from local_openfaas import funcenv
+from mlfunctions_harness.controlplane import free_port
+from local_openfaas.gateway import process as gateway_process
+from local_openfaas.runtime import pool
+from local_openfaas.runtime.load import rss_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
-PREDICT_IMAGE = "ghcr.io/mlfunctions/iris-predict:0.1.0"
-TRAIN_IMAGE = "ghcr.io/mlfunctions/iris-train:0.1.0"
+PREDICT_IMAGE = "ghcr.io/mlfunctions/predict:0.1.0"
+TRAIN_IMAGE = "ghcr.io/mlfunctions/train:0.1.0"
 ROW = json.dumps({"instances": [[5.1, 3.5, 1.4, 0.2]]}).encode()
 TARGETS = {"cold_start_without_pool_ms": 300.0, "cold_start_with_pool_ms": 50.0, "gateway_overhead_p50_ms": 0.5}
 ADMIN_TOKEN = "bench-admin-token-0123456789"
@@ -111,7 +112,7 @@ def cold_starts(gateway, samples: int, pooled: bool, learned: bool = True) -> di
         wait(lambda: describe(gateway, name)["availableReplicas"] == 0 and describe(gateway, name)["replicas"] == 0,
              30, "scale to zero")
         if pooled:  # a pre-warmed process that has preloaded what the function imports is waiting
-            wait(lambda: _pool_ready(gateway, "iris-predict", learned), 60, "a pre-warmed process")
+            wait(lambda: _pool_ready(gateway, "predict", learned), 60, "a pre-warmed process")
         time.sleep(1.0)  # the stopped replica's exit and any refill are over: a quiet machine
         started = time.perf_counter()
         response = requests.post(f"{gateway.url}/function/{name}", data=ROW, timeout=60,
@@ -262,7 +263,7 @@ def study(store_url: str, token: str, work: Path, stages: dict[str, list], exit_
 
     # The monolith: both handlers in one long-running process (the train function's interpreter has both's
     # libraries), always on.
-    train_dir = funcenv.FUNCTIONS_DIR / "iris-train"
+    train_dir = funcenv.FUNCTIONS_DIR / "train"
     port = free_port()
     env = funcenv.function_environment(train_dir, port=port, extra=train_env(store_url, token))
     monolith = processes.spawn([str(funcenv.function_python(train_dir)), str(ROOT / "bench" / "monolith.py")],
@@ -290,7 +291,7 @@ def study(store_url: str, token: str, work: Path, stages: dict[str, list], exit_
     for pattern, shape in stages.items():
         for name in ("study-train", "study-predict"):  # every run starts from zero, as after a quiet night
             wait(lambda n=name: describe(gateway, n)["replicas"] == 0, 60, f"{name} to scale to zero")
-        wait(lambda: _pool_ready(gateway, "iris-predict", False) and _pool_ready(gateway, "iris-train", False), 120,
+        wait(lambda: _pool_ready(gateway, "predict", False) and _pool_ready(gateway, "train", False), 120,
              "the warm pools")
         cold_before = len(gateway_events(gateway, "scaling from zero"))
         replicas_before = len(gateway_events(gateway, "replica ready"))
@@ -419,7 +420,7 @@ def main() -> None:
         "benchmark": "stack",
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "load": f"{load_before:.1f} -> {os.getloadavg()[0]:.1f}"},
-        "setup": "standalone gateway+runtime (Kubernetes is not on the request path), real iris-predict/iris-train "
+        "setup": "standalone gateway+runtime (Kubernetes is not on the request path), real predict/train "
                  "functions in their own virtualenvs, a real iris-server; medians",
         "targets": TARGETS,
         "cold_start": {**cold, "met": {

@@ -2,7 +2,7 @@
 process (what the project replaced). POST /train/ trains; POST /predict/... predicts; GET /_/health.
 
 Run with the train function's interpreter (it has every library both handlers need):
-    PORT=9000 MODEL_NAME=iris MODEL_STORE_URL=... MODEL_STORE_TOKEN=... <iris-train venv>/bin/python bench/monolith.py
+    PORT=9000 MODEL_NAME=iris MODEL_STORE_URL=... MODEL_STORE_TOKEN=... <train venv>/bin/python bench/monolith.py
 """
 
 from __future__ import annotations
@@ -72,8 +72,8 @@ def main() -> None:
     import function_support
 
     function_support.configure_logging()
-    apps = {"train": _handler("iris-train", "train_handler").create_app(),
-            "predict": _handler("iris-predict", "predict_handler").create_app()}
+    apps = {"train": _handler("train", "train_handler").create_app(),
+            "predict": _handler("predict", "predict_handler").create_app()}
     uvicorn.run(Monolith(apps), host="127.0.0.1", port=int(os.environ["PORT"]), http="httptools", loop="uvloop",
                 log_config=None, access_log=False)
 

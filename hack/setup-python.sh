@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 python=${PYTHON:-python3}
 venv=.venv
 inputs=(iris-server/client/pyproject.toml iris-server/pyproject.toml operator/pyproject.toml
-        hack/mlfunctions-dev/pyproject.toml hack/requirements-test.txt)
+        hack/harness/pyproject.toml local-openfaas/pyproject.toml hack/stack/pyproject.toml
+        hack/requirements-test.txt)
 stamp=$venv/.mlfunctions-setup
 want=$(cat "${inputs[@]}" | sha256sum | cut -d' ' -f1)
 
@@ -31,7 +32,9 @@ fi
   -e iris-server/client \
   -e iris-server \
   -e operator \
-  -e hack/mlfunctions-dev \
+  -e hack/harness \
+  -e local-openfaas \
+  -e hack/stack \
   -r hack/requirements-test.txt
 echo "$want" > "$stamp"
 echo "[setup] done" >&2

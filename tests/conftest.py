@@ -16,11 +16,11 @@ import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from mlfunctions_dev import controlplane, crds
+from mlfunctions_harness import controlplane, crds
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
-logging.getLogger("mlfunctions_dev").setLevel(logging.INFO)
+logging.getLogger("mlfunctions_harness").setLevel(logging.INFO)
 
 
 class _IntegrationCount:

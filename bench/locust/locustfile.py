@@ -1,7 +1,7 @@
 """The study's workload for Locust (headless): mostly predictions, now and then a training run, at a fixed rate
 per simulated user; the number of users follows BENCH_STAGES ([[seconds, users], ...]) — steady or bursty.
 
-    BENCH_PREDICT_PATH=/function/iris-predict BENCH_TRAIN_PATH=/function/iris-train \\
+    BENCH_PREDICT_PATH=/function/predict BENCH_TRAIN_PATH=/function/train \\
     BENCH_STAGES='[[30, 10]]' locust -f bench/locust/locustfile.py --headless --host http://127.0.0.1:8080 --csv out
 """
 

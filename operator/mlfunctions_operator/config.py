@@ -13,8 +13,8 @@ class OperatorConfig(BaseSettings):
     operator_namespace: str = Field("mlfunctions-system", description="Where the operator and its ModelStores live.")
     function_namespace: str = Field("openfaas-fn", description="Where OpenFaaS functions and their Secrets live.")
     gateway_url: str = Field("http://gateway.openfaas:8080", description="The OpenFaaS gateway, for status.url.")
-    train_image: str = "ghcr.io/mlfunctions/iris-train:0.1.0"
-    predict_image: str = "ghcr.io/mlfunctions/iris-predict:0.1.0"
+    train_image: str = "ghcr.io/mlfunctions/train:0.1.0"
+    predict_image: str = "ghcr.io/mlfunctions/predict:0.1.0"
     # OpenFaaS' `handler` field: what of-watchdog runs in http mode (the template's entry point).
     train_handler: str = "python index.py"
     predict_handler: str = "python index.py"

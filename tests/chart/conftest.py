@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 from chart_support import REPO_ROOT, Helm
-from mlfunctions_dev import controlplane, operator_process
+from mlfunctions_harness import controlplane, operator_process
 
 
 @pytest.fixture(scope="session")

@@ -24,14 +24,14 @@ import yaml
 from argocd_lua import health, health_script
 from chart_support import CHART, EXAMPLES, REPO_ROOT, Helm
 from iris_client import ModelStoreClient
-from iris_server.testing import start_iris_server, stop_iris_server
+from mlfunctions_harness.model_store import start_iris_server, stop_iris_server
 from kubernetes import client
 from kubernetes.client.rest import ApiException
-from mlfunctions_dev import controlplane, crds
-from mlfunctions_dev.operator_process import OperatorIdentity, OperatorProcess
-from mlfunctions_dev.runtime.spec import from_custom_object
-from mlfunctions_dev.runtime.status import function_status
-from mlfunctions_dev.runtime.supervisor import Snapshot
+from mlfunctions_harness import controlplane, crds
+from mlfunctions_harness.operator_process import OperatorIdentity, OperatorProcess
+from local_openfaas.runtime.spec import from_custom_object
+from local_openfaas.runtime.status import function_status
+from local_openfaas.runtime.supervisor import Snapshot
 from skl2onnx import to_onnx
 from sklearn import datasets
 from sklearn.linear_model import LogisticRegression

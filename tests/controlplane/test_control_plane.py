@@ -9,7 +9,7 @@ import pytest
 from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
 
-from mlfunctions_dev.controlplane import use_existing_cluster
+from mlfunctions_harness.controlplane import use_existing_cluster
 
 WIDGETS = dict(group="test.mlfunctions.dev", version="v1", plural="widgets")
 

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from mlfunctions_dev.controlplane import binaries_dir
+from mlfunctions_harness.controlplane import binaries_dir
 
 # A process that starts a control plane, prints the components' PIDs and waits to be interrupted.
 # SIGINT is restored first: a shell that started us in the background may have ignored it, and a Ctrl-C from a
@@ -18,7 +18,7 @@ from mlfunctions_dev.controlplane import binaries_dir
 STARTER = """
 import signal, time
 signal.signal(signal.SIGINT, signal.default_int_handler)
-from mlfunctions_dev.controlplane import LocalControlPlane
+from mlfunctions_harness.controlplane import LocalControlPlane
 with LocalControlPlane() as cp:
     print(" ".join(str(p) for p in cp.processes().values()), flush=True)
     while True:

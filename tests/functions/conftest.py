@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from function_harness import PREDICT_DIR, TRAIN_DIR, FunctionProcess, ModelStore
-from mlfunctions_dev import funcenv
+from local_openfaas import funcenv
 
 
 @pytest.fixture(scope="session")

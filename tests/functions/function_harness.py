@@ -15,12 +15,12 @@ from pathlib import Path
 
 import requests
 from iris_client import IssuedToken, ModelStoreClient
-from iris_server.testing import free_port, start_iris_server, stop_iris_server
+from mlfunctions_harness.model_store import free_port, start_iris_server, stop_iris_server
 
-from mlfunctions_dev import funcenv
+from local_openfaas import funcenv
 
-TRAIN_DIR = funcenv.FUNCTIONS_DIR / "iris-train"
-PREDICT_DIR = funcenv.FUNCTIONS_DIR / "iris-predict"
+TRAIN_DIR = funcenv.FUNCTIONS_DIR / "train"
+PREDICT_DIR = funcenv.FUNCTIONS_DIR / "predict"
 TEMPLATE_DIR = funcenv.FUNCTIONS_DIR / "template" / "mlfunctions-python3"
 ADMIN_TOKEN = "functions-test-admin-token"
 START_TIMEOUT_SECONDS = 60.0

@@ -1,7 +1,7 @@
 """What each function's environment (its image's Python packages) holds: the predict function has no
 scikit-learn.
 
-The venvs are built by mlfunctions_dev.funcenv from exactly the requirements the images install (template +
+The venvs are built by local_openfaas.funcenv from exactly the requirements the images install (template +
 function + iris-client), and the functions run from them in every other test."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import subprocess
 import pytest
 
 from function_harness import PREDICT_DIR, TRAIN_DIR
-from mlfunctions_dev import funcenv
+from local_openfaas import funcenv
 
 LIST_DISTRIBUTIONS = (
     "import importlib.metadata as m, json; "

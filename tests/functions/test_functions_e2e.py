@@ -23,8 +23,8 @@ from function_harness import (
     ModelStore,
     function_env,
 )
-from iris_server.testing import free_port
-from mlfunctions_dev import funcenv
+from mlfunctions_harness.model_store import free_port
+from local_openfaas import funcenv
 
 pytestmark = pytest.mark.server
 

@@ -7,13 +7,13 @@ import re
 
 import yaml
 
-from mlfunctions_dev import funcenv
+from local_openfaas import funcenv
 
 FUNCTIONS = funcenv.FUNCTIONS_DIR
 STACK = yaml.safe_load((FUNCTIONS / "stack.yml").read_text())
 DEFAULT_IMAGES = {
-    "iris-train": "ghcr.io/mlfunctions/iris-train:0.1.0",
-    "iris-predict": "ghcr.io/mlfunctions/iris-predict:0.1.0",
+    "train": "ghcr.io/mlfunctions/train:0.1.0",
+    "predict": "ghcr.io/mlfunctions/predict:0.1.0",
 }
 
 
@@ -29,7 +29,7 @@ def test_stack_names_the_default_images_and_existing_folders():
 
 
 def test_training_gets_watchdog_timeouts_sized_for_training():
-    env = STACK["functions"]["iris-train"]["environment"]
+    env = STACK["functions"]["train"]["environment"]
     assert _seconds(env["exec_timeout"]) >= 600 and _seconds(env["write_timeout"]) > _seconds(
         env["exec_timeout"]
     )
@@ -58,7 +58,7 @@ def test_the_client_wheel_reaches_every_build_context():
 
 def test_predict_requirements_do_not_name_scikit_learn():
     for path in [
-        FUNCTIONS / "iris-predict" / "requirements.txt",
+        FUNCTIONS / "predict" / "requirements.txt",
         FUNCTIONS / "template" / "mlfunctions-python3" / "requirements.txt",
     ]:
         text = path.read_text().lower()

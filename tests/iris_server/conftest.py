@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from iris_client import ModelStoreClient
-from iris_server.testing import start_iris_server, stop_iris_server
+from mlfunctions_harness.model_store import start_iris_server, stop_iris_server
 
 
 @dataclass

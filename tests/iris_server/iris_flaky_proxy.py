@@ -16,7 +16,7 @@ import argparse
 import socket
 import threading
 
-from mlfunctions_dev.tcp import pump
+from mlfunctions_harness.tcp_pump import pump
 
 _lock = threading.Lock()
 _budget = {"drop": 0, "503": 0, "cut": 0}

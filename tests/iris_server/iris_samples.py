@@ -1,6 +1,6 @@
 """Artifacts for iris-server tests: skops files and the pickles the store must refuse.
 
-ONNX artifacts come from iris_server.testing.onnx_model.
+ONNX artifacts come from mlfunctions_harness.model_store.onnx_model.
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 import io
 import pickle
 
-from iris_server.testing import onnx_model
+from mlfunctions_harness.model_store import onnx_model
 
 __all__ = [
     "joblib_compressed",

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 from local_support import ECHO_DIR, ECHO_IMAGE, descendants, free_port, pid_alive, wait_for
-from mlfunctions_dev.gateway import process as gateway_process
+from local_openfaas.gateway import process as gateway_process
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import requests
-from mlfunctions_dev.processes import descendants  # noqa: F401  (re-exported for the tests)
+from mlfunctions_harness.processes import descendants  # noqa: F401  (re-exported for the tests)
 
 ECHO_DIR = Path(__file__).parent / "echo_function"
 ECHO_IMAGE = "localhost/echo:test"

@@ -2,7 +2,7 @@
 
 import base64
 
-from mlfunctions_dev.gateway import auth
+from local_openfaas.gateway import auth
 
 
 def _header(user: str, password: str) -> str:

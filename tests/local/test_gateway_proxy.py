@@ -63,7 +63,7 @@ def test_many_requests_on_kept_alive_connections(echo):
 
 
 def test_a_body_over_the_limit_is_413_with_a_message(echo):
-    from mlfunctions_dev.gateway.app import MAX_BODY
+    from local_openfaas.gateway.app import MAX_BODY
 
     response = requests.post(echo.url + "/function/echo", data=b"x" * (MAX_BODY + 1), timeout=60)
     assert response.status_code == 413

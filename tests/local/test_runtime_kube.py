@@ -1,6 +1,6 @@
 """The runtime against a real kube-apiserver: it runs Function resources, writes their status the way OpenFaaS
 Pro does, projects their Secrets, and the gateway's /system API writes Function resources. The runtime acts
-as a ServiceAccount with only the rights in mlfunctions_dev.runtime.rbac."""
+as a ServiceAccount with only the rights in local_openfaas.runtime.rbac."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import requests
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 from local_support import ECHO_IMAGE, descendants, free_port, pid_alive, wait_for
-from mlfunctions_dev.gateway import process as gateway_process
-from mlfunctions_dev.runtime import rbac
+from local_openfaas.gateway import process as gateway_process
+from local_openfaas.runtime import rbac
 
 pytestmark = pytest.mark.server
 GROUP, VERSION, PLURAL = "openfaas.com", "v1", "functions"

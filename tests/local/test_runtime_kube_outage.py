@@ -13,9 +13,9 @@ import requests
 import yaml
 from kubernetes import client
 from local_support import ECHO_IMAGE, descendants, free_port, pid_alive, wait_for
-from mlfunctions_dev.gateway import process as gateway_process
-from mlfunctions_dev.runtime import rbac
-from mlfunctions_dev.tcp import pump
+from local_openfaas.gateway import process as gateway_process
+from local_openfaas.runtime import rbac
+from mlfunctions_harness.tcp_pump import pump
 
 pytestmark = pytest.mark.server
 GROUP, VERSION, PLURAL = "openfaas.com", "v1", "functions"

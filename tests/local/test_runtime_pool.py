@@ -10,11 +10,11 @@ import urllib.request
 
 import pytest
 from local_support import ECHO_DIR
-from mlfunctions_dev.runtime.pool import LEARN_AT, WarmPools
-from mlfunctions_dev.runtime.ports import PortAllocator
-from mlfunctions_dev.runtime.programs import Program
-from mlfunctions_dev.runtime.replica import ReplicaLauncher
-from mlfunctions_dev.runtime.spec import FunctionSpec
+from local_openfaas.runtime.pool import LEARN_AT, WarmPools
+from local_openfaas.runtime.ports import PortAllocator
+from local_openfaas.runtime.programs import Program
+from local_openfaas.runtime.replica import ReplicaLauncher
+from local_openfaas.runtime.spec import FunctionSpec
 
 pytestmark = pytest.mark.server
 

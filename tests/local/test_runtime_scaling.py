@@ -1,8 +1,8 @@
 """The OpenFaaS Pro scaling rules (pure functions)."""
 
 import pytest
-from mlfunctions_dev.runtime.load import LoadMeter
-from mlfunctions_dev.runtime.scaling import (
+from local_openfaas.runtime.load import LoadMeter
+from local_openfaas.runtime.scaling import (
     InvalidScalingLabel,
     ScalingPolicy,
     desired_replicas,

@@ -1,8 +1,8 @@
 """Function resources, faas-provider JSON, Function status and stack.yml: pure conversions."""
 
 import pytest
-from mlfunctions_dev.runtime.programs import StaticPrograms, UnknownImage, requirement_names, stack_images
-from mlfunctions_dev.runtime.spec import (
+from local_openfaas.runtime.programs import StaticPrograms, UnknownImage, requirement_names, stack_images
+from local_openfaas.runtime.spec import (
     FunctionSpec,
     InvalidFunction,
     from_custom_object,
@@ -10,14 +10,14 @@ from mlfunctions_dev.runtime.spec import (
     to_custom_object,
     to_function_status,
 )
-from mlfunctions_dev.runtime.status import function_status
-from mlfunctions_dev.runtime.supervisor import Snapshot
+from local_openfaas.runtime.status import function_status
+from local_openfaas.runtime.supervisor import Snapshot
 
 FUNCTION = {
     "apiVersion": "openfaas.com/v1", "kind": "Function",
     "metadata": {"name": "iris-predict", "namespace": "openfaas-fn", "generation": 3,
                  "creationTimestamp": "2026-01-01T00:00:00Z"},
-    "spec": {"name": "iris-predict", "image": "ghcr.io/mlfunctions/iris-predict:0.1.0",
+    "spec": {"name": "iris-predict", "image": "ghcr.io/mlfunctions/predict:0.1.0",
              "environment": {"MODEL_NAME": "iris", "MODEL_REFRESH_SECONDS": 30},
              "labels": {"com.openfaas.scale.min": "0"}, "secrets": ["iris-predict-token"],
              "requests": {"memory": "128Mi"}},

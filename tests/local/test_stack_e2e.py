@@ -2,7 +2,7 @@
 runtime runs them → train → predict → idle → scaled to zero (the MLFunction's status says so) → a request →
 a correct answer after a cold start; and the faas-cli calls against /system/functions.
 
-The pieces are `make up`'s own (mlfunctions_dev.stack.LocalStack), on this session's control plane, with
+The pieces are `make up`'s own (mlfunctions_stack.up.LocalStack), on this session's control plane, with
 namespaces and a Helm release of the test's own."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import requests
 import yaml
 from kubernetes import client
 from local_support import descendants, free_port, pid_alive, wait_for
-from mlfunctions_dev.stack import LocalStack
+from mlfunctions_stack.up import LocalStack
 
 pytestmark = pytest.mark.server
 SAMPLES = {"instances": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]}
@@ -47,7 +47,7 @@ def _is_stack_process(pid: int) -> bool:
         cmdline = open(f"/proc/{pid}/cmdline", "rb").read().decode(errors="replace")
     except OSError:
         return False
-    return any(name in cmdline for name in ("iris_server", "mlfunctions_operator", "mlfunctions_dev.gateway",
+    return any(name in cmdline for name in ("iris_server", "mlfunctions_operator", "local_openfaas.gateway",
                                             "zygote.py", "index.py"))
 
 
@@ -109,7 +109,7 @@ def test_train_predict_scale_to_zero_and_cold_start_through_the_gateway(stack, k
     by_name = {f["name"]: f for f in listed}
     assert set(by_name) == {trainer["status"]["function"]["name"], predictor["status"]["function"]["name"]}
     predict_fn = by_name[predictor["status"]["function"]["name"]]
-    assert predict_fn["image"] == "ghcr.io/mlfunctions/iris-predict:0.1.0"
+    assert predict_fn["image"] == "ghcr.io/mlfunctions/predict:0.1.0"
     assert predict_fn["labels"]["com.openfaas.scale.zero"] == "true"
     assert predict_fn["invocationCount"] >= 2
     described = requests.get(f"{stack.gateway.url}/system/function/{predict_fn['name']}?namespace={function_namespace}",

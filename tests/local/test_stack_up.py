@@ -1,4 +1,4 @@
-"""`make up` as a newcomer runs it: `python -m mlfunctions_dev.stack up` brings up its own control plane and
+"""`make up` as a newcomer runs it: `python -m mlfunctions_stack up` brings up its own control plane and
 everything else, prints the commands to try (which work), and Ctrl-C stops it all."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ def test_up_prints_working_commands_and_ctrl_c_stops_everything(tmp_path):
     gateway_port, store_port = free_port(), free_port()
     output = tmp_path / "up.out"
     with open(output, "wb") as sink:
-        up = subprocess.Popen([sys.executable, "-m", "mlfunctions_dev.stack", "up", "--gateway-port",
+        up = subprocess.Popen([sys.executable, "-m", "mlfunctions_stack", "up", "--gateway-port",
                                str(gateway_port), "--store-port", str(store_port), "--state-dir",
                                str(tmp_path / "state")], stdout=sink, stderr=subprocess.STDOUT)
     children: list[int] = []

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 from iris_client import ModelStoreClient
-from iris_server.testing import start_iris_server, stop_iris_server
+from mlfunctions_harness.model_store import start_iris_server, stop_iris_server
 from kubernetes import client
-from mlfunctions_dev.operator_process import OperatorProcess, install_operator_identity
+from mlfunctions_harness.operator_process import OperatorProcess, install_operator_identity
 from operator_cluster import (
     ADMIN_TOKEN,
     DEFAULT_STORE,

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from iris_client import ModelStoreClient
 from kubernetes import client
 from kubernetes.client.rest import ApiException
-from mlfunctions_dev.operator_process import OperatorProcess
+from mlfunctions_harness.operator_process import OperatorProcess
 
 OPERATOR_NAMESPACE = "mlfunctions-system"
 FUNCTION_NAMESPACE = "openfaas-fn"

@@ -10,7 +10,7 @@ import threading
 import time
 
 import pytest
-from iris_server.testing import start_iris_server, stop_iris_server
+from mlfunctions_harness.model_store import start_iris_server, stop_iris_server
 from kubernetes.client.rest import ApiException
 from operator_cluster import (
     ADMIN_TOKEN,

@@ -45,7 +45,7 @@ def test_create_makes_every_child_and_reports_status(objects, namespace, iris_st
     name = fn_name(namespace, "iris")
     function = objects.wait(lambda: objects.function(name), what="the Function")
     spec = function["spec"]
-    assert spec["image"] == "ghcr.io/mlfunctions/iris-predict:0.1.0"
+    assert spec["image"] == "ghcr.io/mlfunctions/predict:0.1.0"
     assert spec["environment"]["MODEL_NAME"] == f"m-{namespace}" and spec["environment"]["TASK"] == "predict"
     assert spec["environment"]["MODEL_STORE_URL"] == iris_store.url
     assert spec["labels"]["com.openfaas.scale.zero"] == "true"
@@ -258,7 +258,7 @@ def test_train_function_gets_schedule_training_env_and_a_write_token(objects, na
                      "schedule": "0 3 * * *"}})
     name = fn_name(namespace, "trainer")
     function = objects.wait(lambda: objects.function(name), what="the Function")
-    assert function["spec"]["image"] == "ghcr.io/mlfunctions/iris-train:0.1.0"
+    assert function["spec"]["image"] == "ghcr.io/mlfunctions/train:0.1.0"
     assert function["spec"]["annotations"]["topic"] == "cron-function"
     assert function["spec"]["annotations"]["schedule"] == "0 3 * * *"
     env = function["spec"]["environment"]

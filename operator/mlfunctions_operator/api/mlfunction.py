@@ -11,7 +11,7 @@ from .common import DNS_LABEL, Condition, DnsLabel, DnsSubdomain, K8sModel, Reso
 Task = Literal["train", "predict"]
 Dataset = Literal["iris", "wine", "breast_cancer", "digits", "diabetes"]
 REGRESSION_DATASETS = ("diabetes",)
-# The train function's allow-list (functions/iris-train/estimators.py): estimators skl2onnx converts faithfully.
+# The train function's allow-list (functions/train/estimators.py): estimators skl2onnx converts faithfully.
 CLASSIFIERS = (
     "LogisticRegression", "RandomForestClassifier", "GradientBoostingClassifier", "DecisionTreeClassifier",
     "ExtraTreesClassifier", "KNeighborsClassifier", "SVC", "GaussianNB", "MLPClassifier",

@@ -20,7 +20,7 @@ from iris_client import ModelStoreError
 import function_support
 from served_model import ServedModel, UnservableModel
 
-log = logging.getLogger("iris-predict.model")
+log = logging.getLogger("predict.model")
 
 RETRY_SECONDS = 1.0  # how often a function without a model asks the store again
 

@@ -73,7 +73,7 @@ def stack_images(stack_file: Path) -> dict[str, Path]:
 
 
 class StackPrograms:
-    """Resolves images through functions/stack.yml and runs each folder the way mlfunctions_dev.funcenv does
+    """Resolves images through functions/stack.yml and runs each folder the way local_openfaas.funcenv does
     (its own cached virtualenv, the template's entry point)."""
 
     def __init__(self, stack_file: Path):
@@ -88,7 +88,7 @@ class StackPrograms:
         if folder is None:
             known = ", ".join(sorted(self._images)) or "none"
             raise UnknownImage(f"image {image!r} is not built from {self.stack_file} (known images: {known})")
-        from mlfunctions_dev import funcenv  # builds the folder's virtualenv on first use (the "image pull")
+        from local_openfaas import funcenv  # builds the folder's virtualenv on first use (the "image pull")
 
         command = [str(part) for part in funcenv.function_command(folder)]
         python, argv = command[0], tuple(command[1:])

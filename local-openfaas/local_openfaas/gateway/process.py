@@ -11,8 +11,8 @@ from pathlib import Path
 
 import requests
 
-from mlfunctions_dev import processes
-from mlfunctions_dev.gateway import auth
+from mlfunctions_harness import processes
+from local_openfaas.gateway import auth
 
 
 class GatewayError(RuntimeError):
@@ -40,7 +40,7 @@ def start(port: int, state_dir: Path, *, stack_files: list[Path] = (), programs:
           ready_timeout: float = 60.0, extra_args: list[str] = (), timeout: float = 60.0) -> GatewayProcess:
     """Start the gateway on 127.0.0.1:`port` and wait until /healthz answers (functions synchronised)."""
     credentials = auth.ensure(state_dir / "auth")
-    command = [sys.executable, "-m", "mlfunctions_dev.gateway", "--port", str(port), "--state-dir", str(state_dir),
+    command = [sys.executable, "-m", "local_openfaas.gateway", "--port", str(port), "--state-dir", str(state_dir),
                "--auth-dir", str(state_dir / "auth"), "--pool-size", str(pool_size),
                "--autoscale-interval", str(autoscale_interval), "--ready-timeout", str(ready_timeout)]
     for path in stack_files:

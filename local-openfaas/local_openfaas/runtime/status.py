@@ -3,8 +3,8 @@ Healthy, Reconciling and Stalled. A function scaled to zero is Ready=True and He
 
 from __future__ import annotations
 
-from mlfunctions_dev.runtime.spec import FunctionSpec
-from mlfunctions_dev.runtime.supervisor import CRASH_LOOP_AFTER, Snapshot
+from local_openfaas.runtime.spec import FunctionSpec
+from local_openfaas.runtime.supervisor import CRASH_LOOP_AFTER, Snapshot
 
 
 def function_status(spec: FunctionSpec, snapshot: Snapshot | None, error: str, previous: dict | None,

@@ -59,7 +59,7 @@ def to_onnx(estimator: Any, dataset: Dataset, estimator_name: str) -> bytes:
     for key, value in properties.items():
         entry = model.metadata_props.add()
         entry.key, entry.value = METADATA_PREFIX + key, str(value)
-    model.doc_string = f"{estimator_name} trained on {dataset.name} by the mlfunctions iris-train function"
+    model.doc_string = f"{estimator_name} trained on {dataset.name} by the mlfunctions train function"
     return model.SerializeToString()
 
 

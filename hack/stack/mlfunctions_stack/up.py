@@ -1,6 +1,6 @@
 """`make up`: the whole mlfunctions stack on this machine, no cluster and no container engine needed.
 
-    python -m mlfunctions_dev.stack up [--gateway-port 8080] [--store-port 8081]
+    python -m mlfunctions_stack up [--gateway-port 8080] [--store-port 8081]
 
 It starts a real control plane (etcd, kube-apiserver, kube-controller-manager), installs the CRDs, runs a model
 store (iris-server, referenced by an external ModelStore), the operator (as its ServiceAccount, with the Helm
@@ -30,12 +30,13 @@ import yaml
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from mlfunctions_dev import controlplane, crds, funcenv, processes
-from mlfunctions_dev.gateway import process as gateway_process
-from mlfunctions_dev.runtime import rbac
-from mlfunctions_dev.runtime.programs import stack_images
+from mlfunctions_harness import controlplane, crds, processes
+from local_openfaas import funcenv
+from local_openfaas.gateway import process as gateway_process
+from local_openfaas.runtime import rbac
+from local_openfaas.runtime.programs import stack_images
 
-log = logging.getLogger("mlfunctions_dev.stack")
+log = logging.getLogger("mlfunctions_stack")
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 STATE_DIR = REPO_ROOT / ".stack"
@@ -339,7 +340,7 @@ def _say(message: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mlfunctions_dev.stack", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m mlfunctions_stack", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     start = commands.add_parser("up", help="start the stack and keep it running until Ctrl-C")

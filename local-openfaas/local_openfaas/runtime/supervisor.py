@@ -9,9 +9,9 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from mlfunctions_dev.runtime.programs import Program
-from mlfunctions_dev.runtime.replica import Replica, ReplicaLauncher
-from mlfunctions_dev.runtime.spec import FunctionSpec
+from local_openfaas.runtime.programs import Program
+from local_openfaas.runtime.replica import Replica, ReplicaLauncher
+from local_openfaas.runtime.spec import FunctionSpec
 
 log = logging.getLogger("mlfunctions.runtime.supervisor")
 

@@ -1,4 +1,4 @@
-"""iris-train: POST / trains a model and stores it, as ONNX with its metrics and params, in the model store.
+"""train: POST / trains a model and stores it, as ONNX with its metrics and params, in the model store.
 
 The body may override the configured training ({"dataset", "estimator", "params", "testSize", "randomState"}),
 or be a CSV table (Content-Type: text/csv) with a `target` column, options then in the query string. The
@@ -26,7 +26,7 @@ import training_job
 import training_request
 from training_errors import TrainingInputError
 
-log = logging.getLogger("iris-train")
+log = logging.getLogger("train")
 
 CSV_TYPES = ("text/csv", "application/csv")
 

@@ -1,4 +1,4 @@
-"""iris-predict: serves the configured model from the model store with onnxruntime.
+"""predict: serves the configured model from the model store with onnxruntime.
 
 KServe v1: POST / and POST /v1/models/<model>:predict with {"instances": [[...], ...]} (add
 ?probabilities=true or "probabilities": true for class probabilities; image models also take a PNG body). Open

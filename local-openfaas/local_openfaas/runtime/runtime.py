@@ -12,14 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mlfunctions_dev.runtime.load import LoadMeter, cpu_seconds
-from mlfunctions_dev.runtime.pool import WarmPools
-from mlfunctions_dev.runtime.ports import PortAllocator
-from mlfunctions_dev.runtime.programs import ProgramResolver, UnknownImage
-from mlfunctions_dev.runtime.replica import Replica, ReplicaLauncher, inherited_env
-from mlfunctions_dev.runtime.scaling import InvalidScalingLabel, ScalingPolicy, desired_replicas
-from mlfunctions_dev.runtime.spec import FunctionSpec
-from mlfunctions_dev.runtime.supervisor import FunctionSupervisor, SecretLoader
+from local_openfaas.runtime.load import LoadMeter, cpu_seconds
+from local_openfaas.runtime.pool import WarmPools
+from local_openfaas.runtime.ports import PortAllocator
+from local_openfaas.runtime.programs import ProgramResolver, UnknownImage
+from local_openfaas.runtime.replica import Replica, ReplicaLauncher, inherited_env
+from local_openfaas.runtime.scaling import InvalidScalingLabel, ScalingPolicy, desired_replicas
+from local_openfaas.runtime.spec import FunctionSpec
+from local_openfaas.runtime.supervisor import FunctionSupervisor, SecretLoader
 
 log = logging.getLogger("mlfunctions.runtime")
 

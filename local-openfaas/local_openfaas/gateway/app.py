@@ -12,11 +12,11 @@ from typing import Protocol
 from aiohttp import web
 from multidict import CIMultiDict
 
-from mlfunctions_dev.gateway.auth import BasicAuth
-from mlfunctions_dev.gateway.upstream import UpstreamError, UpstreamPool
-from mlfunctions_dev.runtime.runtime import Deployed, FunctionNotFound, FunctionRuntime, FunctionUnavailable
-from mlfunctions_dev.runtime.scaling import InvalidScalingLabel, ScalingPolicy
-from mlfunctions_dev.runtime.spec import FunctionSpec, InvalidFunction, from_deployment, to_function_status
+from local_openfaas.gateway.auth import BasicAuth
+from local_openfaas.gateway.upstream import UpstreamError, UpstreamPool
+from local_openfaas.runtime.runtime import Deployed, FunctionNotFound, FunctionRuntime, FunctionUnavailable
+from local_openfaas.runtime.scaling import InvalidScalingLabel, ScalingPolicy
+from local_openfaas.runtime.spec import FunctionSpec, InvalidFunction, from_deployment, to_function_status
 
 log = logging.getLogger("mlfunctions.gateway")
 

@@ -1,13 +1,13 @@
 """Per-function virtualenvs: the stand-in for a function's image on a machine without a container engine.
 
-A function folder (functions/iris-predict, ...) is built into a virtualenv holding exactly what its image
+A function folder (functions/predict, ...) is built into a virtualenv holding exactly what its image
 holds: its template's requirements, its own requirements and the iris-client package. Nothing from the
 development environment leaks in (no PYTHONPATH, no site-packages of .venv), which is how the tests prove that
 the predict function runs without scikit-learn. Venvs are cached under ~/.cache/mlfunctions/venvs/, keyed by a
 hash of everything that decides their content, and built once under a file lock (several test processes may
 ask at once).
 
-    python = function_python(FUNCTIONS_DIR / "iris-predict")
+    python = function_python(FUNCTIONS_DIR / "predict")
     subprocess.Popen(function_command(fn_dir), env=function_environment(fn_dir, port=8123, extra={...}))
 """
 
@@ -26,9 +26,9 @@ from pathlib import Path
 
 import yaml
 
-log = logging.getLogger("mlfunctions_dev.funcenv")
+log = logging.getLogger("local_openfaas.funcenv")
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS_DIR = REPO_ROOT / "functions"
 STACK_FILE = FUNCTIONS_DIR / "stack.yml"
 IRIS_CLIENT_DIR = REPO_ROOT / "iris-server" / "client"

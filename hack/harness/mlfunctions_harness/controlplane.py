@@ -25,7 +25,7 @@ from kubernetes import client, config
 
 from . import kubeconfig, pki, processes
 
-log = logging.getLogger("mlfunctions_dev.controlplane")
+log = logging.getLogger("mlfunctions_harness.controlplane")
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 BINARIES_SCRIPT = REPO_ROOT / "hack" / "control-plane-binaries.sh"

@@ -19,11 +19,11 @@ import urllib3
 from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
 
-from mlfunctions_dev.gateway.app import FunctionExists, ProviderUnavailable
-from mlfunctions_dev.runtime.runtime import Deployed, FunctionNotFound, FunctionRuntime
-from mlfunctions_dev.runtime.spec import (GROUP, PLURAL, VERSION, FunctionSpec, InvalidFunction, from_custom_object,
+from local_openfaas.gateway.app import FunctionExists, ProviderUnavailable
+from local_openfaas.runtime.runtime import Deployed, FunctionNotFound, FunctionRuntime
+from local_openfaas.runtime.spec import (GROUP, PLURAL, VERSION, FunctionSpec, InvalidFunction, from_custom_object,
                                           to_custom_object)
-from mlfunctions_dev.runtime.status import function_status
+from local_openfaas.runtime.status import function_status
 
 log = logging.getLogger("mlfunctions.runtime.kube")
 _UNREACHABLE = (urllib3.exceptions.HTTPError, OSError)

@@ -1,6 +1,6 @@
 """The local OpenFaaS: runtime + gateway in one process.
 
-    python -m mlfunctions_dev.gateway --port 8080 --stack-file functions/stack.yml --state-dir .stack/faas \\
+    python -m local_openfaas.gateway --port 8080 --stack-file functions/stack.yml --state-dir .stack/faas \\
         [--kubeconfig PATH]   # follow Function resources (openfaas.com/v1) and write their status
                               # without it, functions are deployed through /system/functions only
 """
@@ -17,17 +17,17 @@ from pathlib import Path
 from aiohttp import web
 from pythonjsonlogger.json import JsonFormatter
 
-from mlfunctions_dev.gateway import auth
-from mlfunctions_dev.gateway.app import Gateway, LocalProvider
-from mlfunctions_dev.runtime.programs import ChainedPrograms, StackPrograms, StaticPrograms
-from mlfunctions_dev.runtime.runtime import FunctionRuntime
-from mlfunctions_dev.runtime.spec import DEFAULT_NAMESPACE
+from local_openfaas.gateway import auth
+from local_openfaas.gateway.app import Gateway, LocalProvider
+from local_openfaas.runtime.programs import ChainedPrograms, StackPrograms, StaticPrograms
+from local_openfaas.runtime.runtime import FunctionRuntime
+from local_openfaas.runtime.spec import DEFAULT_NAMESPACE
 
 log = logging.getLogger("mlfunctions.gateway")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m mlfunctions_dev.gateway", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m local_openfaas.gateway", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
@@ -66,7 +66,7 @@ async def serve(options: argparse.Namespace) -> None:
 
     kube = None
     if options.kubeconfig:
-        from mlfunctions_dev.runtime.kube import KubeBinding
+        from local_openfaas.runtime.kube import KubeBinding
 
         kube = KubeBinding(options.kubeconfig, options.watch_namespace or None)
     runtime = FunctionRuntime(ChainedPrograms(*resolvers), log_dir=log_dir, pool_dir=options.state_dir / "pool",

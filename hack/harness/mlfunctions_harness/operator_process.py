@@ -22,7 +22,7 @@ import yaml
 from . import processes
 from .controlplane import free_port
 
-log = logging.getLogger("mlfunctions_dev.operator")
+log = logging.getLogger("mlfunctions_harness.operator")
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 CHART = REPO_ROOT / "charts" / "mlfunctions"

@@ -11,11 +11,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mlfunctions_dev.runtime import processes
-from mlfunctions_dev.runtime.pool import WarmPools
-from mlfunctions_dev.runtime.ports import PortAllocator
-from mlfunctions_dev.runtime.programs import Program
-from mlfunctions_dev.runtime.spec import FunctionSpec
+from local_openfaas.runtime import processes
+from local_openfaas.runtime.pool import WarmPools
+from local_openfaas.runtime.ports import PortAllocator
+from local_openfaas.runtime.programs import Program
+from local_openfaas.runtime.spec import FunctionSpec
 
 HEALTH_PATH = "/_/health"
 READY_PATH_ANNOTATION = "com.openfaas.ready.http.path"  # OpenFaaS's per-function readiness probe path

@@ -12,8 +12,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlfunctions_dev.runtime import processes
-from mlfunctions_dev.runtime.programs import Program
+from local_openfaas.runtime import processes
+from local_openfaas.runtime.programs import Program
 
 log = logging.getLogger("mlfunctions.runtime.pool")
 ZYGOTE = Path(__file__).with_name("zygote.py")

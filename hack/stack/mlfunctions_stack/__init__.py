@@ -1,0 +1,1 @@
+"""`make up`: the whole mlfunctions stack on one machine."""

@@ -1,0 +1,5 @@
+import sys
+
+from mlfunctions_stack.up import main
+
+sys.exit(main())

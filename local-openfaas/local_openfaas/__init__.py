@@ -1,0 +1,1 @@
+"""A local OpenFaaS-compatible runtime and gateway (see local-openfaas/README.md)."""
