@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
+import socket
 
 import kopf
 
@@ -26,7 +28,15 @@ def main() -> None:
         clusterwide=True,
         standalone=True,
         liveness_endpoint=f"http://{host or '0.0.0.0'}:{port}/healthz",
+        identity=identity(),
     ))
+
+
+def identity() -> str:
+    """Who this operator is, for kopf. kopf's own default names the OS user, looked up by uid in /etc/passwd: a
+    pod that runs as a uid without an entry there (the chart runs as 65532 on a read-only root) would exit with
+    KeyError before doing anything. kopf's documented $POD_ID wins; else the host name, which is the pod's name."""
+    return os.environ.get("POD_ID") or f"mlfunctions-operator@{socket.gethostname()}/{os.getpid()}"
 
 
 if __name__ == "__main__":
