@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian packages a real node needs: containerd and runc (the container runtime), the CNI plugins
-# (pod networking), iptables and conntrack (kube-proxy), socat (kubectl port-forward), iproute2 (the node address).
+# (pod networking), iptables and conntrack (kube-proxy), socat (kubectl port-forward), iproute2 (the node address),
+# busybox-static (the volume provisioner's helper image).
 # Idempotent and quiet when everything is there: `apt-get update` runs only when something is missing, once.
 # Other setup scripts (the image builder's docker.io) install beside it; apt's lock is waited for, not fought.
 set -euo pipefail
 
-PACKAGES=(containerd runc containernetworking-plugins iptables conntrack socat iproute2)
+PACKAGES=(containerd runc containernetworking-plugins iptables conntrack socat iproute2 busybox-static)
 log() { printf '[node-packages %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 missing=()
