@@ -14,7 +14,6 @@ import atexit
 import logging
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,6 +23,7 @@ from pathlib import Path
 from kubernetes import client, config
 
 from . import kubeconfig, pki, processes
+from .processes import free_port
 
 log = logging.getLogger("mlfunctions_harness.controlplane")
 
@@ -45,12 +45,6 @@ CONTROLLERS = (
 
 class ControlPlaneError(RuntimeError):
     """The control plane could not be provided or started; the message says why."""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def binaries_dir() -> Path:
