@@ -10,12 +10,23 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from datetime import timedelta
+
+import durationpy
 
 LABEL_PREFIX = "com.openfaas.scale."
 SCALE_TYPES = ("rps", "capacity", "cpu")
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
-_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+# Go's time.ParseDuration grammar, which OpenFaaS uses for zero-duration. durationpy reads the value but is more
+# lenient (days, weeks, years, spaces between parts), so the text is held to this pattern first. The same grammar,
+# and the same 1s minimum for zero-duration, are in the operator's CRD (mlfunctions_operator/api/common.py):
+# tests/contracts/test_durations_contract.py drives both, and the API server, from one table of cases.
+GO_DURATION = re.compile(r"[-+]?(0|(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+)")
+# A Go time.Duration is an int64 count of nanoseconds (about 2562047h).
+GO_DURATION_MAX = timedelta(microseconds=-(-(2**63 - 1) // 1000))
+# The autoscaler looks once a second: a shorter idle time cannot be honoured, and 0s would scale a function to
+# zero between two requests.
+ZERO_DURATION_MIN_SECONDS = 1.0
 
 
 class InvalidScalingLabel(ValueError):
@@ -23,19 +34,17 @@ class InvalidScalingLabel(ValueError):
 
 
 def parse_duration(text: str) -> float:
-    """A Go duration ("15m", "1h30m", "2.5s", "0") in seconds."""
-    value = text.strip()
-    if value in ("0", "+0", "-0"):
-        return 0.0
-    position, total = 0, 0.0
-    for match in _DURATION_PART.finditer(value):
-        if match.start() != position:
-            break
-        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-        position = match.end()
-    if position == 0 or position != len(value):
-        raise ValueError(f"{text!r} is not a Go duration such as 30s, 15m or 1h30m")
-    return total
+    """A Go duration ("15m", "1h30m", "2.5s", "0") in seconds, read to the microsecond."""
+    error = ValueError(f"{text!r} is not a Go duration such as 30s, 15m or 1h30m")
+    if not GO_DURATION.fullmatch(text):
+        raise error
+    try:
+        value = durationpy.from_str(text)
+    except (ValueError, OverflowError):  # DurationError is a ValueError; older durationpy let OverflowError out
+        raise error from None
+    if abs(value) > GO_DURATION_MAX:
+        raise error
+    return value.total_seconds()
 
 
 @dataclass(frozen=True)
@@ -69,7 +78,8 @@ class ScalingPolicy:
         minimum = get("min", _non_negative_int, 1, "an integer >= 0")
         maximum = get("max", _non_negative_int, 20, "an integer >= 1")
         zero = get("zero", _boolean, False, "true or false")
-        zero_duration = get("zero-duration", _positive_duration, 15 * 60.0, "a Go duration such as 30s or 15m")
+        zero_duration = get("zero-duration", _zero_duration, 15 * 60.0,
+                            "a Go duration of at least 1s, such as 30s or 15m")
         target = get("target", _positive_float, 50.0, "a number > 0")
         proportion = get("target-proportion", _proportion, 0.90, "a number > 0 and <= 1")
         scale_type = get("type", _scale_type, "rps", "one of " + ", ".join(SCALE_TYPES))
@@ -120,9 +130,9 @@ def _proportion(text: str) -> float:
     return value
 
 
-def _positive_duration(text: str) -> float:
+def _zero_duration(text: str) -> float:
     value = parse_duration(text)
-    if value <= 0:
+    if value < ZERO_DURATION_MIN_SECONDS:
         raise ValueError(text)
     return value
 
