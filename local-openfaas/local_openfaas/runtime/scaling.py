@@ -78,7 +78,7 @@ class ScalingPolicy:
         minimum = get("min", _non_negative_int, 1, "an integer >= 0")
         maximum = get("max", _non_negative_int, 20, "an integer >= 1")
         zero = get("zero", _boolean, False, "true or false")
-        zero_duration = get("zero-duration", _zero_duration, 15 * 60.0,
+        zero_duration = get("zero-duration", zero_duration_seconds, 15 * 60.0,
                             "a Go duration of at least 1s, such as 30s or 15m")
         target = get("target", _positive_float, 50.0, "a number > 0")
         proportion = get("target-proportion", _proportion, 0.90, "a number > 0 and <= 1")
@@ -130,7 +130,8 @@ def _proportion(text: str) -> float:
     return value
 
 
-def _zero_duration(text: str) -> float:
+def zero_duration_seconds(text: str) -> float:
+    """The zero-duration label's value in seconds: a Go duration of at least ZERO_DURATION_MIN_SECONDS."""
     value = parse_duration(text)
     if value < ZERO_DURATION_MIN_SECONDS:
         raise ValueError(text)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+import durationpy
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 
 # Kubernetes' own validation patterns (apimachinery validation.go), so the CRD rejects what Kubernetes would.
@@ -12,11 +14,39 @@ DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 QUANTITY = r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
 CONDITION_REASON = r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"
+# Go's time.ParseDuration grammar, the one CEL's duration() and OpenFaaS read. The local runtime holds its
+# zero-duration label to the same pattern (local-openfaas/local_openfaas/runtime/scaling.py); one table of cases in
+# tests/contracts/test_durations_contract.py drives this model, the CRD on the API server and the runtime.
+GO_DURATION = r"^[-+]?(0|(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$"
+# A Go time.Duration is an int64 count of nanoseconds (about 2562047h); CEL's duration() refuses more.
+GO_DURATION_MAX = timedelta(microseconds=-(-(2**63 - 1) // 1000))
 
 DnsLabel = Annotated[str, StringConstraints(pattern=DNS_LABEL, max_length=63)]
 DnsSubdomain = Annotated[str, StringConstraints(pattern=DNS_SUBDOMAIN, max_length=253)]
 # A resource quantity ("100m", "128Mi", 1): an int-or-string in the CRD, exactly like core/v1 Quantity.
 Quantity = int | Annotated[str, StringConstraints(pattern=QUANTITY)]
+
+
+def go_duration(field: str, minimum: str) -> object:
+    """A Go duration ("15m", "1h30m") of at least `minimum`: the CRD checks it with CEL's duration(), and the
+    operator with durationpy (more lenient than Go, hence the pattern first) when it reads the object back."""
+    least = durationpy.from_str(minimum)
+    message = f"{field} must be a Go duration of at least {minimum}, such as 30s, 15m or 1h30m"
+
+    def check(text: str) -> str:
+        try:
+            value = durationpy.from_str(text)
+        except (ValueError, OverflowError):
+            raise ValueError(message) from None
+        if not least <= value <= GO_DURATION_MAX:
+            raise ValueError(message)
+        return text
+
+    # Only a string that has the grammar reaches duration(): the pattern's own error is the clearer message.
+    rule = {"rule": f"!self.matches(r'{GO_DURATION}') || duration(self) >= duration('{minimum}')",
+            "message": message, "reason": "FieldValueInvalid"}
+    return Annotated[str, Field(pattern=GO_DURATION, max_length=32,
+                                json_schema_extra={"x-kubernetes-validations": [rule]}), AfterValidator(check)]
 
 
 class K8sModel(BaseModel):

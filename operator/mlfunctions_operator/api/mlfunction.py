@@ -1,4 +1,4 @@
-"""MLFunction: a scikit-learn model served (or trained) as an OpenFaaS function. Contract: shared/API.md."""
+"""MLFunction: a scikit-learn model served (or trained) as an OpenFaaS function. Reference: docs/api.md."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
 
-from .common import DNS_LABEL, Condition, DnsLabel, DnsSubdomain, K8sModel, ResourceRequirements
+from .common import DNS_LABEL, Condition, DnsLabel, DnsSubdomain, K8sModel, ResourceRequirements, go_duration
 
 Task = Literal["train", "predict"]
 Dataset = Literal["iris", "wine", "breast_cancer", "digits", "diabetes"]
@@ -26,7 +26,10 @@ RESERVED_ENV = (
     "MODEL_NAME", "MODEL_VERSION", "TASK", "MODEL_STORE_URL", "MODEL_STORE_TOKEN", "MODEL_REFRESH_SECONDS",
     "TRAIN_DATASET", "TRAIN_ESTIMATOR", "TRAIN_PARAMS", "TRAIN_TEST_SIZE",
 )
-GO_DURATION = r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$"
+# The autoscaler of OpenFaaS (and the local runtime's) looks about once a second: a shorter idle time cannot be
+# honoured, and 0s would scale a function to zero between two requests.
+SCALE_TO_ZERO_AFTER_MIN = "1s"
+ScaleToZeroAfter = go_duration("scaleToZeroAfter", SCALE_TO_ZERO_AFTER_MIN)
 CRON = r"^(@(yearly|annually|monthly|weekly|daily|hourly)|([0-9*/,?LW#A-Za-z-]+\s+){4}[0-9*/,?LW#A-Za-z-]+)$"
 
 
@@ -92,10 +95,10 @@ class ScalingSpec(K8sModel):
     min_replicas: int = Field(1, ge=0, le=1000, description="Fewest replicas (default 1); 0 turns on scale to zero.")
     max_replicas: int = Field(5, ge=1, le=1000,
                               description="Most replicas (default 5); at least 1 and at least minReplicas.")
-    scale_to_zero_after: str | None = Field(
-        None, pattern=GO_DURATION, max_length=32,
-        description='Idle time before scaling to zero, as a Go duration ("15m", "1h30m"). Only with '
-                    "minReplicas 0; omitted: OpenFaaS's default (15m).",
+    scale_to_zero_after: ScaleToZeroAfter | None = Field(  # type: ignore[valid-type]
+        None,
+        description='Idle time before scaling to zero, as a Go duration ("15m", "1h30m") of at least '
+                    f"{SCALE_TO_ZERO_AFTER_MIN}. Only with minReplicas 0; omitted: OpenFaaS's default (15m).",
     )
     target: int = Field(50, ge=1, le=100000, description="Target load per replica for the autoscaler (default 50),"
                                                          " in the unit of the metric.")
