@@ -1,5 +1,5 @@
-"""The OpenFaaS layout faas-cli builds from: stack.yml, the template, the function folders (static checks; no
-container engine here, so the images themselves are not built in tests)."""
+"""The OpenFaaS layout faas-cli builds from: stack.yml, the template, the function folders (static checks; the
+images themselves are built and run in tests/images)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ DEFAULT_IMAGES = {
     "train": "ghcr.io/mlfunctions/train:0.1.0",
     "predict": "ghcr.io/mlfunctions/predict:0.1.0",
 }
+WATCHDOG_SETTINGS = {"exec_timeout", "read_timeout", "write_timeout", "max_inflight", "upstream_url", "mode"}
 
 
 def test_stack_names_the_default_images_and_existing_folders():
@@ -28,14 +29,15 @@ def test_stack_names_the_default_images_and_existing_folders():
         assert "model-store-token" in fn["secrets"]
 
 
-def test_training_gets_watchdog_timeouts_sized_for_training():
-    env = STACK["functions"]["train"]["environment"]
-    assert _seconds(env["exec_timeout"]) >= 600 and _seconds(env["write_timeout"]) > _seconds(
-        env["exec_timeout"]
-    )
+def test_stack_carries_no_watchdog_settings():
+    # The functions serve OpenFaaS's contract themselves: a watchdog's timeouts or readiness path would be read
+    # by nothing (call timeouts are the gateway's; readiness is the default GET /_/health).
+    for name, fn in STACK["functions"].items():
+        assert not set(fn.get("environment") or {}) & WATCHDOG_SETTINGS, name
+        assert "com.openfaas.ready.http.path" not in (fn.get("annotations") or {}), name
 
 
-def test_template_dockerfile_runs_the_watchdog_as_a_non_root_user():
+def test_template_dockerfile_serves_the_contract_itself_as_a_non_root_user():
     dockerfile = (FUNCTIONS / "template" / "mlfunctions-python3" / "Dockerfile").read_text()
     users = re.findall(r"^USER\s+(\S+)", dockerfile, re.MULTILINE)
     # Numeric, so Kubernetes can enforce runAsNonRoot without looking the name up.
@@ -43,9 +45,14 @@ def test_template_dockerfile_runs_the_watchdog_as_a_non_root_user():
     # The final stage copies a ready virtualenv: pip runs only in the build stage.
     final_stage = dockerfile.rsplit("\nFROM ", 1)[1]
     assert "pip install" not in final_stage and "COPY --from=build" in final_stage
-    assert re.search(r"^FROM .*of-watchdog:\d+\.\d+\.\d+", dockerfile, re.MULTILINE)
-    assert 'mode="http"' in dockerfile and 'CMD ["fwatchdog"]' in dockerfile
-    assert 'upstream_url="http://127.0.0.1:5000"' in dockerfile and 'PORT="5000"' in dockerfile
+    # Every stage on the one Python base (nothing else to pull, e.g. a watchdog image), no frontend to pull.
+    assert re.findall(r"^FROM\s+(\S+)", dockerfile, re.MULTILINE) == ["${PYTHON_IMAGE}", "${PYTHON_IMAGE}"]
+    assert re.search(r"^ARG PYTHON_IMAGE=python:3\.11\.\d+-slim-\w+$", dockerfile, re.MULTILINE)
+    assert not re.match(r"#\s*syntax=", dockerfile) and "watchdog" not in final_stage.lower()
+    # The function process itself listens on OpenFaaS's port, on every interface, and is PID 1 (gets SIGTERM).
+    assert re.search(r"^\s+HOST=0\.0\.0\.0", final_stage, re.MULTILINE)
+    assert re.search(r"^\s+PORT=8080", final_stage, re.MULTILINE)
+    assert 'CMD ["python", "index.py"]' in final_stage
     assert "COPY function/vendor/" in dockerfile  # the iris-client wheel, see below
 
 
@@ -68,8 +75,3 @@ def test_predict_requirements_do_not_name_scikit_learn():
             if line.strip() and not line.startswith("#")
         }
         assert names.isdisjoint({"scikit-learn", "sklearn", "skl2onnx", "skops", "joblib"}), path
-
-
-def _seconds(duration: str) -> float:
-    units = {"h": 3600, "m": 60, "s": 1}
-    return sum(float(n) * units[u] for n, u in re.findall(r"(\d+(?:\.\d+)?)([hms])", duration))
