@@ -46,7 +46,7 @@ TARGETS = {"warm_p50_ms_1_row": 1.0, "requests_per_second_1_row": 3000, "cold_st
 
 
 def _free_port() -> int:
-    from mlfunctions_harness.model_store import free_port
+    from mlfunctions_harness.processes import free_port
 
     return free_port()
 
@@ -302,7 +302,7 @@ def _training_times(store_url: str, token: str, log_dir: Path) -> dict[str, Any]
         env = {"MODEL_NAME": model, "MODEL_STORE_URL": store_url, "MODEL_STORE_TOKEN": token}
         process, port = _start_function("train", env, log_dir / "train.log")
         try:
-            _wait_healthy(port, process)
+            _wait_healthy(port, process, log_dir / "train.log")
             for name in sorted(names):
                 params = {"max_iter": 2000} if name.startswith("MLP") else {}
                 started = time.perf_counter()
@@ -321,20 +321,10 @@ def _training_times(store_url: str, token: str, log_dir: Path) -> dict[str, Any]
     return times
 
 
-def _wait_healthy(port: int, process: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"function exited with {process.returncode}")
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-            connection.request("GET", "/_/health")
-            if connection.getresponse().status == 200:
-                return
-        except ConnectionRefusedError:
-            pass
-        time.sleep(0.02)
-    raise RuntimeError("function not healthy in time")
+def _wait_healthy(port: int, process: subprocess.Popen, log: Path) -> None:
+    from mlfunctions_harness.processes import wait_healthy
+
+    wait_healthy(f"http://127.0.0.1:{port}/_/health", process, "the function", log, timeout=120)
 
 
 def _post_json(port: int, document: dict[str, Any]) -> dict[str, Any]:
@@ -368,7 +358,7 @@ def run(quick: bool) -> dict[str, Any]:
 
             train, train_port = _start_function("train", env, tmp / "train.log")
             processes.append(train)
-            _wait_healthy(train_port, train)
+            _wait_healthy(train_port, train, tmp / "train.log")
             trained = _post_json(train_port, SPEC)
             _stop(train)
 

@@ -37,8 +37,8 @@ import requests
 from iris_client import ModelStoreClient
 from mlfunctions_harness.model_store import start_iris_server, stop_iris_server
 from mlfunctions_harness import processes
+from mlfunctions_harness.processes import free_port, wait_for
 from local_openfaas import funcenv
-from mlfunctions_harness.controlplane import free_port
 from local_openfaas.gateway import process as gateway_process
 from local_openfaas.runtime import pool
 from local_openfaas.runtime.load import rss_bytes
@@ -74,16 +74,6 @@ def scale(gateway, name: str, replicas: int) -> None:
                   auth=gateway.basic_auth, timeout=10).raise_for_status()
 
 
-def wait(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise RuntimeError(f"timed out waiting for {what}")
-
-
 def gateway_events(gateway, message: str) -> list[dict]:
     """The gateway's structured log events whose message starts with `message`."""
     return [json.loads(line) for line in gateway.log_path.read_text().splitlines()
@@ -109,10 +99,10 @@ def cold_starts(gateway, samples: int, pooled: bool, learned: bool = True) -> di
     times, starts, warm = [], [], []
     for _ in range(samples):
         scale(gateway, name, 0)
-        wait(lambda: describe(gateway, name)["availableReplicas"] == 0 and describe(gateway, name)["replicas"] == 0,
-             30, "scale to zero")
+        wait_for(lambda: describe(gateway, name)["availableReplicas"] == 0
+                 and describe(gateway, name)["replicas"] == 0, 30, "scale to zero")
         if pooled:  # a pre-warmed process that has preloaded what the function imports is waiting
-            wait(lambda: _pool_ready(gateway, "predict", learned), 60, "a pre-warmed process")
+            wait_for(lambda: _pool_ready(gateway, "predict", learned), 60, "a pre-warmed process")
         time.sleep(1.0)  # the stopped replica's exit and any refill are over: a quiet machine
         started = time.perf_counter()
         response = requests.post(f"{gateway.url}/function/{name}", data=ROW, timeout=60,
@@ -157,7 +147,7 @@ def timed_requests(port: int, path: str, count: int) -> list[float]:
 
 def warm_latency(gateway, name: str, blocks: int, per_block: int) -> dict:
     scale(gateway, name, 1)
-    wait(lambda: describe(gateway, name)["availableReplicas"] == 1, 60, "a warm replica")
+    wait_for(lambda: describe(gateway, name)["availableReplicas"] == 1, 60, "a warm replica")
     replica_port = [e for e in gateway_events(gateway, "replica ready") if e["function"] == name][-1]["port"]
     gateway_port = int(gateway.url.rsplit(":", 1)[1])
     timed_requests(replica_port, "/", 200)  # warm both paths up (connections, caches)
@@ -269,7 +259,7 @@ def study(store_url: str, token: str, work: Path, stages: dict[str, list], exit_
     monolith = processes.spawn([str(funcenv.function_python(train_dir)), str(ROOT / "bench" / "monolith.py")],
                                work / "monolith.log", env=env)
     exit_stack.callback(processes.stop, monolith)
-    wait(lambda: _ok(f"http://127.0.0.1:{port}/_/health"), 120, "the monolith")
+    wait_for(lambda: _ok(f"http://127.0.0.1:{port}/_/health"), 120, "the monolith")
     for pattern, shape in stages.items():
         started = time.monotonic()
         with MemorySampler(lambda: [monolith.pid]) as memory:
@@ -290,8 +280,8 @@ def study(store_url: str, token: str, work: Path, stages: dict[str, list], exit_
     deploy(gateway, "study-predict", PREDICT_IMAGE, predict_env(store_url, token), zero)
     for pattern, shape in stages.items():
         for name in ("study-train", "study-predict"):  # every run starts from zero, as after a quiet night
-            wait(lambda n=name: describe(gateway, n)["replicas"] == 0, 60, f"{name} to scale to zero")
-        wait(lambda: _pool_ready(gateway, "predict", False) and _pool_ready(gateway, "train", False), 120,
+            wait_for(lambda n=name: describe(gateway, n)["replicas"] == 0, 60, f"{name} to scale to zero")
+        wait_for(lambda: _pool_ready(gateway, "predict", False) and _pool_ready(gateway, "train", False), 120,
              "the warm pools")
         cold_before = len(gateway_events(gateway, "scaling from zero"))
         replicas_before = len(gateway_events(gateway, "replica ready"))
@@ -406,7 +396,7 @@ def main() -> None:
                 trained.raise_for_status()
             deploy(gateway, "cold-predict", PREDICT_IMAGE, predict_env(store_url, token),
                    {"com.openfaas.scale.zero": "true", "com.openfaas.scale.zero-duration": "10m"})
-            wait(lambda g=gateway: describe(g, "cold-predict")["availableReplicas"] == 1, 300, "the first replica")
+            wait_for(lambda g=gateway: describe(g, "cold-predict")["availableReplicas"] == 1, 300, "the first replica")
             # The pool learns the function's imports from a replica it served: a warm-up round first.
             cold_starts(gateway, 1, pooled=pool_size > 0, learned=False)
             cold[mode] = cold_starts(gateway, samples, pooled=pool_size > 0)

@@ -1,5 +1,5 @@
-"""Fixtures for the local runtime and gateway: a tiny function of our own (tests/local/echo_function) run as
-real processes, and the gateway as a real server on 127.0.0.1."""
+"""Fixtures for the local runtime and gateway: a tiny function of our own (echo_function/) run as real processes,
+the gateway as a real server on 127.0.0.1, and the real functions' environments."""
 
 from __future__ import annotations
 
@@ -8,8 +8,17 @@ from pathlib import Path
 
 import pytest
 import yaml
-from local_support import ECHO_DIR, ECHO_IMAGE, descendants, free_port, pid_alive, wait_for
+from local_support import ECHO_DIR, ECHO_IMAGE, PREDICT_DIR, TRAIN_DIR
+from mlfunctions_harness.processes import descendants, free_port, pid_alive, wait_for
+from local_openfaas import funcenv
 from local_openfaas.gateway import process as gateway_process
+
+
+@pytest.fixture(scope="session")
+def function_venvs() -> None:
+    """Both functions' venvs, built once (about a minute each the very first time, then cached)."""
+    funcenv.function_python(TRAIN_DIR)
+    funcenv.function_python(PREDICT_DIR)
 
 
 @pytest.fixture

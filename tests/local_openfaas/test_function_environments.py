@@ -11,8 +11,8 @@ import subprocess
 
 import pytest
 
-from function_harness import PREDICT_DIR, TRAIN_DIR
 from local_openfaas import funcenv
+from local_support import PREDICT_DIR, TRAIN_DIR
 
 LIST_DISTRIBUTIONS = (
     "import importlib.metadata as m, json; "

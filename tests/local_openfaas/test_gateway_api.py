@@ -8,7 +8,8 @@ import time
 
 import pytest
 import requests
-from local_support import deploy, describe, pid_alive, wait_for
+from local_support import deploy, describe
+from mlfunctions_harness.processes import pid_alive, wait_for
 
 pytestmark = pytest.mark.server
 

@@ -10,7 +10,8 @@ import pytest
 import requests
 from kubernetes import client
 from kubernetes.client.rest import ApiException
-from local_support import ECHO_IMAGE, descendants, free_port, pid_alive, wait_for
+from local_support import ECHO_IMAGE
+from mlfunctions_harness.processes import descendants, free_port, pid_alive, wait_for
 from local_openfaas.gateway import process as gateway_process
 from local_openfaas.runtime import rbac
 

@@ -13,7 +13,7 @@ import pytest
 import requests
 import yaml
 from kubernetes import client
-from local_support import descendants, free_port, pid_alive, wait_for
+from mlfunctions_harness.processes import descendants, free_port, pid_alive, wait_for
 from mlfunctions_stack.up import LocalStack
 
 pytestmark = pytest.mark.server

@@ -12,7 +12,7 @@ import time
 
 import pytest
 import requests
-from local_support import descendants, free_port, pid_alive, wait_for
+from mlfunctions_harness.processes import descendants, free_port, pid_alive, wait_for
 
 pytestmark = pytest.mark.server
 

@@ -9,21 +9,14 @@ subprocess, and small valid ONNX artifacts to store in it.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
+from . import processes
+from .processes import free_port
+
 STARTUP_TIMEOUT_SECONDS = 30.0
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def start_iris_server(
@@ -39,7 +32,7 @@ def start_iris_server(
     """Run `python -m iris_server` on 127.0.0.1 and return (base URL, process) once /readyz answers 200.
 
     The server's log goes to `<data_dir>/../<data_dir name>.log` (outside the data dir, which it owns). Raises
-    RuntimeError with the log's tail if it exits or is not ready in time.
+    processes.NotHealthy (a RuntimeError) with the log's tail if it exits or is not ready in time.
     """
     data_dir = Path(data_dir)
     data_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -58,43 +51,19 @@ def start_iris_server(
         **(extra_env or {}),
     }
     log_path = data_dir.parent / f"{data_dir.name}.log"
-    with log_path.open("ab") as log_file:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "iris_server"], env=env, stdout=log_file, stderr=subprocess.STDOUT
-        )
+    process = processes.spawn([sys.executable, "-m", "iris_server"], log_path, env=env)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"iris-server exited with {process.returncode}:\n{_tail(log_path)}")
-        try:
-            with urllib.request.urlopen(f"{url}/readyz", timeout=1) as response:
-                if response.status == 200:
-                    return url, process
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.05)
-    stop_iris_server(process)
-    raise RuntimeError(f"iris-server not ready after {STARTUP_TIMEOUT_SECONDS}s:\n{_tail(log_path)}")
+    try:
+        processes.wait_healthy(f"{url}/readyz", process, "iris-server", log_path, STARTUP_TIMEOUT_SECONDS)
+    except processes.NotHealthy:
+        stop_iris_server(process)
+        raise
+    return url, process
 
 
 def stop_iris_server(process: subprocess.Popen, timeout: float = 10.0) -> None:
     """SIGTERM (uvicorn drains in-flight requests), then SIGKILL if it does not exit in time."""
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
-def _tail(path: Path, lines: int = 40) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
+    processes.stop(process, timeout)
 
 
 def onnx_model(seed: int = 0, floats: int = 4) -> bytes:

@@ -20,7 +20,7 @@ from typing import Self
 import yaml
 
 from . import processes
-from .controlplane import free_port
+from .processes import free_port
 
 log = logging.getLogger("mlfunctions_harness.operator")
 

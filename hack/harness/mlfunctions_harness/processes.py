@@ -102,10 +102,10 @@ async def terminate(process: subprocess.Popen, exited: asyncio.Future, grace: fl
         pass
 
 
-def free_port() -> int:
-    """A loopback port that was free a moment ago (the kernel's pick): for a server about to be started."""
+def free_port(address: str = "127.0.0.1") -> int:
+    """A port on `address` that was free a moment ago (the kernel's pick): for a server about to be started."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
+        probe.bind((address, 0))
         return probe.getsockname()[1]
 
 

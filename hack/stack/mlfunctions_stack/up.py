@@ -108,7 +108,7 @@ class LocalStack:
         process = processes.spawn([sys.executable, "-m", "iris_server"], folder / "iris-server.log", env=env)
         self._exit.callback(processes.stop, process)
         url = f"http://127.0.0.1:{self.store_port}"
-        _wait_http(f"{url}/readyz", process, folder / "iris-server.log", "iris-server")
+        processes.wait_healthy(f"{url}/readyz", process, "iris-server", folder / "iris-server.log")
         return url, token_file
 
     def install_operator_rbac(self, store_url: str, token_file: Path) -> str:
@@ -146,7 +146,7 @@ class LocalStack:
     def start_operator(self, service_account: str) -> None:
         kubeconfig = self.cluster.service_account_kubeconfig(
             self.operator_namespace, service_account, self.state_dir / "operator.kubeconfig")
-        health_port = controlplane.free_port()
+        health_port = processes.free_port()
         env = {**os.environ, "KUBECONFIG": str(kubeconfig),
                "MLFUNCTIONS_OPERATOR_NAMESPACE": self.operator_namespace,
                "MLFUNCTIONS_FUNCTION_NAMESPACE": self.function_namespace,
@@ -156,7 +156,7 @@ class LocalStack:
         log_path = self.state_dir / "operator.log"
         process = processes.spawn([sys.executable, "-m", "mlfunctions_operator"], log_path, env=env)
         self._exit.callback(processes.stop, process)
-        _wait_http(f"http://127.0.0.1:{health_port}/healthz", process, log_path, "the operator")
+        processes.wait_healthy(f"http://127.0.0.1:{health_port}/healthz", process, "the operator", log_path)
 
     def start_gateway(self) -> gateway_process.GatewayProcess:
         """The local OpenFaaS, acting as a ServiceAccount that may do what OpenFaaS's controller does."""
@@ -185,18 +185,23 @@ class LocalStack:
         """The MLFunction once it is Ready=True; StackError with its conditions if it is not in time."""
         meta = mlfunction["metadata"]
         objects = client.CustomObjectsApi(self.api)
-        deadline, current = time.monotonic() + timeout, {}
-        while time.monotonic() < deadline:
+        current: dict = {}
+
+        def ready() -> dict | None:
+            nonlocal current
             current = objects.get_namespaced_custom_object(GROUP, VERSION, meta["namespace"], "mlfunctions",
                                                            meta["name"])
             status = current.get("status") or {}
-            ready = [c for c in status.get("conditions", []) if c["type"] == "Ready" and c["status"] == "True"]
-            if ready and status.get("observedGeneration") == current["metadata"]["generation"]:
-                return current
-            time.sleep(0.2)
-        conditions = (current.get("status") or {}).get("conditions", [])
-        raise StackError(f"MLFunction {meta['namespace']}/{meta['name']} not Ready after {timeout:.0f}s: "
-                         f"{conditions}; see {self.state_dir}/operator.log and {self.state_dir}/faas/")
+            is_ready = any(c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions", []))
+            current_generation = status.get("observedGeneration") == current["metadata"]["generation"]
+            return current if is_ready and current_generation else None
+
+        try:
+            return processes.wait_for(ready, timeout, f"MLFunction {meta['name']} to be Ready", interval=0.2)
+        except TimeoutError:
+            conditions = (current.get("status") or {}).get("conditions", [])
+            raise StackError(f"MLFunction {meta['namespace']}/{meta['name']} not Ready after {timeout:.0f}s: "
+                             f"{conditions}; see {self.state_dir}/operator.log and {self.state_dir}/faas/") from None
 
     def invoke(self, mlfunction: dict, body: str, timeout: float = 600.0) -> requests.Response:
         function = mlfunction["status"]["function"]
@@ -318,13 +323,6 @@ def _run(command: list[str], stdin: str | None = None) -> str:
     return result.stdout
 
 
-def _wait_http(url: str, process: subprocess.Popen, log_path: Path, what: str, timeout: float = 60.0) -> None:
-    try:
-        processes.wait_healthy(url, process, what, log_path, timeout)
-    except processes.NotHealthy as error:
-        raise StackError(str(error)) from None
-
-
 def _port_free(port: int, what: str, flag: str) -> None:
     with socket.socket() as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers do: TIME_WAIT is no owner
@@ -352,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         return up(options)
-    except (StackError, controlplane.ControlPlaneError) as error:
+    except (StackError, controlplane.ControlPlaneError, processes.NotHealthy) as error:
         print(f"[up] failed: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -12,7 +12,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from local_openfaas.runtime import processes
+from mlfunctions_harness import processes
 from local_openfaas.runtime.programs import Program
 
 log = logging.getLogger("mlfunctions.runtime.pool")
@@ -116,7 +116,7 @@ class WarmPool:
             argv += ["--preload-file", str(self.learn_dir / name)]
         process = None
         try:
-            process = processes.spawn(argv, cwd=ZYGOTE.parent, env=self._base_env, log_path=self._log_path,
+            process = processes.spawn(argv, self._log_path, cwd=ZYGOTE.parent, env=self._base_env,
                                       stdin=subprocess.PIPE, pass_fds=(write_fd,))
             os.close(write_fd)
             write_fd = -1

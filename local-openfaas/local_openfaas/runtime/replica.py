@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from local_openfaas.runtime import processes
+from mlfunctions_harness import processes
 from local_openfaas.runtime.pool import WarmPools
 from local_openfaas.runtime.ports import PortAllocator
 from local_openfaas.runtime.programs import Program
@@ -49,7 +49,7 @@ class Replica:
         path = self.spec.annotations.get(READY_PATH_ANNOTATION, HEALTH_PATH)
         delay = 0.002  # a warm replica is up in milliseconds: probe often at first (a refused connect is cheap)
         while time.monotonic() < deadline and not self.exited.done() and not self.stopping:
-            if await processes.http_ok(self.port, path):
+            if await http_ok(self.port, path):
                 self.ready_at = time.monotonic()
                 return True
             await asyncio.sleep(delay)
@@ -84,7 +84,7 @@ class ReplicaLauncher:
                 warm.become(program, env, log_path)
                 process, exited = warm.process, warm.exited
             else:
-                process = processes.spawn(program.command, cwd=program.cwd, env=env, log_path=log_path)
+                process = processes.spawn(program.command, log_path, cwd=program.cwd, env=env)
                 exited = processes.exit_future(process)
         except BaseException:
             self.ports.release(port)
@@ -94,6 +94,23 @@ class ReplicaLauncher:
         exited.add_done_callback(lambda _: self.ports.release(port))
         return Replica(spec=spec, port=port, process=process, exited=exited, log_path=log_path,
                        secrets_dir=secrets_dir, warm=warm is not None, id=replica_id)
+
+
+async def http_ok(port: int, path: str = HEALTH_PATH, timeout: float = 1.0) -> bool:
+    """Whether GET http://127.0.0.1:<port><path> answers 2xx (the readiness probe; raw HTTP/1.0, no pooling)."""
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), timeout)
+    except (OSError, asyncio.TimeoutError):
+        return False
+    try:
+        writer.write(f"GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+        line = await asyncio.wait_for(reader.readline(), timeout)
+        parts = line.split()
+        return len(parts) >= 2 and parts[1][:1] == b"2"
+    except (OSError, asyncio.TimeoutError):
+        return False
+    finally:
+        writer.close()
 
 
 def inherited_env(environ: dict[str, str]) -> dict[str, str]:
