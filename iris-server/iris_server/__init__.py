@@ -1,3 +1,3 @@
-"""iris-server: the mlfunctions model store."""
+"""iris-server: the mlfunctions model store, for models of any kind (the name is historical: README.md)."""
 
 __version__ = "0.1.0"

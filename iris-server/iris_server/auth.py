@@ -16,7 +16,7 @@ _NO_SUCH_SECRET = tokens.digest("no such token")
 async def authenticate(request: Request) -> Principal:
     """FastAPI dependency: the caller's Principal, or 401. Also records it for the access log (its id only).
 
-    Async on purpose: a sync dependency would cost every request a threadpool hop (see api.py).
+    Async on purpose: a sync dependency would cost every request a threadpool hop (see api/__init__.py).
     """
     header = request.headers.get("authorization")
     if not header:

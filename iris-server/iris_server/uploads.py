@@ -15,7 +15,8 @@ from typing import Any
 from anyio import to_thread
 
 from . import artifacts
-from .catalog import AddResult, Catalog, NewVersion
+from .catalog import Catalog
+from .records import AddResult, NewVersion
 from .errors import ApiError
 from .observability import UPLOAD_BYTES, UPLOADS
 from .storage import ArtifactBackend, Stager, StagedArtifact, TooLarge

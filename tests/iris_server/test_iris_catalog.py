@@ -7,7 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from iris_server.catalog import Catalog, Conflict, Missing, NewVersion, TokenRecord, now
+from iris_server.catalog import Catalog
+from iris_server.records import Conflict, Missing, NewVersion, TokenRecord, now
 from iris_server.names import parse_version_ref
 
 

@@ -6,7 +6,8 @@ import hashlib
 
 import pytest
 
-from iris_server.catalog import Catalog, NewVersion
+from iris_server.catalog import Catalog
+from iris_server.records import NewVersion
 from iris_server.recovery import recover
 from iris_server.storage import FilesystemBackend, Stager, TooLarge
 

@@ -1,0 +1,44 @@
+"""The FastAPI app: one Store (catalog, artifact backend, upload pipeline) and the resource routers."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from .. import __version__
+from ..catalog import Catalog
+from ..config import Settings
+from ..errors import install_handlers
+from ..observability import ObservabilityMiddleware
+from ..storage import FilesystemBackend
+from ..uploads import UploadPipeline
+from . import aliases, health, models, token_admin, versions
+from .params import Store
+
+
+def create_app(settings: Settings) -> FastAPI:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.staging_dir.mkdir(parents=True, exist_ok=True)
+    catalog = Catalog(settings.catalog_path)
+    backend = FilesystemBackend(settings.blobs_dir)
+    app = FastAPI(
+        title="iris-server",
+        version=__version__,
+        description="The mlfunctions model store: versioned models of any kind behind scoped bearer tokens.",
+    )
+    app.state.store = Store(
+        settings=settings,
+        catalog=catalog,
+        backend=backend,
+        admin_sha256=settings.admin_token_sha256(),
+        uploads=UploadPipeline(catalog, backend, settings.staging_dir, settings.max_upload_bytes),
+    )
+    install_handlers(app)
+    for module in (health, models, versions, aliases, token_admin):
+        app.include_router(module.router)
+    app.add_middleware(ObservabilityMiddleware)
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """uvicorn factory: each worker process builds its app from the same IRIS_* environment."""
+    return create_app(Settings())

@@ -1,0 +1,40 @@
+"""/healthz, /readyz and /metrics: unauthenticated, for the kubelet and a Prometheus scraper."""
+
+from __future__ import annotations
+
+import os
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from ..errors import error_response
+from ..schemas import ErrorOut, Status
+from .params import store_of
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", response_model=Status)
+async def healthz():
+    """Liveness: the process answers."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", response_model=Status, responses={503: {"model": ErrorOut}})
+async def readyz(request: Request):
+    """Readiness: the catalog answers and the data dir is writable."""
+    store = store_of(request)
+    try:
+        store.catalog.ping()
+    except Exception as error:  # any database failure means "not ready", with the reason
+        return error_response(503, f"catalog unavailable: {error}")
+    staging = store.settings.staging_dir
+    if not (staging.is_dir() and os.access(staging, os.W_OK)):
+        return error_response(503, f"data dir {store.settings.data_dir} is not writable")
+    return {"status": "ready"}
+
+
+@router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
+async def metrics():
+    """Prometheus metrics, unauthenticated: labels carry route templates only, never model names or tokens."""
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
