@@ -16,6 +16,9 @@ import numpy as np
 
 from training_errors import TrainingInputError
 
+# The home of the list of bundled datasets and their tasks. The operator's API carries a copy for its CRD (DATASETS
+# in operator/mlfunctions_operator/api/mlfunction.py), tied to this one by
+# tests/contracts/test_training_lists_contract.py.
 BUNDLED: dict[str, str] = {
     "iris": "classification",
     "wine": "classification",

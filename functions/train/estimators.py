@@ -12,6 +12,8 @@ from typing import Any
 
 from training_errors import TrainingInputError
 
+# The home of the allow-list. The operator's API carries a copy for its CRD (CLASSIFIERS and REGRESSORS in
+# operator/mlfunctions_operator/api/mlfunction.py), tied to this one by tests/contracts/test_training_lists_contract.py.
 CLASSIFIERS: dict[str, str] = {
     "LogisticRegression": "sklearn.linear_model",
     "RandomForestClassifier": "sklearn.ensemble",

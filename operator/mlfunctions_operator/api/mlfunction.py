@@ -9,17 +9,24 @@ from pydantic import ConfigDict, Field
 from .common import DNS_LABEL, Condition, DnsLabel, DnsSubdomain, K8sModel, ResourceRequirements, go_duration
 
 Task = Literal["train", "predict"]
-Dataset = Literal["iris", "wine", "breast_cancer", "digits", "diabetes"]
-REGRESSION_DATASETS = ("diabetes",)
-# The train function's allow-list (functions/train/estimators.py): estimators skl2onnx converts faithfully.
+# The train function's allow-lists, copied: their home is functions/train/datasets.py (BUNDLED) and
+# functions/train/estimators.py (CLASSIFIERS, REGRESSORS), in the train function's own image; the operator's image
+# must not install numpy and scikit-learn to import them. tests/contracts/test_training_lists_contract.py fails when
+# a copy differs from its home, or when the API server admits a dataset and estimator the train function refuses.
+DATASETS = {
+    "iris": "classification", "wine": "classification", "breast_cancer": "classification",
+    "digits": "classification", "diabetes": "regression",
+}
 CLASSIFIERS = (
-    "LogisticRegression", "RandomForestClassifier", "GradientBoostingClassifier", "DecisionTreeClassifier",
-    "ExtraTreesClassifier", "KNeighborsClassifier", "SVC", "GaussianNB", "MLPClassifier",
+    "LogisticRegression", "RandomForestClassifier", "ExtraTreesClassifier", "GradientBoostingClassifier",
+    "DecisionTreeClassifier", "KNeighborsClassifier", "SVC", "GaussianNB", "MLPClassifier",
 )
 REGRESSORS = (
-    "LinearRegression", "Ridge", "Lasso", "ElasticNet", "RandomForestRegressor", "GradientBoostingRegressor",
-    "DecisionTreeRegressor", "ExtraTreesRegressor", "KNeighborsRegressor", "SVR", "MLPRegressor",
+    "LinearRegression", "Ridge", "Lasso", "ElasticNet", "RandomForestRegressor", "ExtraTreesRegressor",
+    "GradientBoostingRegressor", "DecisionTreeRegressor", "KNeighborsRegressor", "SVR", "MLPRegressor",
 )
+Dataset = Literal[tuple(DATASETS)]  # type: ignore[valid-type]
+REGRESSION_DATASETS = tuple(name for name, task in DATASETS.items() if task == "regression")
 Estimator = Literal[CLASSIFIERS + REGRESSORS]  # type: ignore[valid-type]
 # Environment the operator sets on every function; user-supplied env must not shadow it.
 RESERVED_ENV = (
@@ -54,8 +61,9 @@ class TrainingSpec(K8sModel):
     model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [{
         "rule": (f"self.dataset in {_cel_list(REGRESSION_DATASETS)} ? self.estimator in {_cel_list(REGRESSORS)}"
                  f" : self.estimator in {_cel_list(CLASSIFIERS)}"),
-        "message": "estimator does not fit the dataset: diabetes needs a regressor "
-                   f"({', '.join(REGRESSORS)}); the other datasets need a classifier ({', '.join(CLASSIFIERS)})",
+        "message": f"estimator does not fit the dataset: {' and '.join(REGRESSION_DATASETS)} "
+                   f"need{'s' if len(REGRESSION_DATASETS) == 1 else ''} a regressor ({', '.join(REGRESSORS)}); "
+                   f"the other datasets need a classifier ({', '.join(CLASSIFIERS)})",
         "fieldPath": ".estimator",
         "reason": "FieldValueInvalid",
     }]})
