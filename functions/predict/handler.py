@@ -14,6 +14,7 @@ from typing import Any
 import function_support
 import inference_protocol as protocol
 from asgi_json import Answer, HTTPError, JsonApp, Request
+from input_errors import InvalidInput, TooLarge
 from model_source import ModelSource, ModelUnavailable
 from served_model import ServedModel
 
@@ -104,12 +105,12 @@ def create_app() -> JsonApp:
         # Load now rather than on the first request: fetching and loading the model is most of a cold start.
         on_startup=source.start,
         on_shutdown=source.stop,
-        errors={protocol.InvalidInput: _invalid_input, ModelUnavailable: _unavailable},
+        errors={InvalidInput: _invalid_input, ModelUnavailable: _unavailable},
     )
 
 
 def _invalid_input(error: Exception) -> HTTPError:
-    return HTTPError(413 if isinstance(error, protocol.TooLarge) else 400, str(error))
+    return HTTPError(413 if isinstance(error, TooLarge) else 400, str(error))
 
 
 def _unavailable(error: Exception) -> HTTPError:
@@ -119,7 +120,7 @@ def _unavailable(error: Exception) -> HTTPError:
 
 def _png_request(body: bytes, model: ServedModel, query_probabilities: str | None) -> protocol.PredictRequest:
     if not model.image:
-        raise protocol.InvalidInput(
+        raise InvalidInput(
             f"model {model.name} v{model.version} takes rows of {model.features} numbers, not images; "
             f"send JSON like {protocol.v1_example(model)}"
         )
@@ -127,7 +128,7 @@ def _png_request(body: bytes, model: ServedModel, query_probabilities: str | Non
 
     wants = query_probabilities is not None and protocol.parse_flag(query_probabilities, "probabilities")
     if wants and not model.has_probabilities:
-        raise protocol.InvalidInput(f"model {model.name} v{model.version} gives no class probabilities")
+        raise InvalidInput(f"model {model.name} v{model.version} gives no class probabilities")
     return protocol.PredictRequest(png_row(body, model.image).astype(model.input_dtype), wants)
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from input_errors import InvalidInput, TooLarge
 from served_model import Prediction, ServedModel
 
 _NUMBERS = frozenset({int, float})
@@ -21,14 +22,6 @@ V2_NUMERIC_TYPES = frozenset(
 )
 V2_OUTPUTS = ("predictions", "probabilities")
 PROBABILITY_DECIMALS = 6
-
-
-class InvalidInput(ValueError):
-    """The request cannot be answered as sent: answered 400 with this message."""
-
-
-class TooLarge(InvalidInput):
-    """More rows than one request may carry: answered 413."""
 
 
 @dataclass(frozen=True)

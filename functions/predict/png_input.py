@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from inference_protocol import InvalidInput
+from input_errors import InvalidInput
 
 MAX_PIXELS = 4096 * 4096  # refuse decompression bombs before decoding
 

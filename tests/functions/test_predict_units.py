@@ -18,6 +18,7 @@ import inference_protocol as protocol
 import training_job
 import training_request
 from function_harness import IRIS_SAMPLES
+from input_errors import InvalidInput, TooLarge
 from png_input import png_row
 from served_model import ServedModel, UnservableModel
 
@@ -135,14 +136,14 @@ V1_BAD = [
 
 @pytest.mark.parametrize(("document", "expected"), V1_BAD)
 def test_v1_bad_input_says_what_was_expected(iris, document, expected):
-    with pytest.raises(protocol.InvalidInput) as caught:
+    with pytest.raises(InvalidInput) as caught:
         protocol.parse_v1(document, iris, None, MAX_ROWS)
     assert expected in str(caught.value)
-    assert type(caught.value) is protocol.InvalidInput  # 400, not 413
+    assert type(caught.value) is InvalidInput  # 400, not 413
 
 
 def test_v1_too_many_rows_is_too_large(iris):
-    with pytest.raises(protocol.TooLarge, match="101 rows; at most 100"):
+    with pytest.raises(TooLarge, match="101 rows; at most 100"):
         protocol.parse_v1({"instances": [[1, 2, 3, 4]] * 101}, iris, None, MAX_ROWS)
 
 
@@ -157,7 +158,7 @@ def test_v1_too_many_rows_is_too_large(iris):
     ],
 )
 def test_undecodable_bodies(iris, body, expected):
-    with pytest.raises(protocol.InvalidInput) as caught:
+    with pytest.raises(InvalidInput) as caught:
         protocol.decode_json(body, lambda: protocol.v1_example(iris))
     assert expected in str(caught.value)
 
@@ -167,13 +168,13 @@ def test_probabilities_flag_from_query_and_body(iris):
     assert protocol.parse_v1(rows, iris, "1", MAX_ROWS).probabilities
     assert not protocol.parse_v1({**rows, "probabilities": False}, iris, "true", MAX_ROWS).probabilities
     with pytest.raises(
-        protocol.InvalidInput, match="the probabilities query parameter must be true or false"
+        InvalidInput, match="the probabilities query parameter must be true or false"
     ):
         protocol.parse_v1(rows, iris, "maybe", MAX_ROWS)
 
 
 def test_probabilities_from_a_regressor_are_refused(diabetes):
-    with pytest.raises(protocol.InvalidInput, match="is a regressor: it gives no class probabilities"):
+    with pytest.raises(InvalidInput, match="is a regressor: it gives no class probabilities"):
         protocol.parse_v1({"instances": [[0.0] * 10], "probabilities": True}, diabetes, None, MAX_ROWS)
 
 
@@ -243,7 +244,7 @@ V2_BAD = [
 
 @pytest.mark.parametrize(("document", "expected"), V2_BAD)
 def test_v2_bad_input_says_what_was_expected(iris, document, expected):
-    with pytest.raises(protocol.InvalidInput) as caught:
+    with pytest.raises(InvalidInput) as caught:
         protocol.parse_v2(document, iris, None, MAX_ROWS)
     assert expected in str(caught.value)
 
@@ -303,7 +304,7 @@ def test_b64_instances_for_image_models(digits, digit_images):
     instances = [{"b64": base64.b64encode(_png(image * (255 / 16))).decode()} for image in images[:3]]
     request = protocol.parse_v1({"instances": instances}, digits, None, MAX_ROWS)
     assert request.rows.shape == (3, 64)
-    with pytest.raises(protocol.InvalidInput, match=r"instances\[0\]\.b64 is not valid base64"):
+    with pytest.raises(InvalidInput, match=r"instances\[0\]\.b64 is not valid base64"):
         protocol.parse_v1({"instances": [{"b64": "***"}]}, digits, None, MAX_ROWS)
 
 
@@ -316,5 +317,5 @@ def test_b64_instances_for_image_models(digits, digit_images):
     ],
 )
 def test_bad_png(digits, data, expected):
-    with pytest.raises(protocol.InvalidInput, match=expected):
+    with pytest.raises(InvalidInput, match=expected):
         png_row(data, digits.image)
