@@ -1,4 +1,5 @@
 """The user-facing API (group mlfunctions.dev, version v1alpha1) as pydantic models: the one source of truth.
+Also the part of OpenFaaS's Function API the operator reads (`openfaas`).
 
 The CRDs in crds/ are generated from these classes by `mlfunctions_operator.crdgen`, and the operator parses what
 it reads from the API server with the same classes, so the schema and the code cannot drift apart.
@@ -19,10 +20,11 @@ from .mlfunction import (
     TrainingSpec,
 )
 from .modelstore import ExternalStoreSpec, ModelStoreSpec, ModelStoreStatus, SecretKeyRef, StorageSpec
+from .openfaas import FunctionCondition, FunctionStatus
 
 __all__ = [
     "CLASSIFIERS", "REGRESSORS", "RESERVED_ENV", "Condition", "ConditionStatus", "EnvVar", "ExternalStoreSpec",
-    "FunctionRef", "K8sModel", "MLFunctionSpec", "MLFunctionStatus", "ModelRef", "ModelStatus",
+    "FunctionCondition", "FunctionRef", "FunctionStatus", "K8sModel", "MLFunctionSpec", "MLFunctionStatus", "ModelRef", "ModelStatus",
     "ModelStoreSpec", "ModelStoreStatus", "ResourceRequirements", "ScalingSpec", "SecretKeyRef", "StorageSpec",
     "TrainingSpec",
 ]
