@@ -20,7 +20,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from local_openfaas.runtime.scaling import parse_duration
-from local_openfaas.runtime.spec import GROUP, KIND, VERSION, FunctionSpec, InvalidFunction, from_custom_object
+from local_openfaas.runtime.spec import (
+    GROUP,
+    KIND,
+    VERSION,
+    FunctionSpec,
+    InvalidFunction,
+    from_custom_object,
+)
 
 FUNCTION_LABEL = "faas_function"
 HTTP_PORT = 8080                                      # faas-netes' RuntimeHTTPPort: the watchdog's port
@@ -194,12 +201,10 @@ def probes(annotations: Mapping[str, str], config: DeploymentConfig) -> tuple[di
             delay = int(parse_duration(annotations[PROBE_DELAY_ANNOTATION]))
         except ValueError as error:
             raise InvalidFunction(f"invalid {PROBE_DELAY_ANNOTATION} duration format: {error}") from None
-    if config.http_probe or path != HEALTH_PATH:
-        handler: dict = {"httpGet": {"path": path, "port": HTTP_PORT}}
-    else:
-        handler = {"exec": {"command": ["cat", LOCK_FILE]}}
+    http = config.http_probe or path != HEALTH_PATH
 
     def probe(timing: ProbeTiming) -> dict:
+        handler = {"httpGet": {"path": path, "port": HTTP_PORT}} if http else {"exec": {"command": ["cat", LOCK_FILE]}}
         return {**handler, "initialDelaySeconds": delay, "timeoutSeconds": timing.timeout_seconds,
                 "periodSeconds": timing.period_seconds, "successThreshold": 1, "failureThreshold": 3}
 

@@ -14,8 +14,9 @@ import json
 import logging
 import threading
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Self
 
 import urllib3
 from kubernetes.client.rest import ApiException
@@ -36,8 +37,8 @@ _TRANSIENT = (ApiException, urllib3.exceptions.HTTPError, OSError, ValueError)
 class Reconciler:
     """Start with start() (or the module's start()), stop with stop(); scale() is for an autoscaler."""
 
-    def __init__(self, kubeconfig: Path | None, namespace: str, config: DeploymentConfig = DeploymentConfig()):
-        self.namespace, self.config = namespace, config
+    def __init__(self, kubeconfig: Path | None, namespace: str, config: DeploymentConfig | None = None):
+        self.namespace, self.config = namespace, config or DeploymentConfig()
         self._api = api_client(kubeconfig)
         self._kube = NamespaceClient(self._api, namespace)
         self._queue = WorkQueue()
@@ -76,7 +77,7 @@ class Reconciler:
         self._api.close()
         log.info("faas-netes reconciler stopped", extra={"namespace": self.namespace})
 
-    def __enter__(self) -> Reconciler:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -188,7 +189,7 @@ class Reconciler:
             raise
 
 
-def start(kubeconfig: Path | None, namespace: str, config: DeploymentConfig = DeploymentConfig(),
+def start(kubeconfig: Path | None, namespace: str, config: DeploymentConfig | None = None,
           synced_timeout: float = 30.0) -> Reconciler:
     """A running reconciler for `namespace` that has listed what exists; stop() it when done."""
     reconciler = Reconciler(kubeconfig, namespace, config).start()
@@ -203,9 +204,9 @@ def start(kubeconfig: Path | None, namespace: str, config: DeploymentConfig = De
 def _controller_owner(obj: dict, function: dict | None = None) -> str | None:
     """The name of the Function that controls `obj` (only `function`, by uid, when given), else None."""
     for ref in (obj.get("metadata") or {}).get("ownerReferences") or ():
-        if ref.get("kind") == KIND and ref.get("apiVersion", "").startswith(f"{GROUP}/") and ref.get("controller"):
-            if function is None or ref.get("uid") == function["metadata"]["uid"]:
-                return ref["name"]
+        ours = ref.get("kind") == KIND and ref.get("apiVersion", "").startswith(f"{GROUP}/")
+        if ours and ref.get("controller") and (function is None or ref.get("uid") == function["metadata"]["uid"]):
+            return ref["name"]
     return None
 
 
@@ -217,4 +218,4 @@ def _api_message(error: ApiException) -> str:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -16,6 +16,7 @@ class WorkQueue:
         self._ready: list[str] = []
         self._queued: set[str] = set()
         self._delayed: list[tuple[float, str]] = []
+        self._due: dict[str, float] = {}   # each waiting key once, at its earliest time (heap entries may be stale)
         self._failures: dict[str, int] = {}
         self._wake = threading.Condition()
 
@@ -32,7 +33,10 @@ class WorkQueue:
             failures = self._failures.get(key, 0)
             self._failures[key] = failures + 1
             delay = min(self._maximum, self._first * 2 ** failures)
-            heapq.heappush(self._delayed, (time.monotonic() + delay, key))
+            due = time.monotonic() + delay
+            if due < self._due.get(key, float("inf")):
+                self._due[key] = due
+                heapq.heappush(self._delayed, (due, key))
             self._wake.notify()
             return delay
 
@@ -48,7 +52,10 @@ class WorkQueue:
             while True:
                 now = time.monotonic()
                 while self._delayed and self._delayed[0][0] <= now:
-                    _, key = heapq.heappop(self._delayed)
+                    due, key = heapq.heappop(self._delayed)
+                    if self._due.get(key) != due:
+                        continue
+                    del self._due[key]
                     if key not in self._queued:
                         self._queued.add(key)
                         self._ready.append(key)
