@@ -247,16 +247,31 @@ build_all() {
   log "$rebuilt of ${#IMAGES[@]} images built, in $((SECONDS - started)) s"
 }
 
+# The image config digest (= docker's image id) a docker-archive tar holds, and the one containerd has under a name.
+tar_config() { tar -xOf "$1" manifest.json | grep -o '"Config":"[0-9a-f]*' | cut -d'"' -f4; }
+containerd_config() {  # socket ref
+  local manifest
+  manifest=$(ctr --address "$1" --namespace k8s.io images ls "name==$2" | awk 'NR == 2 { print $3 }')
+  [[ -n $manifest ]] || return 0
+  ctr --address "$1" --namespace k8s.io content get "$manifest" | grep -o '"config":{[^}]*' \
+    | grep -o 'sha256:[0-9a-f]*' | cut -d: -f2
+}
+
 # Every image into a containerd (the node's), in the namespace the kubelet uses; names become docker.io/...
+# An image containerd already holds with the same content is not imported again (that takes seconds each).
 load_into_containerd() {  # socket
   local socket=$1 entry name tag tar started
   [[ -S $socket ]] || die "no containerd socket at $socket"
   build_all
   for entry in "${BUILT[@]}"; do
     read -r name tag tar <<<"$entry"
-    started=$SECONDS
-    ctr --address "$socket" --namespace k8s.io images import "$tar" >/dev/null
-    log "$name: imported $tag into $socket in $((SECONDS - started)) s"
+    if [[ $(containerd_config "$socket" "docker.io/$tag") == "$(tar_config "$tar")" ]]; then
+      log "$name: docker.io/$tag already in $socket"
+    else
+      started=$SECONDS
+      ctr --address "$socket" --namespace k8s.io images import "$tar" >/dev/null
+      log "$name: imported docker.io/$tag into $socket in $((SECONDS - started)) s"
+    fi
     echo "$name docker.io/$tag $tar"
   done
 }
