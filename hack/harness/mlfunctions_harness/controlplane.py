@@ -1,9 +1,12 @@
-"""A real Kubernetes control plane on 127.0.0.1 for tests, benchmarks and the local stack.
+"""A real Kubernetes control plane on 127.0.0.1 for tests, benchmarks and the local stack (or on a node's address).
 
 `LocalControlPlane` runs etcd, kube-apiserver (RBAC on, ServiceAccount tokens issued) and kube-controller-manager
 (garbage collector, namespace and ServiceAccount controllers) the way envtest does, from binaries built by
-hack/control-plane-binaries.sh. `ExistingCluster` offers the same interface over KUBECONFIG, so the same tests run
-against kind or any other real cluster with USE_EXISTING_CLUSTER=1. `from_environment()` picks one.
+hack/control-plane-binaries.sh. With `node_address`, it serves a real node (node.py): the API server binds and
+advertises that address (pods reach it through the `kubernetes` Service), authorizes kubelets (Node, RBAC), and the
+controller manager adds the controllers pods need. `ExistingCluster` offers the same interface over KUBECONFIG, so
+the same tests run against kind or any other real cluster with USE_EXISTING_CLUSTER=1. `from_environment()` picks
+one.
 
 Nothing started here outlives its owner: see processes.py.
 """
@@ -40,6 +43,24 @@ CONTROLLERS = (
     "serviceaccount-controller",
     "root-ca-certificate-publisher-controller",
     "clusterrole-aggregation-controller",
+)
+# With a node, what a cluster needs for pods to run, be reached and keep their volumes: workloads, Service
+# endpoints, node health (the not-ready taint is removed by node-lifecycle) and PersistentVolumeClaim binding.
+NODE_CONTROLLERS = (
+    "deployment-controller",
+    "replicaset-controller",
+    "statefulset-controller",
+    "job-controller",
+    "endpoints-controller",
+    "endpointslice-controller",
+    "endpointslice-mirroring-controller",
+    "node-lifecycle-controller",
+    "persistentvolume-binder-controller",
+    "persistentvolume-protection-controller",
+    "persistentvolumeclaim-protection-controller",
+    "pod-garbage-collector-controller",
+    "disruption-controller",
+    "ttl-after-finished-controller",
 )
 
 
@@ -108,10 +129,15 @@ class _ClusterAccess:
 class LocalControlPlane(_ClusterAccess):
     """etcd + kube-apiserver + kube-controller-manager on free 127.0.0.1 ports, in a temporary directory."""
 
-    def __init__(self, workdir: Path | None = None, bin_dir: Path | None = None, keep_workdir: bool = False):
+    def __init__(self, workdir: Path | None = None, bin_dir: Path | None = None, keep_workdir: bool = False,
+                 node_address: str | None = None):
+        """`node_address`: serve a node there (the address must exist on this machine already: node_network.py)."""
         self._own_workdir = workdir is None and not keep_workdir
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="mlfunctions-cp-"))
         self.bin_dir = bin_dir
+        self.node_address = node_address
+        self.address = node_address or "127.0.0.1"
+        self.pki: pki.Pki | None = None
         self.kubeconfig = self.workdir / "admin.kubeconfig"
         self._processes: list[tuple[str, subprocess.Popen]] = []
         self.started_seconds: float | None = None
@@ -157,10 +183,10 @@ class LocalControlPlane(_ClusterAccess):
     # -- components -------------------------------------------------------------------------------------------
 
     def _start(self) -> None:
-        certs = pki.generate(self.workdir / "pki", SERVICE_IP)
+        certs = self.pki = pki.generate(self.workdir / "pki", SERVICE_IP, (self.address,))
         etcd_url = self._start_etcd()
-        port = free_port()
-        server = f"https://127.0.0.1:{port}"
+        port = free_port(self.address)
+        server = f"https://{self.address}:{port}"
         kubeconfig.write_admin(self.kubeconfig, kubeconfig.cluster_entry(server, certs.ca_cert),
                                certs.admin_cert, certs.admin_key)
         self._start_apiserver(certs, etcd_url, port)
@@ -197,10 +223,12 @@ class LocalControlPlane(_ClusterAccess):
             f"--tls-private-key-file={certs.serving_key}",
             f"--client-ca-file={certs.ca_cert}",
             f"--secure-port={port}",
-            "--bind-address=127.0.0.1",
-            "--advertise-address=127.0.0.1",  # machines without a default route have nothing else to advertise
+            f"--bind-address={self.address}",
+            # 127.0.0.1 on machines without a default route, which have nothing else to advertise; with a node,
+            # the `kubernetes` Service's endpoint, so an address pods reach.
+            f"--advertise-address={self.address}",
             f"--service-cluster-ip-range={SERVICE_CIDR}",
-            "--authorization-mode=RBAC",
+            *(self._node_apiserver_flags(certs) if self.node_address else ["--authorization-mode=RBAC"]),
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
             f"--service-account-key-file={certs.sa_public_key}",
             f"--service-account-signing-key-file={certs.sa_signing_key}",
@@ -209,11 +237,23 @@ class LocalControlPlane(_ClusterAccess):
             "--v=1",
         ])
 
+    @staticmethod
+    def _node_apiserver_flags(certs: pki.Pki) -> list[str]:
+        return [
+            "--authorization-mode=Node,RBAC",  # kubelets see only their own node's pods, secrets and volumes
+            "--enable-admission-plugins=NodeRestriction",
+            # `kubectl logs/exec` reach the kubelet by IP: the node's name resolves nowhere.
+            "--kubelet-preferred-address-types=InternalIP",
+            f"--kubelet-client-certificate={certs.admin_cert}",
+            f"--kubelet-client-key={certs.admin_key}",
+        ]
+
     def _start_controller_manager(self, certs: pki.Pki) -> None:
+        controllers = CONTROLLERS + (NODE_CONTROLLERS if self.node_address else ())
         self._spawn("kube-controller-manager", [
             f"--kubeconfig={self.kubeconfig}",
             "--leader-elect=false",
-            f"--controllers={','.join(CONTROLLERS)}",
+            f"--controllers={','.join(controllers)}",
             "--secure-port=0",
             f"--service-account-private-key-file={certs.sa_signing_key}",
             f"--root-ca-file={certs.ca_cert}",

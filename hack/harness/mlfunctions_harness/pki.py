@@ -1,5 +1,6 @@
 """Certificates and keys for a throwaway control plane: a CA, the API server's serving certificate, an admin
-client certificate (group system:masters) and the ServiceAccount token signing key.
+client certificate (group system:masters) and the ServiceAccount token signing key; with `client_certificate`,
+the identities of a node's components (system:node:<name>, system:kube-scheduler, system:kube-proxy).
 
 EC P-256 keys throughout: they are generated in microseconds, where RSA would add seconds to every start.
 """
@@ -86,8 +87,12 @@ def _leaf(
     return builder.sign(ca_key, hashes.SHA256()), key
 
 
-def generate(directory: Path, service_ip: str) -> Pki:
-    """Write a fresh PKI into `directory` and return where each file is."""
+def generate(directory: Path, service_ip: str, extra_ips: tuple[str, ...] = ()) -> Pki:
+    """Write a fresh PKI into `directory` and return where each file is.
+
+    The serving certificate is valid for 127.0.0.1, the `kubernetes` Service's IP and `extra_ips` (an address the
+    API server advertises to pods).
+    """
     directory.mkdir(parents=True, exist_ok=True)
     pki = Pki(*(directory / n for n in (
         "ca.crt", "ca.key", "apiserver.crt", "apiserver.key", "admin.crt", "admin.key", "sa.key", "sa.pub",
@@ -116,7 +121,7 @@ def generate(directory: Path, service_ip: str) -> Pki:
         for n in ("localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
                   "kubernetes.default.svc.cluster.local")
     ]
-    sans += [x509.IPAddress(ipaddress.ip_address(a)) for a in ("127.0.0.1", service_ip)]
+    sans += [x509.IPAddress(ipaddress.ip_address(a)) for a in ("127.0.0.1", service_ip, *extra_ips)]
     serving, serving_key = _leaf(ca_key, ca_name, _name("kube-apiserver"), ExtendedKeyUsageOID.SERVER_AUTH, sans)
     pki.serving_cert.write_bytes(serving.public_bytes(serialization.Encoding.PEM))
     _write_key(serving_key, pki.serving_key)
@@ -135,3 +140,15 @@ def generate(directory: Path, service_ip: str) -> Pki:
         )
     )
     return pki
+
+
+def client_certificate(pki: Pki, name: str, common_name: str, organization: str | None = None) -> tuple[Path, Path]:
+    """A client certificate signed by `pki`'s CA for the user `common_name` (in group `organization`), written next
+    to the CA as <name>.crt and <name>.key; returns both paths."""
+    ca_key = serialization.load_pem_private_key(pki.ca_key.read_bytes(), password=None)
+    ca_name = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes()).subject
+    cert, key = _leaf(ca_key, ca_name, _name(common_name, organization), ExtendedKeyUsageOID.CLIENT_AUTH)
+    cert_path, key_path = pki.ca_cert.parent / f"{name}.crt", pki.ca_cert.parent / f"{name}.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    _write_key(key, key_path)
+    return cert_path, key_path
