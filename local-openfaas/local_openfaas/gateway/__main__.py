@@ -18,8 +18,9 @@ from aiohttp import web
 from pythonjsonlogger.json import JsonFormatter
 
 from local_openfaas.gateway import auth
-from local_openfaas.gateway.app import Gateway, LocalProvider
+from local_openfaas.gateway.app import Gateway
 from local_openfaas.runtime.programs import ChainedPrograms, StackPrograms, StaticPrograms
+from local_openfaas.runtime.provider import LocalProvider
 from local_openfaas.runtime.runtime import FunctionRuntime
 from local_openfaas.runtime.spec import DEFAULT_NAMESPACE
 
@@ -65,16 +66,17 @@ async def serve(options: argparse.Namespace) -> None:
     log_dir = options.state_dir / "logs"
 
     kube = None
-    if options.kubeconfig:
+    if options.kubeconfig:  # the Kubernetes client is imported only when there is a cluster to follow
         from local_openfaas.runtime.kube import KubeBinding
+        from local_openfaas.runtime.kube_provider import KubeProvider
 
-        kube = KubeBinding(options.kubeconfig, options.watch_namespace or None)
+        kube = await KubeBinding.connect(options.kubeconfig, options.watch_namespace or None)
     runtime = FunctionRuntime(ChainedPrograms(*resolvers), log_dir=log_dir, pool_dir=options.state_dir / "pool",
                               pool_size=options.pool_size,
                               autoscale_interval=options.autoscale_interval, ready_timeout=options.ready_timeout,
                               **(kube.runtime_hooks() if kube else {}))
     await runtime.start()
-    provider = kube.provider(runtime) if kube else LocalProvider(runtime)
+    provider = KubeProvider(kube, runtime) if kube else LocalProvider(runtime)
     gateway = Gateway(runtime, provider, credentials, options.namespace, options.upstream_timeout,
                       ready=kube.synced if kube else (lambda: True))
     runner = web.AppRunner(gateway.app(), access_log=None, handle_signals=False)

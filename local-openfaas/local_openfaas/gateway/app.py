@@ -7,13 +7,13 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from typing import Protocol
 
 from aiohttp import web
 from multidict import CIMultiDict
 
 from local_openfaas.gateway.auth import BasicAuth
 from local_openfaas.gateway.upstream import UpstreamError, UpstreamPool
+from local_openfaas.runtime.provider import FunctionExists, Provider, ProviderUnavailable
 from local_openfaas.runtime.runtime import Deployed, FunctionNotFound, FunctionRuntime, FunctionUnavailable
 from local_openfaas.runtime.scaling import InvalidScalingLabel, ScalingPolicy
 from local_openfaas.runtime.spec import FunctionSpec, InvalidFunction, from_deployment, to_function_status
@@ -26,42 +26,6 @@ _HOP_BY_HOP = frozenset(h.lower() for h in (
     "Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "TE", "Trailer",
     "Transfer-Encoding", "Upgrade", "Host", "Content-Length", "Expect"))
 MAX_BODY = 64 * 1024 * 1024
-
-
-class FunctionExists(Exception):
-    pass
-
-
-class ProviderUnavailable(Exception):
-    """Where deployments are kept (the control plane) cannot be reached."""
-
-
-class Provider(Protocol):
-    """Carries out the deploy/update/delete calls of the /system API."""
-
-    async def deploy(self, spec: FunctionSpec) -> None: ...      # FunctionExists
-    async def update(self, spec: FunctionSpec) -> None: ...      # FunctionNotFound
-    async def delete(self, namespace: str, name: str) -> None: ...  # FunctionNotFound
-
-
-class LocalProvider:
-    """Without a cluster: deployments live in the runtime itself."""
-
-    def __init__(self, runtime: FunctionRuntime):
-        self.runtime = runtime
-
-    async def deploy(self, spec: FunctionSpec) -> None:
-        if spec.key in self.runtime.functions:
-            raise FunctionExists(f"function {spec.name} already exists in namespace {spec.namespace}")
-        await self.runtime.apply(spec)
-
-    async def update(self, spec: FunctionSpec) -> None:
-        self.runtime.get(spec.namespace, spec.name)
-        await self.runtime.apply(spec)
-
-    async def delete(self, namespace: str, name: str) -> None:
-        if not await self.runtime.remove(namespace, name):
-            raise FunctionNotFound(f"function {name} not found in namespace {namespace}")
 
 
 def _target(request: web.Request) -> str:

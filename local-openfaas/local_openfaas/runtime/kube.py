@@ -1,8 +1,9 @@
 """The runtime's link to Kubernetes, as OpenFaaS Pro's operator has it: Function resources (openfaas.com/v1) say
 what runs, their status subresource says how it is going, and a function's `secrets` are Secrets in its namespace.
 
-The kubernetes client is synchronous: the watch runs in a thread that feeds an asyncio queue (one consumer, so
-events for a function are applied in order); other calls run in worker threads.
+Everything here runs on the runtime's event loop through the asynchronous Kubernetes client: one task watches
+Functions and queues the events, one applies them in order (so events for a function are applied in the order
+they happened, and a slow apply, a first virtualenv build say, does not stall the watch), one writes statuses.
 """
 
 from __future__ import annotations
@@ -10,104 +11,123 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-import threading
-import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
-import urllib3
-from kubernetes import client, config, watch
-from kubernetes.client.rest import ApiException
+import aiohttp
+from kubernetes_asyncio import client, config, watch
+from kubernetes_asyncio.client.exceptions import ApiException
 
-from local_openfaas.gateway.app import FunctionExists, ProviderUnavailable
-from local_openfaas.runtime.runtime import Deployed, FunctionNotFound, FunctionRuntime
-from local_openfaas.runtime.spec import (GROUP, PLURAL, VERSION, FunctionSpec, InvalidFunction, from_custom_object,
-                                          to_custom_object)
+from local_openfaas.runtime.runtime import Deployed, FunctionRuntime
+from local_openfaas.runtime.spec import GROUP, PLURAL, VERSION, FunctionSpec, InvalidFunction, from_custom_object
 from local_openfaas.runtime.status import function_status
 
 log = logging.getLogger("mlfunctions.runtime.kube")
-_UNREACHABLE = (urllib3.exceptions.HTTPError, OSError)
-WATCH_SECONDS = 30          # the server ends each watch after this long; the thread then checks for shutdown
+# What a call to an API server that is down or cut off raises (refused, reset, or no answer in time).
+UNREACHABLE = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
+REQUEST_SECONDS = 30.0      # a call without an answer by then counts as unreachable
+WATCH_SECONDS = 30          # the server ends each watch after this long; it is then resumed from where it was
 RETRY_SECONDS = (0.5, 1, 2, 5)
+STATUS_RETRY_SECONDS = 1.0
+MERGE_PATCH = "application/merge-patch+json"  # the client would pick json-patch, which takes a list, not a dict
 
 
 class KubeBinding:
-    def __init__(self, kubeconfig: Path, namespace: str | None = None):
-        self.kubeconfig, self.namespace = kubeconfig, namespace
-        self._api = config.new_client_from_config(config_file=str(kubeconfig))
-        self._watch_api = config.new_client_from_config(config_file=str(kubeconfig))
-        self._objects = client.CustomObjectsApi(self._api)
-        self._core = client.CoreV1Api(self._api)
+    def __init__(self, api: client.ApiClient, namespace: str | None = None):
+        self.namespace = namespace
+        self._api = api
+        self.objects = client.CustomObjectsApi(api)
+        self._core = client.CoreV1Api(api)
         self._synced = False
-        self._stopping = threading.Event()
-        self._events: asyncio.Queue | None = None
+        self._events: asyncio.Queue = asyncio.Queue()
         self._tasks: list[asyncio.Task] = []
         self._pending_status: dict[tuple[str, str], Deployed] = {}
-        self._status_wake: asyncio.Event | None = None
+        self._status_wake = asyncio.Event()
         self._written: dict[tuple[str, str], dict] = {}
+        self._changed = asyncio.Event()  # set (and replaced) whenever the runtime's functions may have changed
+
+    @classmethod
+    async def connect(cls, kubeconfig: Path, namespace: str | None = None) -> KubeBinding:
+        return cls(await config.new_client_from_config(config_file=str(kubeconfig)), namespace)
 
     # ---- wiring ----
 
     def runtime_hooks(self) -> dict:
         return {"secrets": self.read_secrets, "on_change": self.status_changed}
 
-    def provider(self, runtime: FunctionRuntime) -> KubeProvider:
-        return KubeProvider(self._objects, runtime)
-
     def synced(self) -> bool:
         return self._synced
 
     async def start(self, runtime: FunctionRuntime) -> None:
-        loop = asyncio.get_running_loop()
-        self._events = asyncio.Queue()
-        self._status_wake = asyncio.Event()
-        self._tasks = [asyncio.create_task(self._apply_events(runtime), name="function events"),
+        self._tasks = [asyncio.create_task(self._watch_forever(), name="function watch"),
+                       asyncio.create_task(self._apply_events(runtime), name="function events"),
                        asyncio.create_task(self._write_statuses(), name="function status")]
-        threading.Thread(target=self._watch_forever, args=(loop,), name="function watch", daemon=True).start()
 
     async def stop(self) -> None:
-        self._stopping.set()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._api.close()
+
+    async def until_applied(self, done: Callable[[], bool], timeout: float) -> bool:
+        """Wait until `done()` holds for the runtime's functions (checked after each change), at most `timeout`
+        seconds; whether it does."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not done():
+            changed = self._changed
+            try:
+                await asyncio.wait_for(changed.wait(), deadline - loop.time())
+            except asyncio.TimeoutError:
+                return done()
+        return True
+
+    def _announce_change(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
 
     # ---- Function resources → runtime ----
 
-    def _list(self, **kwargs) -> dict:
+    def _list_call(self) -> tuple[Callable, tuple]:
         if self.namespace:
-            return self._objects.list_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, **kwargs)
-        return self._objects.list_cluster_custom_object(GROUP, VERSION, PLURAL, **kwargs)
+            return self.objects.list_namespaced_custom_object, (GROUP, VERSION, self.namespace, PLURAL)
+        return self.objects.list_cluster_custom_object, (GROUP, VERSION, PLURAL)
 
-    def _watch_forever(self, loop: asyncio.AbstractEventLoop) -> None:
-        objects = client.CustomObjectsApi(self._watch_api)
-        list_call = (objects.list_namespaced_custom_object if self.namespace else objects.list_cluster_custom_object)
-        args = (GROUP, VERSION, self.namespace, PLURAL) if self.namespace else (GROUP, VERSION, PLURAL)
+    async def _watch_forever(self) -> None:
+        """List, then watch from the listing's resourceVersion; list again when it is too old (410), and retry
+        with back-off while the API server cannot be reached."""
+        list_call, args = self._list_call()
         failures = 0
-        while not self._stopping.is_set():
+        while True:
             try:
-                listing = self._list()
+                listing = await list_call(*args, _request_timeout=REQUEST_SECONDS)
+                self._events.put_nowait(("SYNC", listing["items"]))
                 version = listing["metadata"]["resourceVersion"]
-                loop.call_soon_threadsafe(self._events.put_nowait, ("SYNC", listing["items"]))
                 failures = 0
-                while not self._stopping.is_set():
-                    stream = watch.Watch().stream(list_call, *args, resource_version=version,
-                                                  timeout_seconds=WATCH_SECONDS, allow_watch_bookmarks=True)
-                    for event in stream:
-                        kind, obj = event["type"], event["object"]
-                        if kind == "ERROR":
-                            raise _Expired() if obj.get("code") == 410 else ApiException(status=obj.get("code"))
-                        version = obj["metadata"]["resourceVersion"]
-                        if kind != "BOOKMARK":
-                            loop.call_soon_threadsafe(self._events.put_nowait, (kind, obj))
-            except _Expired:
-                continue  # our resourceVersion is too old: list again
-            except (ApiException, *_UNREACHABLE) as error:
-                if self._stopping.is_set():
-                    return
-                delay = RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)]
-                failures += 1
-                log.warning("watching Functions failed; retrying", extra={"error": str(error), "inSeconds": delay})
-                time.sleep(delay)
+                while True:
+                    version = await self._watch_once(list_call, args, version)
+            except ApiException as error:
+                if error.status == 410:
+                    continue  # our resourceVersion is too old: list again
+                delay, failures = RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)], failures + 1
+                log.warning("watching Functions failed; retrying",
+                            extra={"error": f"{error.status} {error.reason}", "inSeconds": delay})
+                await asyncio.sleep(delay)
+            except UNREACHABLE as error:
+                delay, failures = RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)], failures + 1
+                log.warning("watching Functions failed; retrying", extra={"error": repr(error), "inSeconds": delay})
+                await asyncio.sleep(delay)
+
+    async def _watch_once(self, list_call: Callable, args: tuple, version: str) -> str:
+        """One watch request, until the server ends it; returns the resourceVersion to resume from."""
+        async with watch.Watch() as stream:
+            async for event in stream.stream(list_call, *args, resource_version=version,
+                                             timeout_seconds=WATCH_SECONDS, allow_watch_bookmarks=True,
+                                             _request_timeout=WATCH_SECONDS + REQUEST_SECONDS):
+                if event["type"] != "BOOKMARK":
+                    self._events.put_nowait((event["type"], event["object"]))
+            return stream.resource_version or version
 
     async def _apply_events(self, runtime: FunctionRuntime) -> None:
         while True:
@@ -123,6 +143,7 @@ class KubeBinding:
                     await self._apply(runtime, payload)
             except Exception:
                 log.exception("applying a Function event failed", extra={"event": kind})
+            self._announce_change()
 
     async def _sync(self, runtime: FunctionRuntime, items: list[dict]) -> None:
         """A full listing: apply every Function, remove the ones deleted while we were not watching."""
@@ -139,7 +160,7 @@ class KubeBinding:
         try:
             spec = from_custom_object(obj)
         except InvalidFunction as error:
-            self._write_invalid(meta, str(error))
+            await self._write_invalid(meta, str(error))
             return
         current = runtime.functions.get(spec.key)
         if current is not None and current.spec == spec:
@@ -150,8 +171,8 @@ class KubeBinding:
 
     def status_changed(self, deployed: Deployed) -> None:
         self._pending_status[deployed.spec.key] = deployed
-        if self._status_wake is not None:
-            self._status_wake.set()
+        self._status_wake.set()
+        self._announce_change()
 
     async def _write_statuses(self) -> None:
         while True:
@@ -166,45 +187,46 @@ class KubeBinding:
                 if status == previous:
                     continue
                 try:
-                    await asyncio.to_thread(self._patch_status, deployed.spec, status)
+                    await self._patch_status(deployed.spec.namespace, deployed.spec.name, status)
                     self._written[key] = status
                 except ApiException as error:
-                    if error.status != 404:  # 404: the Function was deleted meanwhile
-                        log.warning("writing Function status failed", extra={"function": key, "error": str(error)})
-                        self.status_changed(deployed)
-                        await asyncio.sleep(1.0)
-                except _UNREACHABLE as error:
-                    log.warning("writing Function status failed", extra={"function": key, "error": str(error)})
+                    if error.status == 404:
+                        continue  # the Function was deleted meanwhile
+                    log.warning("writing Function status failed",
+                                extra={"function": key, "error": f"{error.status} {error.reason}"})
+                    self.status_changed(deployed)
+                    await asyncio.sleep(STATUS_RETRY_SECONDS)
+                except UNREACHABLE as error:
+                    log.warning("writing Function status failed", extra={"function": key, "error": repr(error)})
                     self.status_changed(deployed)  # keep it pending: written once the API server is back
-                    await asyncio.sleep(1.0)
+                    await asyncio.sleep(STATUS_RETRY_SECONDS)
 
-    def _patch_status(self, spec: FunctionSpec, status: dict) -> None:
-        self._objects.patch_namespaced_custom_object_status(GROUP, VERSION, spec.namespace, PLURAL, spec.name,
-                                                             {"status": status})
+    async def _patch_status(self, namespace: str, name: str, status: dict) -> None:
+        await self.objects.patch_namespaced_custom_object_status(
+            GROUP, VERSION, namespace, PLURAL, name, {"status": status}, _content_type=MERGE_PATCH,
+            _request_timeout=REQUEST_SECONDS)
 
-    def _write_invalid(self, meta: dict, message: str) -> None:
+    async def _write_invalid(self, meta: dict, message: str) -> None:
+        now = _now()
         status = {"observedGeneration": meta.get("generation", 0), "replicas": 0, "availableReplicas": 0,
                   "conditions": [{"type": "Ready", "status": "False", "reason": "InvalidSpec", "message": message,
-                                  "lastTransitionTime": _now()},
+                                  "lastTransitionTime": now},
                                  {"type": "Stalled", "status": "True", "reason": "InvalidSpec", "message": message,
-                                  "lastTransitionTime": _now()}]}
+                                  "lastTransitionTime": now}]}
         try:
-            self._objects.patch_namespaced_custom_object_status(GROUP, VERSION, meta["namespace"], PLURAL,
-                                                                 meta["name"], {"status": status})
-        except (ApiException, *_UNREACHABLE) as error:
-            log.warning("writing Function status failed", extra={"function": meta["name"], "error": str(error)})
+            await self._patch_status(meta["namespace"], meta["name"], status)
+        except (ApiException, *UNREACHABLE) as error:
+            log.warning("writing Function status failed", extra={"function": meta["name"], "error": repr(error)})
 
     # ---- secrets ----
 
     async def read_secrets(self, spec: FunctionSpec) -> dict[str, bytes]:
         """Every key of every Secret the function lists, as OpenFaaS projects them into /var/openfaas/secrets."""
-        return await asyncio.to_thread(self._read_secrets, spec)
-
-    def _read_secrets(self, spec: FunctionSpec) -> dict[str, bytes]:
         files: dict[str, bytes] = {}
         for name in spec.secrets:
             try:
-                secret = self._core.read_namespaced_secret(name, spec.namespace)
+                secret = await self._core.read_namespaced_secret(name, spec.namespace,
+                                                                 _request_timeout=REQUEST_SECONDS)
             except ApiException as error:
                 if error.status == 404:
                     raise LookupError(f"secret {name} not found in namespace {spec.namespace}") from None
@@ -212,78 +234,6 @@ class KubeBinding:
             for key, value in (secret.data or {}).items():
                 files[key] = base64.b64decode(value)
         return files
-
-
-class KubeProvider:
-    """The /system deploy API on a cluster: it writes Function resources; the watch then runs them."""
-
-    def __init__(self, objects: client.CustomObjectsApi, runtime: FunctionRuntime):
-        self._objects, self._runtime = objects, runtime
-
-    async def deploy(self, spec: FunctionSpec) -> None:
-        try:
-            created = await asyncio.to_thread(self._objects.create_namespaced_custom_object, GROUP, VERSION,
-                                              spec.namespace, PLURAL, to_custom_object(spec))
-        except ApiException as error:
-            if error.status == 409:
-                raise FunctionExists(f"function {spec.name} already exists in namespace {spec.namespace}") from None
-            _raise_for(error, "creating", spec)
-        except _UNREACHABLE as error:
-            raise ProviderUnavailable(f"the control plane cannot be reached: {error}") from None
-        await self._seen(spec, created["metadata"].get("generation", 0))
-
-    async def update(self, spec: FunctionSpec) -> None:
-        def replace() -> dict:
-            current = self._objects.get_namespaced_custom_object(GROUP, VERSION, spec.namespace, PLURAL, spec.name)
-            body = to_custom_object(spec)
-            body["metadata"] = current["metadata"]  # resourceVersion: an optimistic-concurrency update
-            return self._objects.replace_namespaced_custom_object(GROUP, VERSION, spec.namespace, PLURAL,
-                                                                  spec.name, body)
-
-        try:
-            updated = await asyncio.to_thread(replace)
-        except ApiException as error:
-            if error.status == 404:
-                raise FunctionNotFound(f"function {spec.name} not found in namespace {spec.namespace}") from None
-            _raise_for(error, "updating", spec)
-        except _UNREACHABLE as error:
-            raise ProviderUnavailable(f"the control plane cannot be reached: {error}") from None
-        await self._seen(spec, updated["metadata"].get("generation", 0))
-
-    async def delete(self, namespace: str, name: str) -> None:
-        try:
-            await asyncio.to_thread(self._objects.delete_namespaced_custom_object, GROUP, VERSION, namespace,
-                                    PLURAL, name)
-        except ApiException as error:
-            if error.status == 404:
-                raise FunctionNotFound(f"function {name} not found in namespace {namespace}") from None
-            raise ProviderUnavailable(f"deleting function {name}: {error.status} {error.reason}") from None
-        except _UNREACHABLE as error:
-            raise ProviderUnavailable(f"the control plane cannot be reached: {error}") from None
-        for _ in range(100):  # until the watch has removed it, so a list right after the call agrees
-            if (namespace, name) not in self._runtime.functions:
-                return
-            await asyncio.sleep(0.05)
-
-    async def _seen(self, spec: FunctionSpec, generation: int) -> None:
-        """Wait (briefly) until the watch has applied this generation, so a describe right after agrees."""
-        for _ in range(100):
-            deployed = self._runtime.functions.get(spec.key)
-            if deployed is not None and deployed.spec.generation >= generation:
-                return
-            await asyncio.sleep(0.05)
-
-
-class _Expired(Exception):
-    pass
-
-
-def _raise_for(error: ApiException, action: str, spec: FunctionSpec):
-    """The API server's refusal as the gateway's answer: its 4xx are the caller's to fix, the rest are ours."""
-    message = f"{action} Function {spec.namespace}/{spec.name}: {error.status} {error.reason}: {error.body}"
-    if error.status is not None and 400 <= error.status < 500:
-        raise InvalidFunction(message) from None
-    raise ProviderUnavailable(message) from None
 
 
 def _now() -> str:
