@@ -1,4 +1,5 @@
-"""The CRDs in crds/ are generated from the pydantic models and must be current; their schemas must be useful."""
+"""The CRDs in crds/ and the API reference in docs/api.md are generated from the pydantic models and must be
+current; the CRDs' schemas must be useful."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from mlfunctions_operator import crdgen
+from mlfunctions_operator import apidoc, crdgen
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -20,6 +21,33 @@ def test_crds_in_the_repository_are_current(tmp_path):
         diff = "".join(difflib.unified_diff(current.splitlines(True), fresh.splitlines(True),
                                             f"crds/{path.name}", "generated"))
         assert fresh == current, f"crds/ is stale; run `make crds`:\n{diff}"
+
+
+def test_the_api_reference_is_current():
+    fresh = apidoc.render((REPO / "docs" / "api.template.md").read_text(), crdgen.crds())
+    current = (REPO / "docs" / "api.md").read_text()
+    diff = "".join(difflib.unified_diff(current.splitlines(True), fresh.splitlines(True), "docs/api.md", "generated"))
+    assert fresh == current, f"docs/api.md is stale; run `make crds`:\n{diff}"
+
+
+def test_the_api_reference_documents_every_field_and_column():
+    reference = (REPO / "docs" / "api.md").read_text()
+    for crd in crdgen.crds():
+        version = crd["spec"]["versions"][0]
+        root = version["schema"]["openAPIV3Schema"]
+        for section in ("spec", "status"):
+            for path, _ in _walk(root["properties"][section], section):
+                if path != section and not path.endswith("[]"):  # a list's items are documented by their fields
+                    assert f"| `{path}` |" in reference, f"docs/api.md does not document {path}"
+        for column in version["additionalPrinterColumns"]:
+            assert f"| {column['name']} | `{column['jsonPath']}` |" in reference, column
+
+
+def test_a_template_line_naming_no_crd_section_is_refused():
+    with pytest.raises(ValueError, match="line 2"):
+        apidoc.render("# API\n{{ fields Widget spec }}\n", crdgen.crds())
+    with pytest.raises(ValueError, match="line 1"):
+        apidoc.render("{{ fields MLFunction }}\n", crdgen.crds())
 
 
 def _walk(schema: dict, path: str = ""):
