@@ -23,3 +23,15 @@ def describe(gw, name: str) -> dict:
     response = requests.get(f"{gw.url}/system/function/{name}", auth=gw.basic_auth, timeout=10)
     response.raise_for_status()
     return response.json()
+
+
+def metrics(gw) -> dict[str, float]:
+    """The gateway's /metrics samples, by name with labels: {'gateway_service_count{function_name="x.ns"}': 1.0}."""
+    response = requests.get(f"{gw.url}/metrics", timeout=10)
+    response.raise_for_status()
+    samples = {}
+    for line in response.text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            samples[name] = float(value)
+    return samples

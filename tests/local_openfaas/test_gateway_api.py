@@ -8,7 +8,7 @@ import time
 
 import pytest
 import requests
-from local_support import deploy, describe
+from local_support import deploy, describe, metrics
 from mlfunctions_harness.processes import pid_alive, wait_for
 
 pytestmark = pytest.mark.server
@@ -48,6 +48,10 @@ def test_faas_cli_lifecycle_deploy_invoke_update_scale_delete(gateway):
     assert [f["name"] for f in listed] == ["echo"]
     assert listed[0]["invocationCount"] >= 5 and listed[0]["availableReplicas"] == 1
     assert listed[0]["namespace"] == "openfaas-fn"
+    counted = metrics(gateway)  # /metrics counts what /system reports
+    assert counted['gateway_function_invocation_total{function_name="echo.openfaas-fn"}'] == listed[0][
+        "invocationCount"]
+    assert counted['gateway_service_count{function_name="echo.openfaas-fn"}'] == 1
 
     # faas-cli deploy updates with PUT: the replica is replaced by one with the new environment.
     old_pid = echoed["pid"]
@@ -136,7 +140,13 @@ def test_manual_scale_to_zero_and_back(gateway):
                            auth=gateway.basic_auth, timeout=5)
     assert scaled.status_code == 202
     wait_for(lambda: not pid_alive(pid), what="the replica to stop")
-    time.sleep(0.5)  # a few autoscaler rounds: the recent traffic does not bring it back by itself
+    # The recent traffic does not bring it back by itself: three autoscaler rounds later, no replica was started.
+    before = metrics(gateway)
+    wait_for(lambda: metrics(gateway)["local_openfaas_autoscaler_passes_total"]
+             >= before["local_openfaas_autoscaler_passes_total"] + 3, what="three autoscaler rounds")
+    after = metrics(gateway)
+    starts = 'local_openfaas_replica_starts_total{function_name="echo.openfaas-fn"}'
+    assert after[starts] == before[starts] == 1
     assert describe(gateway, "echo")["replicas"] == 0
     assert requests.get(gateway.url + "/function/echo", timeout=30).status_code == 200
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import time
 import urllib.request
 
 import pytest
@@ -28,14 +29,21 @@ async def _get(port: int, path: str = "/") -> dict:
                                                                              timeout=10).read()))
 
 
+async def _eventually(condition, what: str, timeout: float = 30.0):
+    """What `condition()` returns once it is true, checked every 50 ms for at most `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:g}s waiting for {what}")
+        await asyncio.sleep(0.05)
+    return value
+
+
 async def _ready_pool(pools: WarmPools, timeout: float = 60.0):
     pools.prepare(PROGRAM)
     pool = next(iter(pools._pools.values()))
-    for _ in range(int(timeout / 0.05)):
-        if pool._ready:
-            return pool
-        await asyncio.sleep(0.05)
-    raise AssertionError("no warm process became ready")
+    await _eventually(lambda: pool._ready, "a warm process", timeout)
+    return pool
 
 
 def test_a_zygote_becomes_the_function_and_learns_its_library_imports(tmp_path):
@@ -54,8 +62,9 @@ def test_a_zygote_becomes_the_function_and_learns_its_library_imports(tmp_path):
             assert echoed["secrets"] == {"model-store-token": "s3cret"}
             assert "aiohttp" in echoed["modules"]  # preloaded before it knew which function it would be
 
-            await asyncio.sleep(LEARN_AT[0] + 0.5)
-            [learned] = list(pool.learn_dir.glob("*.modules"))
+            # The replica reports its library imports LEARN_AT[0] seconds after it started.
+            [learned] = await _eventually(lambda: list(pool.learn_dir.glob("*.modules")), "the learned imports",
+                                          timeout=LEARN_AT[0] + 10)
             names = learned.read_text().split()
             assert "http.server" in names and "aiohttp" in names
             assert not [n for n in names if n.startswith("__")]  # never the function's __main__
@@ -63,11 +72,7 @@ def test_a_zygote_becomes_the_function_and_learns_its_library_imports(tmp_path):
             assert replica.exited.done() and not replica.secrets_dir.exists()
 
             # The next zygote preloads what was learned (the pool renews the waiting one).
-            for _ in range(600):
-                if pool._ready and pool._ready[0].learned:
-                    break
-                await asyncio.sleep(0.05)
-            assert pool._ready and pool._ready[0].learned
+            await _eventually(lambda: pool._ready and pool._ready[0].learned, "a zygote with the learned imports")
         finally:
             await pools.close()
         return pool

@@ -8,7 +8,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import requests
@@ -51,5 +50,5 @@ def test_up_prints_working_commands_and_ctrl_c_stops_everything(tmp_path):
             raise
     assert code == 0, output.read_text()[-3000:]
     assert "stopped" in output.read_text().splitlines()[-1]
-    time.sleep(0.5)
-    assert not [pid for pid in children if pid_alive(pid)], "processes left behind after Ctrl-C"
+    wait_for(lambda: not [pid for pid in children if pid_alive(pid)], timeout=10,
+             what="every process `up` started to be gone after Ctrl-C")

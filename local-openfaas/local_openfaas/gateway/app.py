@@ -1,5 +1,5 @@
 """The OpenFaaS gateway API on top of the local runtime: function invocation (/function/<name>[.<namespace>]),
-the /system API that faas-cli speaks, and /healthz. Only /system is behind basic auth, as in OpenFaaS."""
+the /system API that faas-cli speaks, /healthz and /metrics. Only /system is behind basic auth, as in OpenFaaS."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from collections.abc import Callable
 from aiohttp import web
 from multidict import CIMultiDict
 
+from local_openfaas.gateway import metrics
 from local_openfaas.gateway.auth import BasicAuth
 from local_openfaas.gateway.upstream import UpstreamError, UpstreamPool
 from local_openfaas.runtime.provider import FunctionExists, Provider, ProviderUnavailable
@@ -54,6 +55,7 @@ class Gateway:
         # Auth wraps the /system handlers only: a middleware would cost every function call its extra frame.
         app = web.Application(client_max_size=MAX_BODY)
         app.router.add_get("/healthz", self.healthz)
+        app.router.add_get("/metrics", self.metrics)
         app.router.add_route("*", "/function/{name}", self.invoke)
         app.router.add_route("*", "/function/{name}/{tail:.*}", self.invoke)
         system = self._authenticated
@@ -85,6 +87,10 @@ class Gateway:
         if not self._ready():
             return _error(503, "the gateway is starting: functions are not synchronised yet")
         return web.Response(text="OK")
+
+    async def metrics(self, _request: web.Request) -> web.Response:
+        return web.Response(body=metrics.render(self.runtime).encode(),
+                            headers={"Content-Type": metrics.CONTENT_TYPE})
 
     # ---- invocation ----
 

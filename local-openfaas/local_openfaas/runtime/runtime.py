@@ -62,6 +62,7 @@ class FunctionRuntime:
         self.pools = WarmPools(pool_size, pool_dir, base_env)
         self._launcher = ReplicaLauncher(PortAllocator(), self.pools, log_dir, base_env)
         self.functions: dict[tuple[str, str], Deployed] = {}
+        self.autoscaler_passes = 0  # completed rounds over every function (a test counts them: "it did not scale")
         self._autoscaler: asyncio.Task | None = None
 
     async def start(self) -> None:
@@ -169,6 +170,7 @@ class FunctionRuntime:
                     self._autoscale(deployed)
                 except Exception:
                     log.exception("autoscaling failed", extra={"function": deployed.spec.name})
+            self.autoscaler_passes += 1
 
     def _autoscale(self, deployed: Deployed) -> None:
         supervisor, policy = deployed.supervisor, deployed.policy

@@ -46,6 +46,7 @@ class FunctionSupervisor:
         self.desired = replicas
         self._launcher, self._secrets, self._on_change = launcher, secrets, on_change
         self.replicas: list[Replica] = []
+        self.starts = 0  # replicas started, restarts included
         self._ready: list[Replica] = []
         self._next = 0
         self._crashes = 0
@@ -146,6 +147,7 @@ class FunctionSupervisor:
                 self._stop_replica(replica)
 
     def _start_replica(self) -> None:
+        self.starts += 1
         placeholder = _Starting(self.spec)
         self.replicas.append(placeholder)  # counted at once so a second reconcile does not start another
         task = asyncio.create_task(self._bring_up(placeholder))
