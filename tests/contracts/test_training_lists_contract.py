@@ -12,13 +12,12 @@ from pathlib import Path
 from typing import get_args
 
 import pytest
+import train_function
 import yaml
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 from mlfunctions_operator import GROUP, VERSION
 from mlfunctions_operator.api import mlfunction
-
-import train_function
 
 REPO = Path(__file__).resolve().parents[2]
 datasets = train_function.module("datasets")
