@@ -14,10 +14,11 @@ import socket
 import kopf
 
 from . import handlers, logs
+from .config import OperatorConfig
 
 
 def main() -> None:
-    config = handlers.config
+    config = OperatorConfig()  # read once, here; handed to the handlers in kopf's memo
     logs.configure(config.log_level, config.log_format)
     host, _, port = config.health_address.rpartition(":")
     # The API client libraries leave ~70,000 long-lived objects behind at import. Freezing them keeps the cyclic
@@ -25,6 +26,8 @@ def main() -> None:
     gc.collect()
     gc.freeze()
     asyncio.run(kopf.operator(
+        registry=handlers.registry(),
+        memo=kopf.Memo(config=config),
         clusterwide=True,
         standalone=True,
         liveness_endpoint=f"http://{host or '0.0.0.0'}:{port}/healthz",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from mlfunctions_operator.builders.modelstore_status import deployment_verdict
 from mlfunctions_operator.builders.status import (
     ConditionValue,
     FunctionObservation,
@@ -12,8 +13,7 @@ from mlfunctions_operator.builders.status import (
     replicas_summary,
     verdict_conditions,
 )
-from mlfunctions_operator.controllers import backoff
-from mlfunctions_operator.controllers.modelstore import deployment_verdict
+from mlfunctions_operator.scheduler import backoff
 
 
 def _by_type(conditions):

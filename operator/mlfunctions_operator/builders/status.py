@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from ..api import K8sModel
+
 READY, RECONCILING, STALLED = "Ready", "Reconciling", "Stalled"
 MODEL_AVAILABLE = "ModelAvailable"
 
@@ -79,6 +81,28 @@ def merge_conditions(previous: list[dict] | None, values: list[ConditionValue], 
         if generation is not None:
             condition["observedGeneration"] = generation
         merged.append(condition)
+    return merged
+
+
+# -- writing a status ----------------------------------------------------------------------------------------
+
+def status_patch(status: K8sModel) -> dict:
+    """The merge patch that writes `status`: every field the builder set, and null for a field it set to None
+    (which removes it); a field it left unset stays as it is."""
+    return status.model_dump(by_alias=True, mode="json", exclude_unset=True)
+
+
+def merge_patched(current: dict, patch: dict) -> dict:
+    """`current` after a JSON merge patch (RFC 7386): tells whether writing the patch would change anything."""
+    merged = dict(current)
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, dict):
+            before = current.get(key)
+            merged[key] = merge_patched(before if isinstance(before, dict) else {}, value)
+        else:
+            merged[key] = value
     return merged
 
 

@@ -6,9 +6,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from ..api import K8sModel
 from ..builders.status import FunctionObservation, Verdict
 from ..config import OperatorConfig
 from ..kube import MODELSTORE, Kube
+from ..stores import ModelStores
 
 
 class EventSink(Protocol):
@@ -24,6 +26,7 @@ class Context:
     """What a reconcile works with. `lookup_store` defaults to a GET; the operator answers from its watch cache."""
 
     kube: Kube
+    stores: ModelStores
     config: OperatorConfig
     emit: EventSink
     lookup_store: StoreLookup | None = None
@@ -36,14 +39,11 @@ class Context:
 
 @dataclass(frozen=True)
 class Result:
-    """A reconcile's outcome: the status to write and whether to try again soon (not only at the next resync)."""
+    """A reconcile's outcome: the status to write (an API status model) and the verdict it tells."""
 
-    status: dict
+    status: K8sModel
     verdict: Verdict
-    retry: bool
     function: FunctionObservation | None = None  # what OpenFaaS reported, to notice when that changes
 
 
-def backoff(attempt: int, cap: float, base: float = 2.0) -> float:
-    """Seconds before retry number `attempt` (0-based): 2, 4, 8, ... up to `cap`."""
-    return min(cap, base * 2 ** min(attempt, 16))
+Reconciler = Callable[[Context, dict], Awaitable[Result]]

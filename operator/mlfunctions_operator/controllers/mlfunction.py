@@ -7,77 +7,25 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from iris_client import Forbidden, ModelStoreError, ModelVersion, Unauthorized, Unavailable
-from pydantic import ValidationError
-
-from ..api import MLFunctionSpec
+from ..api import FunctionRef, MLFunctionSpec
 from ..builders import credentials, rbac
 from ..builders.function import build_function
-from ..builders.status import (
-    MODEL_AVAILABLE,
-    ConditionValue,
-    Verdict,
-    function_verdict,
-    merge_conditions,
-    now_rfc3339,
-    observe_function,
-    replicas_summary,
-    verdict_conditions,
-)
+from ..builders.mlfunction_status import build_mlfunction_status, model_unknown, model_verdict
+from ..builders.status import ConditionValue, Verdict, function_verdict, now_rfc3339, observe_function
 from ..children import NotOwned, ensure, remove
-from ..kube import FUNCTION, MODELSTORE, ROLE, ROLE_BINDING, SECRET, SERVICE_ACCOUNT, KubeError
+from ..kube import FUNCTION, MODELSTORE, ROLE, ROLE_BINDING, SECRET, SERVICE_ACCOUNT
 from ..naming import LABEL_MANAGED_BY, LABEL_PART_OF, MANAGED_BY, FunctionNames, Owner, owner_of
-from ..stores import StoreClient, StoreProblem, StoreRef, admin_token, parse_store
+from ..store_client import Forbidden, StoreClient, Unauthorized, Unavailable
+from ..stores import StoreProblem, StoreRef, parse_store
 from . import Context, Result
+from .failures import EXPECTED_FAILURES, parse_spec, verdict_for
 
 KIND = "MLFunction"
-
-
-class Stop(Exception):
-    """Ends a reconcile early with this verdict."""
-
-    def __init__(self, verdict: Verdict):
-        super().__init__(verdict.message)
-        self.verdict = verdict
 
 
 def owner_of_body(body: dict) -> Owner:
     meta = body["metadata"]
     return Owner(KIND, meta["namespace"], meta["name"], meta["uid"])
-
-
-def parse_spec(body: dict) -> MLFunctionSpec:
-    try:
-        return MLFunctionSpec.model_validate(body.get("spec") or {})
-    except ValidationError as error:
-        first = error.errors()[0]
-        field = ".".join(str(part) for part in ("spec", *first["loc"]))
-        raise Stop(Verdict.stalled_on("InvalidSpec", f"{field}: {first['msg']}", retry=False)) from None
-
-
-def _stop_for(error: Exception, store: StoreRef | None) -> Stop:
-    """Translate a failure into the verdict the user sees."""
-    if isinstance(error, Stop):
-        return error
-    if isinstance(error, NotOwned):
-        return Stop(Verdict.stalled_on("NotOwned", str(error)))
-    if isinstance(error, StoreProblem):
-        if error.stalled:
-            return Stop(Verdict.stalled_on(error.reason, error.message))
-        return Stop(Verdict.waiting_for(error.reason, error.message))
-    if isinstance(error, ModelStoreError):
-        where = store.describe() + f" ({store.url})" if store else "the model store"
-        if isinstance(error, (Unauthorized, Forbidden)):
-            return Stop(Verdict.stalled_on("ModelStoreRejectedAdminToken",
-                                           f"{where} rejected the admin token: {error}"))
-        if isinstance(error, Unavailable):
-            return Stop(Verdict.waiting_for("ModelStoreUnavailable", f"{where} is unavailable: {error}"))
-        return Stop(Verdict.waiting_for("ModelStoreError", f"{where} failed: {error}"))
-    if isinstance(error, KubeError):
-        if error.status in (400, 403, 422):
-            return Stop(Verdict.stalled_on("ApplyFailed", str(error)))
-        return Stop(Verdict.waiting_for("APIError", str(error)))
-    raise error
 
 
 @dataclass
@@ -86,7 +34,7 @@ class _Progress:
 
     store: StoreRef | None = None
     function: dict | None = None
-    model: ModelVersion | None = None
+    model_version: int | None = None
     model_condition: ConditionValue | None = None
 
 
@@ -96,13 +44,17 @@ async def reconcile(ctx: Context, body: dict) -> Result:
     progress = _Progress()
     spec = None
     try:
-        spec = parse_spec(body)
+        spec = parse_spec(MLFunctionSpec, body)
         verdict = await _reconcile(ctx, owner, names, spec, progress)
-    except Exception as error:  # noqa: BLE001 - every failure becomes a verdict; unknown ones re-raise in _stop_for
-        verdict = _stop_for(error, progress.store).verdict
-    status = build_status(ctx, body, names, verdict, progress, spec)
+    except Exception as error:  # noqa: BLE001 - every known failure becomes a verdict; verdict_for re-raises the rest
+        verdict = verdict_for(error, progress.store)
+    status = build_mlfunction_status(
+        body, verdict, now_rfc3339(), spec=spec, function=progress.function,
+        function_ref=FunctionRef(name=names.function, namespace=ctx.config.function_namespace),
+        gateway_url=ctx.config.gateway_url, model_version=progress.model_version,
+        model_condition=progress.model_condition)
     observation = observe_function(progress.function) if progress.function is not None else None
-    return Result(status=status, verdict=verdict, retry=verdict.retry, function=observation)
+    return Result(status=status, verdict=verdict, function=observation)
 
 
 async def _reconcile(ctx: Context, owner: Owner, names: FunctionNames, spec: MLFunctionSpec,
@@ -180,9 +132,8 @@ async def _store(ctx: Context, spec: MLFunctionSpec) -> StoreRef:
 async def _credential(ctx: Context, owner: Owner, names: FunctionNames, spec: MLFunctionSpec, store: StoreRef,
                       *, reissue: bool = False) -> tuple[credentials.StoredCredential, bool]:
     """The function's token, and whether it was just issued: kept while it fits (store, model, task, owner),
-    otherwise issued anew, stored, and
-    the one it replaces revoked. A token issued but never stored (the operator died in between) is revoked by
-    the ModelStore's sweep of unreferenced tokens."""
+    otherwise issued anew, stored, and the one it replaces revoked. A token issued but never stored (the operator
+    died in between) is revoked by the ModelStore's sweep of unreferenced tokens."""
     fn_ns = ctx.config.function_namespace
     secret = await ctx.kube.get(SECRET, fn_ns, names.credential_secret)
     if secret is not None and not owner.owns(secret):
@@ -193,7 +144,7 @@ async def _credential(ctx: Context, owner: Owner, names: FunctionNames, spec: ML
     if stored and stored.fingerprint == wanted and not reissue:
         await ensure(ctx.kube, owner, credentials.build_credential_secret(owner, names, fn_ns, store.name, stored))
         return stored, False
-    admin = StoreClient(store.url, await admin_token(ctx.kube, store), ctx.config.store_timeout_seconds, keep=True)
+    admin = await ctx.stores.admin(store)
     issued = await admin.create_token(scope.models, scope.rights, credentials.token_description(owner))
     fresh = credentials.StoredCredential(token=issued.token, token_id=issued.id, fingerprint=wanted)
     await ensure(ctx.kube, owner, credentials.build_credential_secret(owner, names, fn_ns, store.name, fresh))
@@ -214,11 +165,10 @@ async def _revoke_replaced(ctx: Context, token_id: str, store_name: str, current
             obj = await ctx.store_object(store_name, ctx.config.operator_namespace)
             if obj is None:
                 return  # that store is gone, and its tokens with it
-            old = parse_store(obj)
-            admin = StoreClient(old.url, await admin_token(ctx.kube, old), ctx.config.store_timeout_seconds, keep=True)
+            admin = await ctx.stores.admin(parse_store(obj))
         await admin.revoke_token(token_id)
         ctx.emit("Normal", "CredentialRevoked", f"Revoked replaced model-store token {token_id}")
-    except (ModelStoreError, StoreProblem, KubeError) as error:
+    except EXPECTED_FAILURES as error:
         ctx.emit("Warning", "RevocationFailed", f"Could not revoke replaced model-store token {token_id} yet: "
                                                 f"{error}")
 
@@ -228,64 +178,22 @@ async def _check_model(ctx: Context, owner: Owner, names: FunctionNames, spec: M
     """Look the model up with the function's own token: proves the credential works (a token revoked by hand is
     replaced) and finds the version in use."""
     wanted = spec.model.version or "latest"
-    what = f"model {spec.model.name}" + (f" version {spec.model.version}" if spec.model.version else "")
     try:
         try:
-            found = await StoreClient(store.url, credential.token,
-                                      ctx.config.store_timeout_seconds).get_version(spec.model.name, wanted)
+            found = await ctx.stores.with_token(store, credential.token).get_version(spec.model.name, wanted)
         except (Unauthorized, Forbidden):
             ctx.emit("Warning", "CredentialRejected", f"{store.describe()} rejected token {credential.token_id}; "
                                                       "issuing a new one")
             credential, _ = await _credential(ctx, owner, names, spec, store, reissue=True)
             ctx.emit("Normal", "CredentialIssued", f"Issued model-store token {credential.token_id} to replace "
                                                    "the rejected one")
-            found = await StoreClient(store.url, credential.token,
-                                      ctx.config.store_timeout_seconds).get_version(spec.model.name, wanted)
+            found = await ctx.stores.with_token(store, credential.token).get_version(spec.model.name, wanted)
     except Unavailable as error:
-        progress.model_condition = ConditionValue(MODEL_AVAILABLE, None, "ModelStoreUnavailable", str(error))
-        return Verdict(ready=verdict.ready, reason=verdict.reason, message=verdict.message, reconciling=True,
-                       retry=True)
-    progress.model = found
-    if found is not None:
-        progress.model_condition = ConditionValue(MODEL_AVAILABLE, True, "Found",
-                                                  f"{what} is version {found.version} in {store.describe()}")
+        verdict, progress.model_condition = model_unknown(verdict, str(error))
         return verdict
-    if spec.task == "train":
-        progress.model_condition = ConditionValue(MODEL_AVAILABLE, False, "NotTrainedYet",
-                                                  f"{what} has no version in {store.describe()} until this "
-                                                  "function is invoked")
-        return verdict
-    hint = "pin an existing version" if spec.model.version else "train it first (an MLFunction with task: train)"
-    message = f"{what} not found in {store.describe()}; {hint}"
-    progress.model_condition = ConditionValue(MODEL_AVAILABLE, False, "ModelNotFound", message)
-    # Looked for again at every resync: a model appears when someone trains it, which may take days.
-    return Verdict.waiting_for("ModelNotFound", message, retry=False)
-
-
-def build_status(ctx: Context, body: dict, names: FunctionNames, verdict: Verdict, progress: _Progress,
-                 spec: MLFunctionSpec | None) -> dict:
-    generation = body["metadata"].get("generation")
-    previous = (body.get("status") or {}).get("conditions")
-    values = verdict_conditions(verdict)
-    if progress.model_condition:
-        values.append(progress.model_condition)
-    status: dict = {
-        "observedGeneration": generation,
-        "conditions": merge_conditions(previous, values, generation, now_rfc3339()),
-    }
-    if progress.function is not None:
-        observation = observe_function(progress.function)
-        status.update({
-            "url": f"{ctx.config.gateway_url.rstrip('/')}/function/{names.function}",
-            "function": {"name": names.function, "namespace": ctx.config.function_namespace},
-            "replicas": observation.replicas,
-            "availableReplicas": observation.available,
-            "replicasSummary": replicas_summary(observation) or None,
-        })
-    if spec is not None:
-        version = progress.model.version if progress.model else None
-        status["model"] = {"name": spec.model.name, **({"version": version} if version is not None else {})}
-    return status
+    progress.model_version = found.version if found else None
+    verdict, progress.model_condition = model_verdict(spec, store.describe(), verdict, progress.model_version)
+    return verdict
 
 
 # -- deletion ------------------------------------------------------------------------------------------------
@@ -315,7 +223,7 @@ async def finalize(ctx: Context, body: dict, give_up_revoking: bool) -> Cleanup:
         try:
             if await _revoke(ctx, store_name, stored.token_id):
                 revoked.append(stored.token_id)
-        except (StoreProblem, ModelStoreError, KubeError) as error:
+        except EXPECTED_FAILURES as error:
             if not give_up_revoking:
                 return Cleanup(revoked=[], pending=f"revoking model-store token {stored.token_id}: {error}")
             ctx.emit("Warning", "RevocationFailed", f"Gave up revoking model-store token {stored.token_id} in "
@@ -330,7 +238,5 @@ async def _revoke(ctx: Context, store_name: str, token_id: str) -> bool:
     obj = await ctx.store_object(store_name, ctx.config.operator_namespace)
     if obj is None:
         return False  # the store is gone, and its tokens with it
-    store = parse_store(obj)
-    admin = StoreClient(store.url, await admin_token(ctx.kube, store), ctx.config.store_timeout_seconds, keep=True)
-    await admin.revoke_token(token_id)
+    await (await ctx.stores.admin(parse_store(obj))).revoke_token(token_id)
     return True

@@ -7,18 +7,17 @@ import logging
 import secrets
 from datetime import UTC, datetime
 
-from iris_client import Forbidden, ModelStoreError, Unauthorized
-from pydantic import ValidationError
-
 from ..api import ModelStoreSpec
 from ..builders import credentials
 from ..builders import modelstore as builders
-from ..builders.status import Verdict, merge_conditions, now_rfc3339, verdict_conditions
+from ..builders.modelstore_status import build_modelstore_status, deployment_verdict, reachable_verdict
+from ..builders.status import Verdict, now_rfc3339
 from ..children import NotOwned, ensure
-from ..kube import SECRET, KubeError
+from ..kube import SECRET
 from ..naming import LABEL_MANAGED_BY, LABEL_OWNER_KIND, MANAGED_BY, Owner, StoreNames, owner_of
-from ..stores import StoreClient, StoreProblem, StoreRef, admin_token, store_ref
+from ..stores import StoreRef, store_ref
 from . import Context, Result
+from .failures import EXPECTED_FAILURES, parse_spec, verdict_for
 
 log = logging.getLogger(__name__)
 KIND = "ModelStore"
@@ -27,50 +26,27 @@ KIND = "ModelStore"
 async def reconcile(ctx: Context, body: dict) -> Result:
     meta = body["metadata"]
     owner = Owner(KIND, meta["namespace"], meta["name"], meta["uid"])
-    url = secret_name = None
+    store = None
     try:
-        spec = ModelStoreSpec.model_validate(body.get("spec") or {})
+        spec = parse_spec(ModelStoreSpec, body)
         store = store_ref(owner.name, owner.namespace, spec)
-        url, secret_name = store.url, store.admin_secret
         if spec.external:
             verdict = await _check_external(ctx, store)
         else:
             verdict = await _reconcile_own(ctx, owner, spec)
         if verdict.ready and verdict.reason != "Stopped":  # a stopped store has nobody to answer the sweep
             await sweep_unreferenced_tokens(ctx, store)
-    except ValidationError as error:
-        first = error.errors()[0]
-        verdict = Verdict.stalled_on("InvalidSpec", ".".join(map(str, ("spec", *first["loc"]))) + f": {first['msg']}",
-                                     retry=False)
-    except NotOwned as error:
-        verdict = Verdict.stalled_on("NotOwned", str(error))
-    except StoreProblem as error:
-        verdict = (Verdict.stalled_on if error.stalled else Verdict.waiting_for)(error.reason, error.message)
-    except KubeError as error:
-        verdict = (Verdict.stalled_on("ApplyFailed", str(error)) if error.status in (400, 403, 422)
-                   else Verdict.waiting_for("APIError", str(error)))
-    generation = meta.get("generation")
-    status = {
-        "observedGeneration": generation,
-        "conditions": merge_conditions((body.get("status") or {}).get("conditions"), verdict_conditions(verdict),
-                                       generation, now_rfc3339()),
-        "url": url,
-        "adminTokenSecret": secret_name,
-    }
-    return Result(status=status, verdict=verdict, retry=verdict.retry)
+    except Exception as error:  # noqa: BLE001 - every known failure becomes a verdict; verdict_for re-raises the rest
+        verdict = verdict_for(error, store, store_itself=True)
+    status = build_modelstore_status(body, verdict, now_rfc3339(), url=store.url if store else None,
+                                     admin_token_secret=store.admin_secret if store else None)
+    return Result(status=status, verdict=verdict)
 
 
 async def _check_external(ctx: Context, store: StoreRef) -> Verdict:
-    admin = StoreClient(store.url, await admin_token(ctx.kube, store), ctx.config.store_timeout_seconds, keep=True)
-    try:
-        await admin.list_tokens()  # an admin-only call: checks reachability and the admin token at once
-    except (Unauthorized, Forbidden) as error:
-        return Verdict.stalled_on("AdminTokenRejected", f"{store.url} rejected the admin token in Secret "
-                                                        f"{store.namespace}/{store.admin_secret}: {error}")
-    except ModelStoreError as error:
-        return Verdict.waiting_for("Unreachable", f"{store.url} is unavailable: {error}")
-    return Verdict(ready=True, reason="Reachable", message=f"external iris-server at {store.url} answers and "
-                                                           "accepts its admin token")
+    admin = await ctx.stores.admin(store)
+    await admin.list_tokens()  # an admin-only call: checks reachability and the admin token at once
+    return reachable_verdict(store.url)
 
 
 async def _reconcile_own(ctx: Context, owner: Owner, spec: ModelStoreSpec) -> Verdict:
@@ -106,7 +82,7 @@ async def sweep_unreferenced_tokens(ctx: Context, store: StoreRef) -> list[str]:
     Best effort: a failure leaves the tokens for the next sweep.
     """
     try:
-        admin = StoreClient(store.url, await admin_token(ctx.kube, store), ctx.config.store_timeout_seconds, keep=True)
+        admin = await ctx.stores.admin(store)
         now = datetime.now(UTC)
         candidates = [t["id"] for t in await admin.list_tokens()
                       if t.get("description", "").startswith(credentials.TOKEN_DESCRIPTION_PREFIX)
@@ -121,7 +97,7 @@ async def sweep_unreferenced_tokens(ctx: Context, store: StoreRef) -> list[str]:
         orphans = [token_id for token_id in candidates if token_id not in held]
         for token_id in orphans:
             await admin.revoke_token(token_id)
-    except (ModelStoreError, StoreProblem, KubeError) as error:
+    except EXPECTED_FAILURES as error:
         log.warning("token sweep failed", extra={"store": store.describe(), "error": str(error)})
         return []
     if orphans:
@@ -136,20 +112,3 @@ def _age_seconds(timestamp: str | None, now: datetime) -> float:
     except ValueError:
         return 0.0
     return (now - (created if created.tzinfo else created.replace(tzinfo=UTC))).total_seconds()
-
-
-def deployment_verdict(deployment: dict, replicas: int) -> Verdict:
-    name = f"Deployment {deployment['metadata']['namespace']}/{deployment['metadata']['name']}"
-    if replicas == 0:
-        # Off on purpose is a finished state, like a function scaled to zero: Ready, so that `kubectl wait`,
-        # Flux and kstatus do not wait for replicas that were never asked for.
-        return Verdict(ready=True, reason="Stopped", message="spec.replicas is 0: the store is stopped")
-    status = deployment.get("status") or {}
-    current = status.get("observedGeneration", 0) >= deployment["metadata"].get("generation", 0)
-    available = status.get("availableReplicas", 0)
-    if current and available >= replicas and status.get("updatedReplicas", 0) >= replicas:
-        return Verdict(ready=True, reason="Available", message=f"{name} has {available} available replica(s)")
-    # Polled with back-off: the operator does not watch Deployments (the chart grants it no list/watch on them).
-    return Verdict.waiting_for("DeploymentNotAvailable", f"waiting for {name} to become available "
-                                                         f"({available}/{replicas} replicas available)")
-
