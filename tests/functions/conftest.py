@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from function_harness import PREDICT_DIR, TRAIN_DIR, FunctionProcess, ModelStore
+from function_harness import PREDICT_DIR, TRAIN_DIR, FunctionProcess, IrisStack, ModelStore
 from local_openfaas import funcenv
 
 
@@ -15,6 +15,15 @@ def function_venvs() -> None:
     """Both functions' venvs, built once (about a minute each the very first time, then cached)."""
     funcenv.function_python(TRAIN_DIR)
     funcenv.function_python(PREDICT_DIR)
+
+
+@pytest.fixture(scope="module")
+def iris(tmp_path_factory, function_venvs):
+    """A store with one trained iris model shared by a module's tests that only read (see IrisStack); per
+    module, since pytest's wider scopes last the whole session when test folders are not packages."""
+    stack = IrisStack(tmp_path_factory)
+    yield stack
+    stack.close()
 
 
 @pytest.fixture

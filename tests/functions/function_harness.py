@@ -7,15 +7,16 @@ which tests never import."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
 from iris_client import IssuedToken, ModelStoreClient
-from mlfunctions_harness.model_store import free_port, start_iris_server, stop_iris_server
+from mlfunctions_harness.model_store import start_iris_server, stop_iris_server
+from mlfunctions_harness.processes import free_port, wait_for, wait_healthy
 
 from local_openfaas import funcenv
 
@@ -24,6 +25,7 @@ PREDICT_DIR = funcenv.FUNCTIONS_DIR / "predict"
 TEMPLATE_DIR = funcenv.FUNCTIONS_DIR / "template" / "mlfunctions-python3"
 ADMIN_TOKEN = "functions-test-admin-token"
 START_TIMEOUT_SECONDS = 60.0
+SWAP_TIMEOUT_SECONDS = 20.0  # a predict function sees a new version within this
 
 for folder in (TRAIN_DIR, PREDICT_DIR, TEMPLATE_DIR):
     if str(folder) not in sys.path:
@@ -62,6 +64,13 @@ class ModelStore:
         with self.admin() as admin:
             return admin.create_token(models=models, rights=rights, description="tests/functions")
 
+    def metric(self, name: str) -> float:
+        """An unlabelled counter from the store's /metrics, e.g. iris_not_modified_total."""
+        text = requests.get(f"{self.url}/metrics", timeout=5).text
+        found = re.search(rf"^{re.escape(name)} (\S+)$", text, re.MULTILINE)
+        assert found, f"{name} is not in the store's metrics"
+        return float(found.group(1))
+
 
 @dataclass
 class FunctionProcess:
@@ -72,7 +81,6 @@ class FunctionProcess:
     log_path: Path
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
-    started_seconds: float = 0.0
 
     @property
     def url(self) -> str:
@@ -80,32 +88,14 @@ class FunctionProcess:
 
     def start(self, wait: bool = True) -> FunctionProcess:
         env = funcenv.function_environment(self.function_dir, self.port, self.env)
-        started = time.perf_counter()
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 funcenv.function_command(self.function_dir), env=env, stdout=log, stderr=subprocess.STDOUT
             )
         if wait:
-            self.wait_healthy()
-        self.started_seconds = time.perf_counter() - started
+            name = self.function_dir.name
+            wait_healthy(f"{self.url}/_/health", self.process, name, self.log_path, START_TIMEOUT_SECONDS)
         return self
-
-    def wait_healthy(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"{self.function_dir.name} exited with {self.process.returncode}:\n{self.log()}"
-                )
-            try:
-                if requests.get(f"{self.url}/_/health", timeout=1).status_code == 200:
-                    return
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.02)
-        raise RuntimeError(
-            f"{self.function_dir.name} not healthy after {START_TIMEOUT_SECONDS}s:\n{self.log()}"
-        )
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -119,6 +109,67 @@ class FunctionProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:]
 
+    def log_count(self, text: str) -> int:
+        """How many lines of the whole log contain `text`: events the function reports, counted."""
+        return sum(text in line for line in self.log_path.read_text(errors="replace").splitlines())
+
 
 def function_env(store: ModelStore, token: str, model: str = "iris", **extra: str) -> dict[str, str]:
     return {"MODEL_NAME": model, "MODEL_STORE_URL": store.url, "MODEL_STORE_TOKEN": token, **extra}
+
+
+def train_model(function: FunctionProcess, **body) -> dict:
+    """POST one training request; it must succeed."""
+    response = requests.post(f"{function.url}/", json=body or None, timeout=300)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def predict_rows(function: FunctionProcess, rows, path: str = "/", **params) -> requests.Response:
+    return requests.post(f"{function.url}{path}", json={"instances": rows}, params=params, timeout=30)
+
+
+def served_version(function: FunctionProcess) -> int:
+    response = predict_rows(function, IRIS_SAMPLES["setosa"][:1])
+    assert response.status_code == 200, response.text
+    return response.json()["model"]["version"]
+
+
+def wait_for_version(function: FunctionProcess, version: int) -> None:
+    wait_for(
+        lambda: served_version(function) == version,
+        SWAP_TIMEOUT_SECONDS,
+        f"{function.function_dir.name} on port {function.port} to serve version {version}",
+        interval=0.1,
+    )
+
+
+class IrisStack:
+    """One store with one trained iris model, a writer and a reader token, the train function that trained it
+    and a predict function serving it: shared by the tests that only read (they may start more functions,
+    stopped with the stack)."""
+
+    def __init__(self, tmp_path_factory):
+        self.dir = tmp_path_factory.mktemp("iris-stack")
+        self.store = ModelStore(self.dir / "store").start()
+        self.writer = self.store.token(["iris"], ["read", "write"])
+        self.reader = self.store.token(["iris"], ["read"])
+        self.functions: list[FunctionProcess] = []
+        self.train = self.run(TRAIN_DIR, function_env(self.store, self.writer.token))
+        self.trained = train_model(self.train)
+        self.predict = self.run(
+            PREDICT_DIR,
+            function_env(self.store, self.reader.token, MAX_BATCH_ROWS="50", MAX_REQUEST_BYTES="100000"),
+        )
+
+    def run(self, function_dir, env, wait: bool = True) -> FunctionProcess:
+        function = FunctionProcess(
+            function_dir, env, self.dir / f"{function_dir.name}-{len(self.functions)}.log"
+        )
+        self.functions.append(function)
+        return function.start(wait=wait)
+
+    def close(self) -> None:
+        for function in self.functions:
+            function.stop()
+        self.store.stop()
