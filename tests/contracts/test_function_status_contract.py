@@ -1,18 +1,21 @@
 """The OpenFaaS Function's status: what OpenFaaS writes and what the operator reads. The shape's home is
-operator/mlfunctions_operator/api/openfaas.py; the local OpenFaaS writes it (local_openfaas/runtime/status.py) and
-the Function CRD the tests install declares it (hack/crds/openfaas.com_functions.yaml). Each status the local
-runtime can write is held to the home, sent through the real API server's status subresource, and read back by
-the operator's reader, whose verdict must be the one the status means."""
+operator/mlfunctions_operator/api/openfaas.py; the local OpenFaaS writes it (local_openfaas/runtime/status.py for
+the process backend, local_openfaas/faas_netes/status.py from a Deployment's status) and the Function CRD the
+tests install declares it (hack/crds/openfaas.com_functions.yaml). Each status the local OpenFaaS can write is
+held to the home, sent through the real API server's status subresource, and read back by the operator's reader,
+whose verdict must be the one the status means."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
 from kubernetes import client
+from local_openfaas.faas_netes import status as faas_netes_status
 from local_openfaas.runtime.spec import FunctionSpec
 from local_openfaas.runtime.status import function_status
 from local_openfaas.runtime.supervisor import CRASH_LOOP_AFTER, Snapshot
@@ -26,44 +29,61 @@ NAME = "data-science-iris-predict"
 
 
 @dataclass(frozen=True)
-class RuntimeState:
-    """One thing the local runtime can report, and what the operator must make of it."""
+class State:
+    """One status the local OpenFaaS can write, and what the operator must make of it."""
 
     name: str
-    snapshot: Snapshot | None
-    ready: bool              # the operator's verdict
+    write: Callable[[], dict]  # the status, as the local OpenFaaS builds it
+    ready: bool                # the operator's verdict
     reason: str
-    says: str                # a fragment of the verdict's message
-    summary: str             # the MLFunction's Replicas column
-    error: str = ""
-    preparing: bool = False
-    generation: int = 1      # the spec generation the runtime acted on (the Function's is 1)
+    says: str                  # a fragment of the verdict's message
+    summary: str               # the MLFunction's Replicas column
 
 
+def runtime(snapshot: Snapshot | None, error: str = "", preparing: bool = False, generation: int = 1):
+    """The process backend's status; `generation` is the spec generation it acted on (the Function's is 1)."""
+    spec = FunctionSpec(name=NAME, namespace="openfaas-fn", image=IMAGE, generation=generation)
+    return lambda: function_status(spec, snapshot, error, None, NOW, preparing=preparing)
+
+
+def faas_netes(replicas: int | None, available: int, conditions: tuple = (), error: str = "", deployment=True):
+    """The Kubernetes backend's status, from a Deployment's status as its controller reports it."""
+    function = {"metadata": {"name": NAME, "namespace": "openfaas-fn", "generation": 1},
+                "spec": {"name": NAME, "image": IMAGE}}
+    body = {"spec": {} if replicas is None else {"replicas": replicas},
+            "status": {"availableReplicas": available, "conditions": list(conditions)}}
+    return lambda: faas_netes_status.function_status(function, body if deployment else None, error, NOW)
+
+
+IMAGE = "ghcr.io/mlfunctions/predict:0.1.0"
+DEADLINE = {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded",
+            "message": 'ReplicaSet "x" has timed out progressing.'}
 STATES = [
-    RuntimeState("preparing-image", None, False, "FunctionNotReady", "preparing image", "0/0", preparing=True),
-    RuntimeState("deployment-failed", None, False, "FunctionNotReady", "image example/missing not found", "0/0",
-                 error="image example/missing not found"),
-    RuntimeState("starting", Snapshot(1, 0, 0), False, "FunctionNotReady", "waiting for a replica", "0/1"),
-    RuntimeState("crash-loop", Snapshot(1, 0, CRASH_LOOP_AFTER, "exit status 3"), False, "FunctionNotReady",
-                 "exit status 3", "0/1"),
-    RuntimeState("available", Snapshot(2, 2, 0), True, "Deployed", "2/2 replicas available", "2/2"),
-    RuntimeState("degraded", Snapshot(2, 1, 0), True, "Deployed", "1/2 replicas available", "1/2"),
-    RuntimeState("scaled-to-zero", Snapshot(0, 0, 0), True, "ScaledToZero", "scaled to zero", "0 (idle)"),
-    RuntimeState("last-replica-stopping", Snapshot(0, 1, 0), True, "Deployed", "1/0 replicas available", "1/0"),
-    RuntimeState("older-generation", Snapshot(1, 1, 0), False, "FunctionNotReady", "waiting for OpenFaaS to report",
-                 "1/1", generation=0),
+    State("preparing-image", runtime(None, preparing=True), False, "FunctionNotReady", "preparing image", "0/0"),
+    State("deployment-failed", runtime(None, error="image example/missing not found"), False, "FunctionNotReady",
+          "image example/missing not found", "0/0"),
+    State("starting", runtime(Snapshot(1, 0, 0)), False, "FunctionNotReady", "waiting for a replica", "0/1"),
+    State("crash-loop", runtime(Snapshot(1, 0, CRASH_LOOP_AFTER, "exit status 3")), False, "FunctionNotReady",
+          "exit status 3", "0/1"),
+    State("available", runtime(Snapshot(2, 2, 0)), True, "Deployed", "2/2 replicas available", "2/2"),
+    State("degraded", runtime(Snapshot(2, 1, 0)), True, "Deployed", "1/2 replicas available", "1/2"),
+    State("scaled-to-zero", runtime(Snapshot(0, 0, 0)), True, "ScaledToZero", "scaled to zero", "0 (idle)"),
+    State("last-replica-stopping", runtime(Snapshot(0, 1, 0)), True, "Deployed", "1/0 replicas available", "1/0"),
+    State("older-generation", runtime(Snapshot(1, 1, 0), generation=0), False, "FunctionNotReady",
+          "waiting for OpenFaaS to report", "1/1"),
+    State("deployment-available", faas_netes(2, 2), True, "Deployed", "2/2 replicas available", "2/2"),
+    State("deployment-default-replicas", faas_netes(None, 0), False, "FunctionNotReady", "waiting for a replica",
+          "0/1"),
+    State("deployment-scaled-to-zero", faas_netes(0, 0), True, "ScaledToZero", "scaled to zero", "0 (idle)"),
+    State("deployment-past-its-deadline", faas_netes(1, 0, (DEADLINE,)), False, "FunctionNotReady",
+          "ProgressDeadlineExceeded", "0/1"),
+    State("deployment-not-made", faas_netes(None, 0, error='secret "model-token" not found', deployment=False),
+          False, "FunctionNotReady", 'secret "model-token" not found', "0/0"),
 ]
 IDS = [state.name for state in STATES]
 
 
-def _written(state: RuntimeState) -> dict:
-    spec = FunctionSpec(name=NAME, namespace="openfaas-fn", image="ghcr.io/mlfunctions/predict:0.1.0",
-                        generation=state.generation)
-    return function_status(spec, state.snapshot, state.error, None, NOW, preparing=state.preparing)
-
-
-def _check_verdict(state: RuntimeState, function: dict) -> None:
+def _check_verdict(state: State, function: dict) -> None:
     observation = observe_function(function)
     verdict = function_verdict(f"openfaas-fn/{NAME}", observation)
     assert (verdict.ready, verdict.reason) == (state.ready, state.reason), verdict
@@ -72,16 +92,16 @@ def _check_verdict(state: RuntimeState, function: dict) -> None:
 
 
 @pytest.mark.parametrize("state", STATES, ids=IDS)
-def test_the_runtime_writes_the_homes_shape(state):
-    status = _written(state)
+def test_the_local_openfaas_writes_the_homes_shape(state):
+    status = state.write()
     # Every field the runtime writes is one the home declares, with the same name and value.
     assert FunctionStatus.model_validate(status).dump() == status
     assert [c["type"] for c in status["conditions"]] == list(FUNCTION_CONDITIONS)
 
 
 @pytest.mark.parametrize("state", STATES, ids=IDS)
-def test_the_operator_reads_what_the_runtime_writes(state):
-    _check_verdict(state, {"metadata": {"name": NAME, "generation": 1}, "status": _written(state)})
+def test_the_operator_reads_what_the_local_openfaas_writes(state):
+    _check_verdict(state, {"metadata": {"name": NAME, "generation": 1}, "status": state.write()})
 
 
 def _aliases(model) -> set[str]:
@@ -106,20 +126,20 @@ def function(k8s: client.ApiClient, install_crds):
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
     custom.create_namespaced_custom_object("openfaas.com", "v1", namespace, "functions", {
         "apiVersion": "openfaas.com/v1", "kind": "Function", "metadata": {"name": NAME},
-        "spec": {"name": NAME, "image": "ghcr.io/mlfunctions/predict:0.1.0"}})
+        "spec": {"name": NAME, "image": IMAGE}})
     yield custom, namespace
     core.delete_namespace(namespace)
 
 
 @pytest.mark.parametrize("state", STATES, ids=IDS)
-def test_through_the_api_server_the_operator_reads_what_the_runtime_writes(function, state):
+def test_through_the_api_server_the_operator_reads_what_the_local_openfaas_writes(function, state):
     custom, namespace = function
-    written = _written(state)
+    written = state.write()
     # A merge patch replaces the conditions list whole, as the runtime's own status writes do.
     custom.patch_namespaced_custom_object_status("openfaas.com", "v1", namespace, "functions", NAME,
                                                  {"status": written},
                                                  _content_type="application/merge-patch+json")
     read = custom.get_namespaced_custom_object("openfaas.com", "v1", namespace, "functions", NAME)
     assert read["metadata"]["generation"] == 1
-    assert read["status"] == written, "the API server pruned or changed fields the runtime writes"
+    assert read["status"] == written, "the API server pruned or changed fields the local OpenFaaS writes"
     _check_verdict(state, read)

@@ -2,10 +2,10 @@
 reads it: the one home of that contract's shape (field names, condition types and what they mean).
 
 Its writers live elsewhere and keep their own copy: OpenFaaS itself, the local OpenFaaS
-(local-openfaas/local_openfaas/runtime/status.py) and the Function CRD that tests and `make up` install
-(hack/crds/openfaas.com_functions.yaml). tests/contracts/test_function_status_contract.py holds the local runtime's
-statuses and that CRD's schema to these models, and feeds what the runtime writes, through the API server, into
-the operator's reader to check the verdict.
+(local-openfaas/local_openfaas/runtime/status.py, which its faas_netes backend uses too) and the Function CRD that
+tests and `make up` install (hack/crds/openfaas.com_functions.yaml). tests/contracts/test_function_status_contract.py
+holds the local OpenFaaS's statuses and that CRD's schema to these models, and feeds what the local OpenFaaS writes,
+through the API server, into the operator's reader to check the verdict.
 """
 
 from __future__ import annotations
