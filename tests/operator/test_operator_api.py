@@ -24,6 +24,8 @@ def test_defaults_match_the_contract():
     {"task": "predict", "model": {"name": "iris", "version": 0}},
     {"task": "predict", "model": {"name": "iris"}, "scaling": {"maxReplicas": 0}},
     {"task": "predict", "model": {"name": "iris"}, "scaling": {"scaleToZeroAfter": "soon"}},
+    {"task": "predict", "model": {"name": "iris"}, "scaling": {"minReplicas": 0, "scaleToZeroAfter": "0s"}},
+    {"task": "predict", "model": {"name": "iris"}, "scaling": {"minReplicas": 0, "scaleToZeroAfter": "1d"}},
     {"task": "train", "model": {"name": "iris"}, "training": {"dataset": "mnist", "estimator": "SVC"}},
     {"task": "train", "model": {"name": "iris"}, "training": {"dataset": "iris", "estimator": "SVC",
                                                               "testSize": 1}},
