@@ -259,7 +259,7 @@ def study(store_url: str, token: str, work: Path, stages: dict[str, list], exit_
     monolith = processes.spawn([str(funcenv.function_python(train_dir)), str(ROOT / "bench" / "monolith.py")],
                                work / "monolith.log", env=env)
     exit_stack.callback(processes.stop, monolith)
-    wait_for(lambda: _ok(f"http://127.0.0.1:{port}/_/health"), 120, "the monolith")
+    processes.wait_healthy(f"http://127.0.0.1:{port}/_/health", monolith, "the monolith", work / "monolith.log", 120)
     for pattern, shape in stages.items():
         started = time.monotonic()
         with MemorySampler(lambda: [monolith.pid]) as memory:
@@ -301,13 +301,6 @@ def study(store_url: str, token: str, work: Path, stages: dict[str, list], exit_
         }
     gateway.stop()
     return results
-
-
-def _ok(url: str) -> bool:
-    try:
-        return requests.get(url, timeout=1).status_code == 200
-    except requests.RequestException:
-        return False
 
 
 # ---- the plot ----
