@@ -20,8 +20,8 @@ test-unit:  ## Only the tests that need neither the control plane nor servers
 	hack/setup-python.sh
 	$(PY) -m pytest tests -m "not integration"
 
-crds:  ## Regenerate crds/ (and the chart's copy) from the pydantic models
-	$(PY) -m mlfunctions_operator.crdgen crds
+crds:  ## Regenerate crds/ (and the chart's copy) and docs/api.md from the pydantic models
+	$(PY) -m mlfunctions_operator.crdgen crds --docs docs/api.md
 	# Helm installs CRDs from the chart's crds/: keep it byte-identical to crds/ (tests/chart checks it).
 	rm -f charts/mlfunctions/crds/*.yaml
 	cp crds/*.yaml charts/mlfunctions/crds/
