@@ -5,10 +5,10 @@ down and coming back is survived by a warm function and recovered from by a cold
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 import requests
+from mlfunctions_harness.processes import wait_for
 
 from function_harness import (
     IRIS_SAMPLES,
@@ -23,6 +23,10 @@ from function_harness import (
 )
 
 pytestmark = pytest.mark.server
+
+NOT_MODIFIED = "iris_not_modified_total"  # the store's count of "anything newer?" answered 304
+REFRESH_FAILED = "model refresh failed; still serving the loaded model"  # model_source.py's log line
+REFRESHES = 3
 
 
 def test_retrain_moves_predict_to_the_new_version_and_a_pinned_one_stays(model_store, run_function):
@@ -43,7 +47,14 @@ def test_retrain_moves_predict_to_the_new_version_and_a_pinned_one_stays(model_s
     assert latest.process.pid == pid and latest.process.poll() is None  # no restart
     for species, samples in IRIS_SAMPLES.items():
         assert predict_rows(latest, samples).json()["predictions"] == [species] * 3
-    time.sleep(1.5)  # several refresh intervals
+    # Several refresh intervals, counted: the store's "not modified" answers to `latest` (the pinned function,
+    # once loaded, asks nothing). Had the pinned one followed the newest, it would have moved within one.
+    checks = model_store.metric(NOT_MODIFIED)
+    wait_for(
+        lambda: model_store.metric(NOT_MODIFIED) >= checks + REFRESHES,
+        SWAP_TIMEOUT_SECONDS,
+        f"{REFRESHES} more refreshes of the newest version",
+    )
     assert served_version(pinned) == 1
 
 
@@ -68,9 +79,7 @@ def test_swapping_models_drops_no_request(model_store, run_function):
     try:
         for estimator in ("RandomForestClassifier", "GradientBoostingClassifier", "KNeighborsClassifier"):
             train_model(train, estimator=estimator)
-        deadline = time.monotonic() + SWAP_TIMEOUT_SECONDS
-        while (not outcomes or outcomes[-1][1] != 4) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for(lambda: outcomes and outcomes[-1][1] == 4, SWAP_TIMEOUT_SECONDS, "answers from version 4")
     finally:
         stop.set()
         thread.join()
@@ -86,8 +95,14 @@ def test_store_down_keeps_the_loaded_model_and_a_cold_function_recovers(model_st
     warm = run_function(PREDICT_DIR, function_env(model_store, writer.token, MODEL_REFRESH_SECONDS="0.2"))
     assert served_version(warm) == 1
 
+    failed_before = warm.log_count(REFRESH_FAILED)
     model_store.stop()
-    time.sleep(0.5)  # refreshes fail meanwhile
+    # The warm function has seen the store gone: refreshes failed, counted in its log.
+    wait_for(
+        lambda: warm.log_count(REFRESH_FAILED) >= failed_before + REFRESHES,
+        SWAP_TIMEOUT_SECONDS,
+        f"{REFRESHES} failed refreshes in the warm function's log",
+    )
     assert predict_rows(warm, IRIS_SAMPLES["setosa"]).json()["predictions"] == ["setosa"] * 3
 
     cold = run_function(PREDICT_DIR, function_env(model_store, writer.token, MODEL_REFRESH_SECONDS="0.2"))
@@ -101,9 +116,12 @@ def test_store_down_keeps_the_loaded_model_and_a_cold_function_recovers(model_st
     assert training_down.status_code == 503 and "unavailable" in training_down.json()["error"]
 
     model_store.start()  # same port, same data
-    deadline = time.monotonic() + SWAP_TIMEOUT_SECONDS
-    while (response := predict_rows(cold, IRIS_SAMPLES["setosa"])).status_code != 200:
-        assert response.status_code == 503 and time.monotonic() < deadline, response.text
-        time.sleep(0.1)
+
+    def recovered() -> requests.Response | None:
+        response = predict_rows(cold, IRIS_SAMPLES["setosa"])
+        assert response.status_code in (200, 503), response.text
+        return response if response.status_code == 200 else None
+
+    response = wait_for(recovered, SWAP_TIMEOUT_SECONDS, "the cold function to load the model", interval=0.1)
     assert response.json()["predictions"] == ["setosa"] * 3
     assert requests.get(f"{cold.url}/v2/health/ready").status_code == 200

@@ -7,12 +7,11 @@ from __future__ import annotations
 import base64
 import io
 import subprocess
-import time
 
 import numpy as np
 import pytest
 import requests
-from mlfunctions_harness.processes import free_port
+from mlfunctions_harness.processes import free_port, wait_for
 from PIL import Image
 
 from function_harness import (
@@ -116,15 +115,16 @@ def test_template_example_function_runs(tmp_path, function_venvs):
     process = subprocess.Popen(
         funcenv.function_command(TRAIN_DIR), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
+    def answer() -> tuple[requests.Response] | None:
+        # In a tuple: any answer ends the wait, and a Response is false when its status is an error.
+        assert process.poll() is None, f"the example function exited with {process.returncode}"
+        try:
+            return (requests.post(f"http://127.0.0.1:{port}/", data=b"hi", timeout=1),)
+        except requests.ConnectionError:
+            return None
+
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                response = requests.post(f"http://127.0.0.1:{port}/", data=b"hi", timeout=1)
-                break
-            except requests.ConnectionError:
-                assert time.monotonic() < deadline and process.poll() is None
-                time.sleep(0.05)
+        (response,) = wait_for(answer, 30, "the template's example function to answer")
         assert response.json() == {"hello": "hi"}
     finally:
         process.terminate()

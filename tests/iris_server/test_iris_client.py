@@ -11,7 +11,7 @@ import pytest
 
 from iris_client import ModelStoreClient, Unavailable
 from iris_samples import onnx_model
-from mlfunctions_harness.model_store import free_port
+from mlfunctions_harness.processes import free_port
 
 pytestmark = pytest.mark.server
 

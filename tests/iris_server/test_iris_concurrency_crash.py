@@ -6,13 +6,13 @@ import hashlib
 import random
 import socket
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from iris_client import ModelStoreError, NotFound
 from iris_samples import onnx_model
+from mlfunctions_harness.processes import wait_for
 
 pytestmark = pytest.mark.server
 
@@ -69,12 +69,9 @@ def test_sigkill_mid_upload_leaves_no_partial_version(iris_factory):
             ).encode()
             + body[: len(body) // 2]
         )
-        deadline = time.monotonic() + 10
-        while not any(
-            (server.data_dir / "staging").iterdir()
-        ):  # the server is now writing the partial upload
-            assert time.monotonic() < deadline, "the upload never reached the staging area"
-            time.sleep(0.01)
+        # The server is writing the partial upload once it is in the staging area.
+        staging = server.data_dir / "staging"
+        wait_for(lambda: any(staging.iterdir()), 10, "the upload in the staging area", interval=0.01)
         server.kill()
     server.start()
     _assert_consistent(server, "crash", acknowledged)
@@ -109,11 +106,10 @@ def test_sigkill_under_upload_load_loses_nothing_acknowledged(iris_factory):
         before = len(acknowledged)
         for thread in threads:
             thread.start()
-        deadline = time.monotonic() + 60
-        while len(acknowledged) < before + 2:  # uploads are flowing: now kill at a random moment
-            assert time.monotonic() < deadline, "uploads never got going"
-            time.sleep(0.01)
-        time.sleep(rng.uniform(0.05, 0.6))
+        # Kill after a random number of further acknowledgements (at least 2: uploads are flowing), with the
+        # other workers' uploads somewhere in flight.
+        more = rng.randint(2, 8)
+        wait_for(lambda: len(acknowledged) >= before + more, 60, f"{more} acknowledged uploads", 0.005)
         server.kill()
         stop.set()
         for thread in threads:
