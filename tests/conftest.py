@@ -1,8 +1,10 @@
-"""Fixtures shared by every suite: the real control plane, a namespace per test, CRD installation.
+"""Fixtures shared by every suite: the real control plane, a real node, a namespace per test, CRD installation.
 
 Any test that uses `control_plane` (directly or through another fixture) is marked `integration` and counted; the
 summary says how many ran against the real API server. In CI (CI=true) a run in which none did fails, and a control
-plane that cannot be started is an error, never a skip.
+plane that cannot be started is an error, never a skip. Tests that use `node` (a kubelet, containerd and the rest
+beside a control plane of their own) are marked `node` and `integration` and counted apart; a node that cannot be
+started is an error, never a skip, and in CI a run in which no node test ran fails as well.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from mlfunctions_harness import controlplane, crds
+from mlfunctions_harness.node import LocalNode
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,18 +36,32 @@ class _IntegrationCount:
         self.started_seconds: float | None = None
 
 
+class _NodeCount:
+    """Counts the tests that ran on the real node, with how long the node took to start, for the summary."""
+
+    def __init__(self) -> None:
+        self.ran = 0
+        self.started: str | None = None
+
+
 _count = _IntegrationCount()
+_node_count = _NodeCount()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if "control_plane" in getattr(item, "fixturenames", ()):
+        fixtures = getattr(item, "fixturenames", ())
+        if "control_plane" in fixtures or "node" in fixtures:
             item.add_marker(pytest.mark.integration)
+        if "node" in fixtures:
+            item.add_marker(pytest.mark.node)
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if report.when == "call" and "integration" in report.keywords:
         _count.ran += 1
+    if report.when == "call" and "node" in report.keywords:
+        _node_count.ran += 1
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
@@ -53,6 +70,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
         line += (f" (the session's: {_count.version} at {_count.server},"
                  f" up in {_count.started_seconds:.1f}s)")
     terminalreporter.write_line(line)
+    line = f"node: {_node_count.ran} tests ran on a real node"
+    if _node_count.started:
+        line += f" ({_node_count.started})"
+    terminalreporter.write_line(line)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -60,6 +81,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if os.environ.get("CI") and _count.ran == 0 and exitstatus == 0:
         session.exitstatus = 1
         print("\nCI: no integration test ran against the real control plane; failing the run")
+    if os.environ.get("CI") and _node_count.ran == 0 and exitstatus == 0:
+        session.exitstatus = 1
+        print("\nCI: no test ran on the real node; failing the run")
 
 
 @pytest.fixture(scope="session")
@@ -70,6 +94,16 @@ def control_plane():
         _count.version = cluster.version
         _count.started_seconds = cluster.started_seconds
         yield cluster
+
+
+@pytest.fixture(scope="session")
+def node():
+    """A real node (containerd, kubelet, kube-proxy, kube-scheduler, CoreDNS, local-path-provisioner) with its own
+    control plane on the node address: `node.control_plane` is the cluster. Needs root; see hack/harness/README.md."""
+    with LocalNode() as started:
+        _node_count.started = (f"{started.name} {started.control_plane.version}, Ready in {started.started_seconds:.1f}s,"
+                               f" {started.ready_seconds:.1f}s of it from kubelet start to Ready")
+        yield started
 
 
 @pytest.fixture(scope="session")

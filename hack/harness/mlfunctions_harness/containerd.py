@@ -19,6 +19,8 @@ from pathlib import Path
 from . import processes
 
 CNI_BIN_DIR = "/usr/lib/cni"  # containernetworking-plugins
+CRI_NAMESPACE = "k8s.io"
+CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
 class ContainerdError(RuntimeError):
@@ -54,6 +56,29 @@ class ContainerdPaths:
     @property
     def log(self) -> Path:
         return self.base / "containerd.log"
+
+    @property
+    def tasks(self) -> Path:
+        """One directory per container of the CRI's namespace, named by its ID, while the container exists."""
+        return self.state / "io.containerd.runtime.v2.task" / CRI_NAMESPACE
+
+
+def container_ids(paths: ContainerdPaths) -> list[str]:
+    """The IDs of this containerd's containers (pod sandboxes included) that have not been deleted."""
+    return [task.name for task in paths.tasks.iterdir()] if paths.tasks.is_dir() else []
+
+
+def container_pid(paths: ContainerdPaths, container_id: str) -> int:
+    """The host PID of a running container's first process (its shim writes it down)."""
+    return int((paths.tasks / container_id / "init.pid").read_text())
+
+
+def container_cgroups(ids: list[str]) -> list[Path]:
+    """The cgroups of these containers, then their parents. With the cgroupfs driver and no QoS hierarchy, runc
+    puts each at /<namespace>/<container ID> in every hierarchy; a shim killed with SIGKILL leaves it behind."""
+    hierarchies = [h for h in CGROUP_ROOT.iterdir() if (h / CRI_NAMESPACE).is_dir()]
+    return [h / CRI_NAMESPACE / i for h in hierarchies for i in ids if (h / CRI_NAMESPACE / i).is_dir()] + [
+        h / CRI_NAMESPACE for h in hierarchies]
 
 
 def config_toml(paths: ContainerdPaths, sandbox_image: str) -> str:
@@ -116,7 +141,7 @@ def start(paths: ContainerdPaths, sandbox_image: str, timeout: float = 30.0) -> 
 
 
 def _ctr(paths: ContainerdPaths, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run(["ctr", "--address", str(paths.socket), "--namespace", "k8s.io", *args],
+    result = subprocess.run(["ctr", "--address", str(paths.socket), "--namespace", CRI_NAMESPACE, *args],
                             capture_output=True, text=True, check=False)
     if check and result.returncode != 0:
         raise ContainerdError(f"ctr {' '.join(args)} failed: {result.stderr.strip()}")

@@ -44,6 +44,7 @@ NODE_PACKAGES_SCRIPT = REPO_ROOT / "hack" / "node-packages.sh"
 STATE_ROOT = Path(os.environ.get("MLFUNCTIONS_NODE_ROOT", "/var/lib/mlfunctions-node"))
 DEFAULT_NAME = "mlfunctions-node"
 OWNER_FILE = "owner.json"
+CONTAINERD_DIR = "containerd"
 KEPT = ("logs",)  # what a stopped node leaves in its work dir: the components' logs, for the next person to read
 NOT_READY_TAINT = "node.kubernetes.io/not-ready"
 CNI_CACHE = Path("/var/lib/cni/results")   # libcni's cache: one file per pod network attachment
@@ -68,10 +69,11 @@ class LocalNode:
         self.name = name
         self.workdir = state_root / name
         self.logs = self.workdir / "logs"
-        self.containerd = containerd.ContainerdPaths(self.workdir / "containerd")
+        self.containerd = containerd.ContainerdPaths(self.workdir / CONTAINERD_DIR)
         self.control_plane: LocalControlPlane | None = None
         self._processes: list[tuple[str, subprocess.Popen]] = []
         self.bin_dir: Path | None = None
+        self.sandbox_image: str | None = None  # the pause image, also a minimal image for checks of the node itself
         self.started_seconds: float | None = None
         self.ready_seconds: float | None = None  # of started_seconds: from the kubelet's start to Ready
 
@@ -108,17 +110,22 @@ class LocalNode:
         return self
 
     def stop(self) -> None:
-        """Stop the control plane, then sweep: every process, mount, cgroup, rule and address of the node goes."""
+        """Sweep: every process (the control plane's too, whose work dir is the node's), mount, cgroup, rule and
+        address of the node goes at once. Nothing is kept, so nothing needs a graceful shutdown."""
         atexit.unregister(self.stop)
+        sweep(self.workdir, network=True)
+        while self._processes:
+            processes.stop(self._processes.pop()[1])  # reaps what the sweep killed
         if self.control_plane:
             self.control_plane.stop()
             self.control_plane = None
-        sweep(self.workdir, self.name, network=True)
-        while self._processes:
-            processes.stop(self._processes.pop()[1])  # reaps what the sweep killed
 
     def processes(self) -> dict[str, int]:
         return {name: p.pid for name, p in self._processes if p.poll() is None}
+
+    def container_pid(self, container_id: str) -> int:
+        """The host PID of a pod's container, from its status' containerID (containerd://<id>)."""
+        return containerd.container_pid(self.containerd, container_id.removeprefix("containerd://"))
 
     def import_image(self, archive: Path) -> None:
         """Load an image archive (docker save or OCI) for pods with imagePullPolicy Never/IfNotPresent."""
@@ -129,12 +136,11 @@ class LocalNode:
     def _start_node(self) -> None:
         certs = self.control_plane.pki
         images = self.bin_dir / "images"
-        sandbox_image = containerd.archive_image_name(images / "pause.tar")
+        self.sandbox_image = containerd.archive_image_name(images / "pause.tar")
         helper_image = containerd.archive_image_name(images / "busybox.tar")
-        self._processes.append(("containerd", containerd.start(self.containerd, sandbox_image)))
+        self._processes.append(("containerd", containerd.start(self.containerd, self.sandbox_image)))
         for archive in (images / "pause.tar", images / "busybox.tar"):
             self.import_image(archive)
-        self._create_cgroups()
         self.containerd.cni_conf_dir.joinpath("10-pods.conflist").write_text(
             node_config.cni_conflist(self.name, self.workdir / "cni-ipam"))
 
@@ -166,16 +172,9 @@ class LocalNode:
     def _spawn(self, name: str, command: list[str]) -> None:
         self._processes.append((name, processes.spawn(command, self.logs / f"{name}.log")))
 
-    def _create_cgroups(self) -> None:
-        # kubelet requires its cgroupRoot to exist in every hierarchy; runc creates the pods' cgroups below it.
-        for hierarchy in node_sweep.CGROUP_ROOT.iterdir():
-            if (hierarchy / "cgroup.procs").exists():
-                (hierarchy / self.name).mkdir(exist_ok=True)
-
     def _start_kubelet(self, certs: pki.Pki) -> None:
         config = self.workdir / "kubelet-config.yaml"
-        config.write_text(node_config.kubelet_config(self.containerd.socket, certs.ca_cert, self.name,
-                                                     self.workdir / "pod-logs"))
+        config.write_text(node_config.kubelet_config(self.containerd.socket, certs.ca_cert, self.workdir / "pod-logs"))
         self._spawn("kubelet", [
             str(self.bin_dir / "kubelet"),
             f"--config={config}",
@@ -283,14 +282,21 @@ def _netns() -> str:
     return os.readlink("/proc/self/ns/net")
 
 
-def sweep(workdir: Path, name: str, network: bool) -> None:
+def sweep(workdir: Path, network: bool) -> None:
     """Everything of the node at `workdir` goes but its logs, including what kubelet and libcni wrote outside it."""
-    node_sweep.sweep(workdir, name, network, keep=KEPT)
+    ids = containerd.container_ids(containerd.ContainerdPaths(workdir / CONTAINERD_DIR))
+    node_sweep.sweep(workdir, containerd.container_cgroups(ids), network, keep=KEPT)
     for link in CONTAINER_LOG_LINKS.glob("*.log"):
         if link.is_symlink() and str(workdir) + "/" in os.readlink(link):
             link.unlink(missing_ok=True)
-    for cached in CNI_CACHE.glob(f"{node_config.cni_network_name(name)}-*"):
-        cached.unlink(missing_ok=True)
+    for container_id in ids:  # a pod's attachments (its network, its loopback) are named by its sandbox's ID
+        for cached in CNI_CACHE.glob(f"*-{container_id}-*"):
+            cached.unlink(missing_ok=True)
+    for directory in (CONTAINER_LOG_LINKS, CNI_CACHE, CNI_CACHE.parent):  # made for the node, if nobody else uses them
+        try:
+            directory.rmdir()
+        except OSError:
+            pass
 
 
 def sweep_leftovers(state_root: Path, this: str) -> None:
@@ -313,7 +319,7 @@ def sweep_leftovers(state_root: Path, this: str) -> None:
         if not owner and workdir.name != this:
             continue  # nothing recorded, and not ours to judge
         log.info("sweeping what a previous run of node %s left", workdir.name)
-        sweep(workdir, workdir.name, network=owner.get("netns", _netns()) == _netns())
+        sweep(workdir, network=owner.get("netns", _netns()) == _netns())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -323,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if args.action == "sweep":
-        sweep(STATE_ROOT / args.name, args.name, network=True)
+        sweep(STATE_ROOT / args.name, network=True)
         return 0
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # through `finally`, like Ctrl-C
     node = LocalNode(args.name)

@@ -21,7 +21,7 @@ SCHEDULER_PORT = 10259
 COREDNS_READY_PORT = 8181
 
 
-def kubelet_config(containerd_socket: Path, ca_cert: Path, cgroup_root: str, pod_logs: Path) -> str:
+def kubelet_config(containerd_socket: Path, ca_cert: Path, pod_logs: Path) -> str:
     config = {
         "apiVersion": "kubelet.config.k8s.io/v1beta1",
         "kind": "KubeletConfiguration",
@@ -35,12 +35,10 @@ def kubelet_config(containerd_socket: Path, ca_cert: Path, cgroup_root: str, pod
                            "x509": {"clientCAFile": str(ca_cert)}},
         "authorization": {"mode": "Webhook"},
         "containerRuntimeEndpoint": f"unix://{containerd_socket}",
-        # PID 1 is not systemd, and this machine's cgroups are v1: no QoS hierarchy, nothing reserved, and every
-        # pod's cgroup below one of the node's own, which the sweep removes.
+        # PID 1 is not systemd, and this machine's cgroups are v1: no QoS hierarchy, nothing reserved.
         "cgroupDriver": "cgroupfs",
         "cgroupsPerQOS": False,
         "enforceNodeAllocatable": [],
-        "cgroupRoot": f"/{cgroup_root}",
         "failCgroupV1": False,
         "failSwapOn": False,
         "clusterDNS": [DNS_SERVICE_IP],
@@ -53,7 +51,7 @@ def kubelet_config(containerd_socket: Path, ca_cert: Path, cgroup_root: str, pod
                          "imagefs.available": "1%"},
         "imageGCHighThresholdPercent": 100,
         "imageGCLowThresholdPercent": 99,
-        "podLogsDirectory": str(pod_logs),  # not /var/log/pods: everything of the node stays in its work dir
+        "podLogsDir": str(pod_logs),  # not /var/log/pods: everything of the node stays in its work dir
         "rotateCertificates": False,
         "serializeImagePulls": False,
         "shutdownGracePeriod": "0s",

@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import shlex
 import subprocess
-from pathlib import Path
 
 from .controlplane import SERVICE_CIDR
 
@@ -81,12 +80,17 @@ def address_present() -> bool:
     return f" {NODE_IP}/32 " in shown
 
 
+def bridge_present() -> bool:
+    # Asked of netlink, not /sys/class/net: sysfs shows the namespace of whoever mounted it, not ours.
+    return _run("ip", "link", "show", BRIDGE, check=False).returncode == 0
+
+
 def remove() -> None:
     """Remove the node's rules, bridge and address, the guard last. Safe to call when none of it exists."""
     if address_present():
         _run("ip", "address", "del", f"{NODE_IP}/32", "dev", "lo")
-    if Path(f"/sys/class/net/{BRIDGE}").exists():
-        _run("ip", "link", "del", BRIDGE, check=False)
+    if bridge_present():
+        _run("ip", "link", "del", BRIDGE)
     for family in ("iptables", "ip6tables"):
         for table in TABLES:
             _remove_own_chains(family, table, keep=GUARD_CHAIN)

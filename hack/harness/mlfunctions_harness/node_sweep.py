@@ -5,7 +5,7 @@ shim daemonizes, and it and the containers below it outlive a harness killed wit
 network namespaces. Everything of one node instance is recognisable by its work dir: every process of the node
 names a path under it on its command line (the shims name containerd's socket there), the containers are those
 processes' descendants, and every mount (container root filesystems, sandboxes' /dev/shm and network namespaces,
-kubelet's volumes) is below it. The pods' cgroups are below one cgroup of the instance's own name.
+kubelet's volumes) is below it. The containers' cgroups are named by containerd's state there (containerd.py).
 
 `sweep()` is both the teardown of a node stopped on purpose and the clean-up, at the next start, of one that was
 killed: the same code, so the path that runs after a crash is the path every run tests.
@@ -26,7 +26,6 @@ from . import node_network, processes
 
 log = logging.getLogger("mlfunctions_harness.node_sweep")
 
-CGROUP_ROOT = Path("/sys/fs/cgroup")
 _MNT_DETACH = 2
 
 
@@ -72,20 +71,12 @@ def mounts_under(workdir: Path) -> list[str]:
     return sorted(set(found), key=lambda p: (-p.count("/"), p))
 
 
-def cgroups_of(cgroup_name: str) -> list[Path]:
-    """The instance's cgroup directories in every hierarchy, deepest first."""
-    found = []
-    for hierarchy in CGROUP_ROOT.iterdir():
-        top = hierarchy / cgroup_name
-        if top.is_dir():
-            found += [Path(d) for d, _, _ in os.walk(top)]
-    return sorted(found, key=lambda p: -len(p.parts))
-
-
-def sweep(workdir: Path, cgroup_name: str, network: bool, keep: tuple[str, ...] = ()) -> None:
+def sweep(workdir: Path, cgroups: list[Path], network: bool, keep: tuple[str, ...] = ()) -> None:
     """Kill, unmount, remove: after it, nothing of the node at `workdir` is left but the entries named in `keep`.
 
-    `network`: also remove the node's address and iptables rules (only where they are this network namespace's).
+    `cgroups`: the containers' cgroups, children first, removed once their processes are gone (those still in use
+    by someone else stay). `network`: also remove the node's
+    address and iptables rules (only where they are this network namespace's).
     """
     _kill_all(workdir)
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
@@ -93,11 +84,13 @@ def sweep(workdir: Path, cgroup_name: str, network: bool, keep: tuple[str, ...] 
         # Lazily: a mount still busy is detached now and freed when its last user goes.
         if libc.umount2(point.encode(), _MNT_DETACH) != 0 and ctypes.get_errno() not in (errno.EINVAL, errno.ENOENT):
             log.warning("could not unmount %s: %s", point, os.strerror(ctypes.get_errno()))
-    for directory in cgroups_of(cgroup_name):
+    for directory in cgroups:
         try:
             directory.rmdir()
-        except OSError as error:
-            log.warning("could not remove cgroup %s: %s", directory, error)
+        except FileNotFoundError:
+            pass
+        except OSError as error:  # a parent still holding another node's containers stays
+            log.debug("cgroup %s stays: %s", directory, error)
     if network:
         node_network.remove()
     if workdir.exists():
