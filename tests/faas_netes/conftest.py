@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from local_openfaas.faas_netes import identity, reconciler
+from local_openfaas.faas_netes import background, identity
 
 GOLDEN = Path(__file__).parent / "golden"
 FUNCTION_CRD = "hack/crds/openfaas.com_functions.yaml"
@@ -40,6 +40,6 @@ def faas_netes(control_plane, k8s, function_crd, namespace, tmp_path):
     """A reconciler for `namespace`, running as its own ServiceAccount under rbac.yaml (never as admin)."""
     account = identity.install(k8s, namespace)
     kubeconfig = control_plane.service_account_kubeconfig(namespace, account, tmp_path / "faas-netes.kubeconfig")
-    running = reconciler.start(kubeconfig, namespace)
+    running = background.start(kubeconfig, namespace)
     yield running
     running.stop()

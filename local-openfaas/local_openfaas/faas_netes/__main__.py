@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import signal
-import threading
 from pathlib import Path
 
 from local_openfaas.faas_netes.objects import PULL_POLICIES, DeploymentConfig
-from local_openfaas.faas_netes.reconciler import start
+from local_openfaas.faas_netes.reconciler import Reconciler
+
+
+async def serve(kubeconfig: Path | None, namespace: str, config: DeploymentConfig) -> None:
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    reconciler = await Reconciler.connect(kubeconfig, namespace, config)
+    await reconciler.start()
+    try:
+        await stopping.wait()
+    finally:
+        await reconciler.stop()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -23,17 +36,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--set-non-root-user", action="store_true", help="run function containers as uid 12000")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-
-    stopping = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stopping.set())
     config = DeploymentConfig(image_pull_policy=args.image_pull_policy, http_probe=not args.exec_probe,
                               set_non_root_user=args.set_non_root_user)
-    reconciler = start(args.kubeconfig, args.namespace, config)
-    try:
-        stopping.wait()
-    finally:
-        reconciler.stop()
+    asyncio.run(serve(args.kubeconfig, args.namespace, config))
 
 
 if __name__ == "__main__":
