@@ -5,7 +5,7 @@
 #
 #   hack/images.sh [build]          build what changed; prints "<name> <tag> <tar>" per image on stdout
 #   hack/images.sh load SOCKET      build if needed, then import every tar into the containerd at SOCKET (k8s.io)
-#   hack/images.sh daemon-start     start (or find) the docker daemon; prints DOCKER_HOST=... on stdout
+#   hack/images.sh daemon-start     start (or find) the docker daemon; prints DOCKER_HOST=... and STARTED=1|
 #   hack/images.sh daemon-stop      stop the docker daemon this script started (images stay in its data-root)
 #
 # No registry is needed: the Python base is made here with debootstrap (Debian's packages) and imported as
@@ -262,6 +262,7 @@ containerd_config() {  # socket ref
 load_into_containerd() {  # socket
   local socket=$1 entry name tag tar started
   [[ -S $socket ]] || die "no containerd socket at $socket"
+  command -v ctr >/dev/null || die "ctr is needed to load images (Debian's containerd package)"
   build_all
   for entry in "${BUILT[@]}"; do
     read -r name tag tar <<<"$entry"
@@ -280,7 +281,7 @@ case ${1:-build} in
   build) trap '[[ -z $STARTED_DOCKERD ]] || stop_own_dockerd' EXIT; build_all; printf '%s\n' "${BUILT[@]}" ;;
   load) [[ $# == 2 ]] || die "usage: $0 load CONTAINERD_SOCKET"
         trap '[[ -z $STARTED_DOCKERD ]] || stop_own_dockerd' EXIT; load_into_containerd "$2" ;;
-  daemon-start) ensure_docker; echo "DOCKER_HOST=$DOCKER_HOST" ;;
+  daemon-start) ensure_docker; echo "DOCKER_HOST=$DOCKER_HOST"; echo "STARTED=${STARTED_DOCKERD:+1}" ;;
   daemon-stop) stop_own_dockerd ;;
   *) die "unknown command $1 (build, load SOCKET, daemon-start, daemon-stop)" ;;
 esac

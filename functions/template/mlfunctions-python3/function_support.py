@@ -86,14 +86,14 @@ def store_problem(error: Exception, doing: str) -> tuple[int, str]:
     if isinstance(error, Unauthorized):
         return (
             502,
-            f"the model store at {url} refused the function's credential while {doing} "
-            f"({credential_hint()}): {error}",
+            (f"the model store at {url} refused the function's credential while {doing} "
+             f"({credential_hint()}): {error}"),
         )
     if isinstance(error, Forbidden):
         return (
             502,
-            f"the function's credential is not allowed to do this while {doing} "
-            f"({credential_hint()}): {error}",
+            (f"the function's credential is not allowed to do this while {doing} "
+             f"({credential_hint()}): {error}"),
         )
     if isinstance(error, NotFound):
         return 404, f"not found in the model store while {doing}: {error}"
