@@ -3,17 +3,22 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup control-plane test test-unit crds up clean
+.PHONY: setup setup-node control-plane test test-unit crds up clean
 
 setup:  ## Python environment (.venv), the control-plane binaries and helm (built once, cached in ~/.cache)
 	hack/setup-python.sh
 	hack/control-plane-binaries.sh >/dev/null
 	hack/helm.sh >/dev/null
 
+setup-node:  ## The real node's Debian packages and binaries, and every deployable's image from its Dockerfile (cached)
+	hack/node-packages.sh
+	hack/node-binaries.sh >/dev/null
+	hack/images.sh build >/dev/null
+
 control-plane:  ## Build (once) or find etcd, kube-apiserver, kube-controller-manager, kubectl
 	hack/control-plane-binaries.sh
 
-test: setup  ## Every test suite, integration included, against a real kube-apiserver
+test: setup setup-node  ## Every test suite: integration against a real kube-apiserver, the node suite on a real kubelet
 	$(PY) -m pytest tests
 
 test-unit:  ## Only the tests that need neither the control plane nor servers
