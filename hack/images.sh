@@ -277,11 +277,16 @@ load_into_containerd() {  # socket
   done
 }
 
+# One build at a time on this machine (the node harness and tests may ask together): the second waits.
+serialize() { mkdir -p "$CACHE"; exec 9>"$CACHE/images.lock"; flock 9; }
+# On Ctrl-C or SIGTERM too: the EXIT trap stops the dockerd this run started.
+trap 'exit 130' INT TERM
 case ${1:-build} in
-  build) trap '[[ -z $STARTED_DOCKERD ]] || stop_own_dockerd' EXIT; build_all; printf '%s\n' "${BUILT[@]}" ;;
+  build) serialize; trap '[[ -z $STARTED_DOCKERD ]] || stop_own_dockerd' EXIT
+         build_all; printf '%s\n' "${BUILT[@]}" ;;
   load) [[ $# == 2 ]] || die "usage: $0 load CONTAINERD_SOCKET"
-        trap '[[ -z $STARTED_DOCKERD ]] || stop_own_dockerd' EXIT; load_into_containerd "$2" ;;
-  daemon-start) ensure_docker; echo "DOCKER_HOST=$DOCKER_HOST"; echo "STARTED=${STARTED_DOCKERD:+1}" ;;
-  daemon-stop) stop_own_dockerd ;;
+        serialize; trap '[[ -z $STARTED_DOCKERD ]] || stop_own_dockerd' EXIT; load_into_containerd "$2" ;;
+  daemon-start) serialize; ensure_docker; echo "DOCKER_HOST=$DOCKER_HOST"; echo "STARTED=${STARTED_DOCKERD:+1}" ;;
+  daemon-stop) serialize; stop_own_dockerd ;;
   *) die "unknown command $1 (build, load SOCKET, daemon-start, daemon-stop)" ;;
 esac
