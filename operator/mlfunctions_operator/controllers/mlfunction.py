@@ -13,7 +13,7 @@ from ..builders.function import build_function
 from ..builders.mlfunction_status import build_mlfunction_status, model_unknown, model_verdict
 from ..builders.status import ConditionValue, Verdict, function_verdict, now_rfc3339, observe_function
 from ..children import NotOwned, ensure, remove
-from ..kube import FUNCTION, MODELSTORE, ROLE, ROLE_BINDING, SECRET, SERVICE_ACCOUNT
+from ..kube import FUNCTION, MODELSTORE, ROLE, ROLE_BINDING, SECRET, SERVICE_ACCOUNT, Applied
 from ..naming import LABEL_MANAGED_BY, LABEL_PART_OF, MANAGED_BY, FunctionNames, Owner, owner_of
 from ..store_client import Forbidden, StoreClient, Unauthorized, Unavailable
 from ..stores import StoreProblem, StoreRef, parse_store
@@ -65,9 +65,8 @@ async def _reconcile(ctx: Context, owner: Owner, names: FunctionNames, spec: MLF
     _, (credential, issued), applied = await _gather(
         _ensure_rbac(ctx, owner, names),
         _credential(ctx, owner, names, spec, store),
-        ensure(ctx.kube, owner, build_function(owner, spec, names, ctx.config, store.url)),
+        _apply_function(ctx, owner, names, spec, store, progress),
     )
-    progress.function = applied.obj
     _announce(ctx, spec, store, f"Function {fn_ns}/{names.function}", applied.created, credential if issued else None)
     verdict = function_verdict(f"{fn_ns}/{names.function}", observe_function(applied.obj))
     return await _check_model(ctx, owner, names, spec, store, credential, verdict, progress)
@@ -95,6 +94,15 @@ async def _gather(*steps):
         if isinstance(result, BaseException):
             raise result
     return results
+
+
+async def _apply_function(ctx: Context, owner: Owner, names: FunctionNames, spec: MLFunctionSpec, store: StoreRef,
+                          progress: _Progress) -> Applied:
+    """The Function, noted as soon as it is applied: when a step beside it fails, the status still says where it
+    is, and the loop knows the watch event of this apply for the echo it is (no extra pass)."""
+    applied = await ensure(ctx.kube, owner, build_function(owner, spec, names, ctx.config, store.url))
+    progress.function = applied.obj
+    return applied
 
 
 async def _ensure_rbac(ctx: Context, owner: Owner, names: FunctionNames) -> None:
