@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 from iris_client import ModelStoreClient
-from mlfunctions_harness.model_store import start_iris_server, stop_iris_server
 from kubernetes import client
+from mlfunctions_harness.model_store import start_iris_server, stop_iris_server
 from mlfunctions_harness.operator_process import OperatorProcess, install_operator_identity
 from operator_cluster import (
     ADMIN_TOKEN,
@@ -59,14 +59,15 @@ def operator_identity(control_plane, operator_crds):
 
 @pytest.fixture(scope="session")
 def iris_store(tmp_path_factory, k8s, operator_identity):
-    url, process = start_iris_server(tmp_path_factory.mktemp("iris") / "store", admin_token=ADMIN_TOKEN)
+    data = tmp_path_factory.mktemp("iris") / "store"
+    url, process = start_iris_server(data, admin_token=ADMIN_TOKEN)
     client.CoreV1Api(k8s).create_namespaced_secret(OPERATOR_NAMESPACE, {
         "metadata": {"name": "iris-admin"}, "stringData": {"admin-token": ADMIN_TOKEN}})
     client.CustomObjectsApi(k8s).create_namespaced_custom_object(GROUP, VERSION, OPERATOR_NAMESPACE, "modelstores", {
         "apiVersion": f"{GROUP}/{VERSION}", "kind": "ModelStore", "metadata": {"name": STORE},
         "spec": {"external": {"url": url, "adminTokenSecretRef": {"name": "iris-admin"}}}})
     with ModelStoreClient(url, ADMIN_TOKEN) as admin:
-        yield IrisStore(url=url, name=STORE, admin=admin)
+        yield IrisStore(url=url, name=STORE, admin=admin, log=data.parent / f"{data.name}.log")
     stop_iris_server(process)
 
 

@@ -3,8 +3,10 @@ the model store's tokens. (A module of its own, not conftest: every test folder 
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from iris_client import ModelStoreClient
 from kubernetes import client
@@ -25,6 +27,19 @@ class IrisStore:
     url: str
     name: str
     admin: ModelStoreClient
+    log: Path  # the server's log: one JSON line per request it answered
+
+    def requests(self, method: str, path: str) -> int:
+        """How many `method path` requests the store has answered so far."""
+        count = 0
+        for line in self.log.read_text().splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            count += entry.get("message") == "request" and entry.get("method") == method and \
+                entry.get("path") == path
+        return count
 
     def live_tokens(self, namespace: str, name: str) -> list[str]:
         """Ids of unrevoked tokens the operator issued for MLFunction namespace/name."""

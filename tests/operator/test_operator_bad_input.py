@@ -4,14 +4,13 @@ retried with back-off, never in a hot loop."""
 
 from __future__ import annotations
 
+import itertools
 import json
-import socket
-import threading
-import time
 
 import pytest
-from mlfunctions_harness.model_store import start_iris_server, stop_iris_server
+from faulty_store import FaultyStore
 from kubernetes.client.rest import ApiException
+from mlfunctions_harness.model_store import start_iris_server, stop_iris_server
 from operator_cluster import (
     ADMIN_TOKEN,
     FUNCTION_NAMESPACE,
@@ -105,7 +104,11 @@ def test_foreign_object_is_never_adopted(objects, namespace):
         objects.create_mlf(namespace, "taken", BASE)
         stalled = wait_condition(objects, namespace, "taken", "Stalled", "NotOwned")
         assert f"Function {FUNCTION_NAMESPACE}/{name}" in stalled["message"]
-        time.sleep(1)
+        # A spec change makes the operator reconcile again, and the status says when that pass is done.
+        generation = objects.patch_mlf(namespace, "taken", {"spec": {"scaling": {"target": 7}}})["metadata"][
+            "generation"]
+        objects.wait(lambda: condition(objects.mlf(namespace, "taken"), "Stalled").get("observedGeneration") ==
+                     generation, what="a pass over the new generation")
         untouched = objects.function(name)
         assert untouched["spec"] == foreign["spec"] and untouched["metadata"]["labels"] == {"team": "someone-else"}
         # deleting the MLFunction must not delete what it does not own
@@ -116,39 +119,12 @@ def test_foreign_object_is_never_adopted(objects, namespace):
         objects.custom.delete_namespaced_custom_object("openfaas.com", "v1", FUNCTION_NAMESPACE, "functions", name)
 
 
-class CountingListener:
-    """A TCP port that accepts and drops every connection (a store that is down) and counts the attempts."""
-
-    def __init__(self):
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
-        self.attempts = 0
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.attempts += 1
-            conn.close()
-
-    def close(self):
-        self.sock.close()
-
-
 def test_store_down_backs_off_and_recovers_without_restart(objects, namespace, tmp_path):
-    listener = CountingListener()
+    listener = FaultyStore("drop")  # takes each request in and drops the connection: a store that is down
     store = f"down-{namespace}"
     objects.custom.create_namespaced_custom_object(GROUP, VERSION, OPERATOR_NAMESPACE, "modelstores", {
         "apiVersion": f"{GROUP}/{VERSION}", "kind": "ModelStore", "metadata": {"name": store},
-        "spec": {"external": {"url": f"http://127.0.0.1:{listener.port}",
-                              "adminTokenSecretRef": {"name": "iris-admin"}}}})
+        "spec": {"external": {"url": listener.url, "adminTokenSecretRef": {"name": "iris-admin"}}}})
     process = None
     try:
         objects.create_mlf(namespace, "waiting", with_(BASE, modelStore=store))
@@ -156,10 +132,14 @@ def test_store_down_backs_off_and_recovers_without_restart(objects, namespace, t
         assert reconciling["status"] == "True" and f"127.0.0.1:{listener.port}" in reconciling["message"]
         mlf = objects.mlf(namespace, "waiting")
         assert condition(mlf, "Stalled")["status"] == "False" and condition(mlf, "Ready")["status"] == "False"
-        start = listener.attempts
-        time.sleep(10)
-        # back-off 2, 4, 8 s (the MLFunction and the ModelStore each retry on their own): a handful, not hundreds
-        assert listener.attempts - start <= 8, f"{listener.attempts - start} attempts in 10s: a hot loop"
+        # The MLFunction asks for a token (POST), the ModelStore checks its admin token (GET), each retrying on
+        # its own back-off (2, 4, 8 s): the gaps between attempts grow, never a hot loop.
+        for method, who in (("POST", "the MLFunction"), ("GET", "the ModelStore")):
+            attempts = objects.wait(lambda m=method: (seen := listener.seen(m, "/v1/tokens"))[2:] and seen,
+                                    timeout=30, what=f"three attempts of {who}")
+            gaps = [round(b.at - a.at, 2) for a, b in itertools.pairwise(attempts)]
+            assert min(gaps) >= 1.5 and gaps[-1] >= 3.5, f"{who} retried after {gaps} s: no back-off"
+            assert all(later >= earlier - 0.5 for earlier, later in itertools.pairwise(gaps)), gaps
         # the store comes up on the same address: the function converges, the operator was never restarted
         listener.close()
         _, process = start_iris_server(tmp_path / "store", admin_token=ADMIN_TOKEN, port=listener.port)
