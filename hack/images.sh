@@ -244,6 +244,8 @@ build_all() {
     fi
     BUILT+=("$name mlfunctions/$name:$TAG $tar")
   done
+  # Images a tag moved away from (and their build layers) would pile up in the data-root with every change.
+  ((rebuilt == 0)) || docker image prune --force >/dev/null
   log "$rebuilt of ${#IMAGES[@]} images built, in $((SECONDS - started)) s"
 }
 
