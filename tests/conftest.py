@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
-
 from mlfunctions_harness import controlplane, crds
 from mlfunctions_harness.node import LocalNode
 

@@ -8,7 +8,6 @@ import uuid
 import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
-
 from mlfunctions_harness import images
 
 

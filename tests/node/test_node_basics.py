@@ -4,11 +4,11 @@ the chart runs them, resolves and routes Service names, binds volumes, and keeps
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import pytest
 import requests
 from kubernetes import client, utils
-
 from mlfunctions_harness import node_network, processes
 from mlfunctions_harness.node import NOT_READY_TAINT
 from node_pods import NON_ROOT_UID, logs, restricted_pod, wait_phase
@@ -49,9 +49,10 @@ def test_pod_runs_as_uid_65532_with_a_read_only_root(node, node_api, node_namesp
     assert pod.spec.node_name == node.name
     # Checked from this machine, on the container's process itself.
     pid = node.container_pid(pod.status.container_statuses[0].container_id)
-    status = dict(line.split(":\t", 1) for line in open(f"/proc/{pid}/status").read().splitlines())
+    status = dict(line.split(":\t", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
     assert status["Uid"].split() == [str(NON_ROOT_UID)] * 4
-    root = next(line.split() for line in open(f"/proc/{pid}/mountinfo") if line.split()[4] == "/")
+    mounts = Path(f"/proc/{pid}/mountinfo").read_text().splitlines()
+    root = next(line.split() for line in mounts if line.split()[4] == "/")
     assert "ro" in root[5].split(",")
 
 
@@ -66,7 +67,8 @@ def test_service_names_resolve_and_route_from_pods_and_from_this_machine(node, n
     service = core.create_namespaced_service(node_namespace, client.V1Service(
         metadata=client.V1ObjectMeta(name="web"),
         spec=client.V1ServiceSpec(selector={"app": "web"}, ports=[client.V1ServicePort(port=8080)])))
-    wait_phase(core, node_namespace, "web", {"Running"})
+    web_pod = wait_phase(core, node_namespace, "web", {"Running"})
+    assert node.wait_service_routed(node_namespace, "web") == {f"{web_pod.status.pod_ip}:8080"}
 
     probe = """
 import socket, sys, urllib.request
@@ -84,7 +86,7 @@ print("status", urllib.request.urlopen("http://web:8080/", timeout=10).status)
     cluster_ip = service.spec.cluster_ip
     assert output == [*(f"{n} {cluster_ip}" for n in names[:3]), f"{names[3]} {node_network.DNS_SERVICE_IP}",
                       "status 200"]
-    # From the host too, as kube-proxy's OUTPUT rules route it (the rules exist: the pod above went through them).
+    # From this machine too, through kube-proxy's OUTPUT rules.
     assert requests.get(f"http://{cluster_ip}:8080/", timeout=10).status_code == 200
 
 

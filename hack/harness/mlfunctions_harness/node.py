@@ -10,7 +10,7 @@ Binaries come from hack/node-binaries.sh and hack/control-plane-binaries.sh (bui
 packages from hack/node-packages.sh. Everything the node makes is below its work dir,
 /var/lib/mlfunctions-node/<name>/ (MLFUNCTIONS_NODE_ROOT), recorded with its owner's PID. Stopping it, and
 starting it again after a run that was killed, is one sweep (node_sweep.py): no process, mount, network namespace,
-cgroup, iptables rule or address is left. Needs root. One node per network namespace.
+cgroup, iptables rule or address is left, only the components' logs. Needs root. One node per network namespace.
 
     python -m mlfunctions_harness.node up [--name NAME]      start, print the kubeconfig, run until interrupted
     python -m mlfunctions_harness.node sweep [--name NAME]   remove what a killed run left
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import atexit
-import json
 import logging
 import os
 import signal
@@ -43,12 +42,7 @@ NODE_BINARIES_SCRIPT = REPO_ROOT / "hack" / "node-binaries.sh"
 NODE_PACKAGES_SCRIPT = REPO_ROOT / "hack" / "node-packages.sh"
 STATE_ROOT = Path(os.environ.get("MLFUNCTIONS_NODE_ROOT", "/var/lib/mlfunctions-node"))
 DEFAULT_NAME = "mlfunctions-node"
-OWNER_FILE = "owner.json"
-CONTAINERD_DIR = "containerd"
-KEPT = ("logs",)  # what a stopped node leaves in its work dir: the components' logs, for the next person to read
 NOT_READY_TAINT = "node.kubernetes.io/not-ready"
-CNI_CACHE = Path("/var/lib/cni/results")   # libcni's cache: one file per pod network attachment
-CONTAINER_LOG_LINKS = Path("/var/log/containers")  # kubelet's symlinks to pods' logs (not configurable)
 
 
 class NodeError(RuntimeError):
@@ -69,7 +63,7 @@ class LocalNode:
         self.name = name
         self.workdir = state_root / name
         self.logs = self.workdir / "logs"
-        self.containerd = containerd.ContainerdPaths(self.workdir / CONTAINERD_DIR)
+        self.containerd = node_sweep.containerd_paths(self.workdir)
         self.control_plane: LocalControlPlane | None = None
         self._processes: list[tuple[str, subprocess.Popen]] = []
         self.bin_dir: Path | None = None
@@ -92,9 +86,8 @@ class LocalNode:
         _script_output(NODE_PACKAGES_SCRIPT)
         self.bin_dir = Path(_script_output(NODE_BINARIES_SCRIPT).splitlines()[-1])
         control_plane_bin = binaries_dir()
-        sweep_leftovers(self.workdir.parent, this=self.name)
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        (self.workdir / OWNER_FILE).write_text(json.dumps({"pid": os.getpid(), "netns": _netns()}))
+        node_sweep.sweep_leftovers(self.workdir.parent, this=self.name)
+        node_sweep.record_owner(self.workdir)
         atexit.register(self.stop)
         try:
             node_network.install()
@@ -113,7 +106,7 @@ class LocalNode:
         """Sweep: every process (the control plane's too, whose work dir is the node's), mount, cgroup, rule and
         address of the node goes at once. Nothing is kept, so nothing needs a graceful shutdown."""
         atexit.unregister(self.stop)
-        sweep(self.workdir, network=True)
+        node_sweep.sweep(self.workdir, network=True)
         while self._processes:
             processes.stop(self._processes.pop()[1])  # reaps what the sweep killed
         if self.control_plane:
@@ -126,6 +119,21 @@ class LocalNode:
     def container_pid(self, container_id: str) -> int:
         """The host PID of a pod's container, from its status' containerID (containerd://<id>)."""
         return containerd.container_pid(self.containerd, container_id.removeprefix("containerd://"))
+
+    def wait_service_routed(self, namespace: str, name: str, timeout: float = 60.0) -> set[str]:
+        """Wait until Service `namespace/name` has ready endpoints and kube-proxy routes its ClusterIP to every one
+        of them; returns them (`address:port`). Before that, a request to the ClusterIP is refused or lost."""
+        with self.control_plane.api_client() as api:
+            discovery = client.DiscoveryV1Api(api)
+
+            def routed() -> set[str]:
+                slices = discovery.list_namespaced_endpoint_slice(
+                    namespace, label_selector=f"kubernetes.io/service-name={name}").items
+                endpoints = {f"{address}:{port.port}" for s in slices for e in s.endpoints or []
+                             if e.conditions.ready for address in e.addresses for port in s.ports or []}
+                return endpoints if endpoints and endpoints <= node_network.proxied_endpoints() else set()
+
+            return processes.wait_for(routed, timeout, f"Service {namespace}/{name} to be routed", interval=0.1)
 
     def import_image(self, archive: Path) -> None:
         """Load an image archive (docker save or OCI) for pods with imagePullPolicy Never/IfNotPresent."""
@@ -278,50 +286,6 @@ class LocalNode:
                 raise NodeError(f"{error}; kubelet's log ends with:\n{processes.tail(self.logs / 'kubelet.log')}")
 
 
-def _netns() -> str:
-    return os.readlink("/proc/self/ns/net")
-
-
-def sweep(workdir: Path, network: bool) -> None:
-    """Everything of the node at `workdir` goes but its logs, including what kubelet and libcni wrote outside it."""
-    ids = containerd.container_ids(containerd.ContainerdPaths(workdir / CONTAINERD_DIR))
-    node_sweep.sweep(workdir, containerd.container_cgroups(ids), network, keep=KEPT)
-    for link in CONTAINER_LOG_LINKS.glob("*.log"):
-        if link.is_symlink() and str(workdir) + "/" in os.readlink(link):
-            link.unlink(missing_ok=True)
-    for container_id in ids:  # a pod's attachments (its network, its loopback) are named by its sandbox's ID
-        for cached in CNI_CACHE.glob(f"*-{container_id}-*"):
-            cached.unlink(missing_ok=True)
-    for directory in (CONTAINER_LOG_LINKS, CNI_CACHE, CNI_CACHE.parent):  # made for the node, if nobody else uses them
-        try:
-            directory.rmdir()
-        except OSError:
-            pass
-
-
-def sweep_leftovers(state_root: Path, this: str) -> None:
-    """Before a start: sweep every node work dir whose owner is gone (a run that was killed), `this` one included.
-
-    A node still owned by a live process is left alone, unless it is `this` one, which cannot be started twice.
-    Network state is swept only for a node that ran in this network namespace (elsewhere it is that namespace's).
-    """
-    if not state_root.is_dir():
-        return
-    for workdir in sorted(p for p in state_root.iterdir() if p.is_dir()):
-        try:
-            owner = json.loads((workdir / OWNER_FILE).read_text())
-        except (OSError, ValueError):
-            owner = {}
-        if owner.get("pid") and processes.pid_alive(owner["pid"]):
-            if workdir.name == this:
-                raise NodeError(f"node {this} is running already (pid {owner['pid']}, {workdir})")
-            continue
-        if not owner and workdir.name != this:
-            continue  # nothing recorded, and not ours to judge
-        log.info("sweeping what a previous run of node %s left", workdir.name)
-        sweep(workdir, network=owner.get("netns", _netns()) == _netns())
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mlfunctions_harness.node", description=__doc__.split("\n")[0])
     parser.add_argument("action", choices=("up", "sweep"))
@@ -329,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if args.action == "sweep":
-        sweep(STATE_ROOT / args.name, network=True)
+        node_sweep.sweep_stopped(STATE_ROOT / args.name)
         return 0
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # through `finally`, like Ctrl-C
     node = LocalNode(args.name)

@@ -97,6 +97,14 @@ def remove() -> None:
     _remove_own_chains("iptables", "mangle")
 
 
+def proxied_endpoints() -> set[str]:
+    """The `address:port` endpoints kube-proxy has written DNAT rules for: a Service answers through its ClusterIP
+    only once its endpoints are among them."""
+    _, rules = _saved("iptables", "nat")
+    return {r[r.index("--to-destination") + 1] for r in rules
+            if r[1].startswith("KUBE-SEP-") and "--to-destination" in r}
+
+
 def own_rules() -> list[str]:
     """Every iptables/ip6tables line that belongs to the node (for checks that nothing is left)."""
     found = []

@@ -8,13 +8,15 @@ processes' descendants, and every mount (container root filesystems, sandboxes' 
 kubelet's volumes) is below it. The containers' cgroups are named by containerd's state there (containerd.py).
 
 `sweep()` is both the teardown of a node stopped on purpose and the clean-up, at the next start, of one that was
-killed: the same code, so the path that runs after a crash is the path every run tests.
+killed: the same code, so the path that runs after a crash is the path every run tests. `record_owner()` notes
+who runs a node; `sweep_leftovers()`, at a start, sweeps every node whose owner is gone.
 """
 
 from __future__ import annotations
 
 import ctypes
 import errno
+import json
 import logging
 import os
 import shutil
@@ -22,11 +24,23 @@ import signal
 import time
 from pathlib import Path
 
-from . import node_network, processes
+from . import containerd, node_network, processes
 
 log = logging.getLogger("mlfunctions_harness.node_sweep")
 
 _MNT_DETACH = 2
+OWNER_FILE = "owner.json"
+KEPT = ("logs",)  # what a stopped node leaves in its work dir: the components' logs, for the next person to read
+CNI_CACHE = Path("/var/lib/cni/results")   # libcni's cache: one file per pod network attachment
+CONTAINER_LOG_LINKS = Path("/var/log/containers")  # kubelet's symlinks to pods' logs (not configurable)
+
+
+class NodeRunning(RuntimeError):
+    """The node's owner is alive: it is not leftovers, and it is not for a sweep to stop."""
+
+
+def containerd_paths(workdir: Path) -> containerd.ContainerdPaths:
+    return containerd.ContainerdPaths(workdir / "containerd")
 
 
 def processes_of(workdir: Path) -> list[int]:
@@ -71,13 +85,28 @@ def mounts_under(workdir: Path) -> list[str]:
     return sorted(set(found), key=lambda p: (-p.count("/"), p))
 
 
-def sweep(workdir: Path, cgroups: list[Path], network: bool, keep: tuple[str, ...] = ()) -> None:
-    """Kill, unmount, remove: after it, nothing of the node at `workdir` is left but the entries named in `keep`.
+def sweep(workdir: Path, network: bool) -> None:
+    """Kill, unmount, remove: after it, nothing of the node at `workdir` is left but its logs (KEPT), including
+    what kubelet and libcni wrote outside it. `network`: also remove the node's address and iptables rules (only
+    where they are this network namespace's)."""
+    ids = containerd.container_ids(containerd_paths(workdir))
+    _remove(workdir, containerd.container_cgroups(ids), network)
+    for link in CONTAINER_LOG_LINKS.glob("*.log"):
+        if link.is_symlink() and str(workdir) + "/" in os.readlink(link):
+            link.unlink(missing_ok=True)
+    for container_id in ids:  # a pod's attachments (its network, its loopback) are named by its sandbox's ID
+        for cached in CNI_CACHE.glob(f"*-{container_id}-*"):
+            cached.unlink(missing_ok=True)
+    for directory in (CONTAINER_LOG_LINKS, CNI_CACHE, CNI_CACHE.parent):  # made for a node; gone if now empty
+        try:
+            directory.rmdir()
+        except OSError:
+            pass
 
-    `cgroups`: the containers' cgroups, children first, removed once their processes are gone (those still in use
-    by someone else stay). `network`: also remove the node's
-    address and iptables rules (only where they are this network namespace's).
-    """
+
+def _remove(workdir: Path, cgroups: list[Path], network: bool) -> None:
+    """Processes, then mounts, then cgroups (children first; a parent still holding another node's containers
+    stays), then the network, then files."""
     _kill_all(workdir)
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
     for point in mounts_under(workdir):
@@ -95,7 +124,7 @@ def sweep(workdir: Path, cgroups: list[Path], network: bool, keep: tuple[str, ..
         node_network.remove()
     if workdir.exists():
         for entry in workdir.iterdir():
-            if entry.name in keep:
+            if entry.name in KEPT:
                 continue
             if entry.is_dir() and not entry.is_symlink():
                 shutil.rmtree(entry, ignore_errors=True)
@@ -115,3 +144,61 @@ def _kill_all(workdir: Path, timeout: float = 15.0) -> None:
             log.warning("processes of %s still alive after SIGKILL: %s", workdir, pids)
             return
         time.sleep(0.05)
+
+
+def _netns() -> str:
+    return os.readlink("/proc/self/ns/net")
+
+
+def record_owner(workdir: Path) -> None:
+    """This process runs the node at `workdir` (its start time too, so that a recycled PID is not taken for it), in
+    this network namespace."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    owner = {"pid": os.getpid(), "started": _start_time(os.getpid()), "netns": _netns()}
+    (workdir / OWNER_FILE).write_text(json.dumps(owner))
+
+
+def _start_time(pid: int) -> str | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _recorded_owner(workdir: Path) -> dict:
+    try:
+        return json.loads((workdir / OWNER_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _owner_alive(owner: dict) -> bool:
+    pid = owner.get("pid")
+    return bool(pid) and processes.pid_alive(pid) and _start_time(pid) == owner.get("started")
+
+
+def sweep_stopped(workdir: Path) -> None:
+    """Sweep a node whose owner is gone. Network state only if it ran in this network namespace (elsewhere, it is
+    that namespace's, and goes with it)."""
+    owner = _recorded_owner(workdir)
+    if _owner_alive(owner):
+        raise NodeRunning(f"node {workdir.name} is running (pid {owner['pid']}): stop it rather than sweep it")
+    sweep(workdir, network=owner.get("netns", _netns()) == _netns())
+
+
+def sweep_leftovers(state_root: Path, this: str) -> None:
+    """Before a start: sweep every node work dir whose owner is gone (a run that was killed), `this` one included.
+
+    A node still owned by a live process is left alone, unless it is `this` one, which cannot be started twice.
+    """
+    if not state_root.is_dir():
+        return
+    for workdir in sorted(p for p in state_root.iterdir() if p.is_dir()):
+        owner = _recorded_owner(workdir)
+        if _owner_alive(owner):
+            if workdir.name == this:
+                raise NodeRunning(f"node {this} is running already (pid {owner['pid']}, {workdir})")
+            continue
+        if owner or workdir.name == this:  # a node stopped cleanly has no owner left, only its logs
+            log.info("sweeping what a previous run of node %s left", workdir.name)
+            sweep_stopped(workdir)
