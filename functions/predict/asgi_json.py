@@ -1,5 +1,5 @@
 """A minimal JSON-over-ASGI layer for the predict function: routes, request bodies with a size limit, JSON
-answers and JSON errors, lifespan hooks. Nothing else.
+answers and JSON errors (or, for binary tensors, an answer body given as bytes), lifespan hooks. Nothing else.
 
 Hand-written because it was measured, and kept only while the numbers say so. bench/bench_predict_asgi.py
 calls this layer, Starlette and FastAPI in-process with the function's route table and the same handler
@@ -34,6 +34,16 @@ class HTTPError(Exception):
         self.status = status
         self.message = message
         self.headers = headers or {}
+
+
+class Raw:
+    """An answer body that is not JSON: sent as it is, with its media type."""
+
+    __slots__ = ("content", "media_type")
+
+    def __init__(self, content: bytes, media_type: str):
+        self.content = content
+        self.media_type = media_type
 
 
 class Request:
@@ -140,7 +150,7 @@ class JsonApp:
             answer = await handler(Request(scope, receive, params, self._max_body))
         except Exception as error:
             answer = self._error_answer(error, method, path)
-        await _send_json(send, *answer)
+        await _send(send, *answer)
 
     def _error_answer(self, error: Exception, method: str, path: str) -> Answer:
         if not isinstance(error, HTTPError):
@@ -173,11 +183,12 @@ class JsonApp:
 _ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
-async def _send_json(
-    send: Callable, status: int, document: Any, headers: dict[str, str] | None = None
-) -> None:
-    body = _ENCODER.encode(document).encode()
-    raw_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+async def _send(send: Callable, status: int, document: Any, headers: dict[str, str] | None = None) -> None:
+    if type(document) is Raw:
+        body, media_type = document.content, document.media_type.encode("latin-1")
+    else:
+        body, media_type = _ENCODER.encode(document).encode(), b"application/json"
+    raw_headers = [(b"content-type", media_type), (b"content-length", str(len(body)).encode())]
     if headers:
         raw_headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
     await send({"type": "http.response.start", "status": status, "headers": raw_headers})

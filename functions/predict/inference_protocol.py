@@ -1,6 +1,7 @@
-"""The two JSON prediction protocols: KServe v1 ({"instances": [...]}) and the Open Inference Protocol v2
-({"inputs": [{"name", "shape", "datatype", "data"}]}). Pure: request bodies in, validated float arrays out,
-and predictions in, answer documents out. Every refusal says what was wrong and what was expected."""
+"""The two prediction protocols: KServe v1 ({"instances": [...]}) and the Open Inference Protocol v2
+({"inputs": [{"name", "shape", "datatype", "data"}]}, its tensors in JSON or, through oip_binary, as raw bytes).
+Pure: request documents in, validated float arrays (or the pictures to decode) out, and predictions in, answer
+documents out. Every refusal says what was wrong and what was expected."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+import oip_binary
 from input_errors import InvalidInput, TooLarge
 from served_model import Prediction, ServedModel
 
@@ -26,29 +28,29 @@ PROBABILITY_DECIMALS = 6
 
 @dataclass(frozen=True)
 class PredictRequest:
-    rows: np.ndarray
+    rows: np.ndarray | None  # None while `pictures` are still to be decoded into rows
     probabilities: bool
     request_id: str | None = None
     outputs: tuple[str, ...] = ("predictions",)
+    binary: frozenset[str] = frozenset()  # outputs answered as raw bytes (the binary data extension)
+    pictures: tuple[tuple[str, bytes], ...] = ()  # (where it came from, PNG bytes) for image models
 
 
 # -- shared helpers ------------------------------------------------------------------------------------------
 
 
-def decode_json(body: bytes, example: Callable[[], str]) -> dict[str, Any]:
+def decode_json(body: bytes, example: Callable[[], str], what: str = "the request body") -> dict[str, Any]:
     """The body as a JSON object; `example` (what a good body looks like) is built only for an error."""
     if not body.strip():
-        raise InvalidInput(f"the request body is empty; expected a JSON object like {example()}")
+        raise InvalidInput(f"{what} is empty; expected a JSON object like {example()}")
     try:
         document = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise InvalidInput(
-            f"the request body is not valid JSON ({error}); expected a JSON object like {example()}"
+            f"{what} is not valid JSON ({error}); expected a JSON object like {example()}"
         ) from None
     if not isinstance(document, dict):
-        raise InvalidInput(
-            f"the request body is a JSON {_kind(document)}; expected a JSON object like {example()}"
-        )
+        raise InvalidInput(f"{what} is a JSON {_kind(document)}; expected a JSON object like {example()}")
     return document
 
 
@@ -104,7 +106,10 @@ def rows_array(rows: list[Any], model: ServedModel, where: str, max_rows: int) -
             width = len(row)
         if len(row) != width:
             raise InvalidInput(f"{where}[{i}] has {len(row)} values; expected {_features(model, width)}")
-    array = np.array(rows, dtype=model.input_dtype)
+    return _finite(np.array(rows, dtype=model.input_dtype), where)
+
+
+def _finite(array: np.ndarray, where: str) -> np.ndarray:
     if not np.isfinite(array).all():
         i, j = np.argwhere(~np.isfinite(array))[0]
         raise InvalidInput(f"{where}[{i}][{j}] is not a finite number; NaN and infinities are not accepted")
@@ -127,28 +132,24 @@ def parse_v1(
         raise InvalidInput(f'the request has no "instances"{hint}; expected {v1_example(model)}')
     wants = _wants_probabilities(document.get("probabilities"), query_probabilities, model)
     if model.image and isinstance(instances, list) and instances and isinstance(instances[0], dict):
-        rows = images_array(instances, model, max_rows)
-    else:
-        rows = rows_array(instances, model, "instances", max_rows)
-    return PredictRequest(rows, wants)
+        return PredictRequest(None, wants, pictures=b64_pictures(instances, max_rows))
+    return PredictRequest(rows_array(instances, model, "instances", max_rows), wants)
 
 
-def images_array(instances: list[Any], model: ServedModel, max_rows: int) -> np.ndarray:
-    """KServe's binary convention for image models: {"instances": [{"b64": "<base64 PNG>"}, ...]}."""
-    from png_input import png_row  # Pillow is loaded only by image models
-
+def b64_pictures(instances: list[Any], max_rows: int) -> tuple[tuple[str, bytes], ...]:
+    """KServe's binary convention for image models: {"instances": [{"b64": "<base64 PNG>"}, ...]}. Only
+    unwrapped here: the handler checks the pixel budget and decodes off the event loop."""
     if len(instances) > max_rows:
         raise TooLarge(f"instances has {len(instances)} images; at most {max_rows} are accepted per request")
-    rows = []
+    pictures = []
     for i, instance in enumerate(instances):
         if not isinstance(instance, dict) or not isinstance(instance.get("b64"), str):
             raise InvalidInput(f'instances[{i}] must be {{"b64": "<base64 PNG>"}}, got {_describe(instance)}')
         try:
-            data = base64.b64decode(instance["b64"], validate=True)
+            pictures.append((f"instances[{i}]", base64.b64decode(instance["b64"], validate=True)))
         except (binascii.Error, ValueError):
             raise InvalidInput(f"instances[{i}].b64 is not valid base64") from None
-        rows.append(png_row(data, model.image, where=f"instances[{i}]"))
-    return np.ascontiguousarray(np.vstack(rows), dtype=model.input_dtype)
+    return tuple(pictures)
 
 
 def v1_answer(model: ServedModel, prediction: Prediction) -> dict[str, Any]:
@@ -186,6 +187,36 @@ def parse_v2(
     rows_count, width = shape
     if model.features is not None and width != model.features:
         raise InvalidInput(f"inputs[0].shape is {shape}; the model takes {model.features} features per row")
+    if isinstance(data, np.ndarray):  # raw bytes (oip_binary), their size already checked against the shape
+        if rows_count > max_rows:
+            raise TooLarge(
+                f"inputs[0] has {rows_count} rows; at most {max_rows} are accepted per request, split the batch"
+            )
+        array = _finite(np.ascontiguousarray(data.reshape(shape), dtype=model.input_dtype), "inputs[0].data")
+    else:
+        array = rows_array(_json_rows(data, shape), model, "inputs[0].data", max_rows)
+
+    parameters = document.get("parameters") or {}
+    if not isinstance(parameters, dict):
+        raise InvalidInput(f"parameters must be a JSON object, got {_describe(parameters)}")
+    all_binary = parse_flag(parameters.get("binary_data_output", False), "parameters.binary_data_output")
+    outputs, binary = _requested_outputs(document.get("outputs"), all_binary)
+    wants = "probabilities" in outputs or _wants_probabilities(
+        parameters.get("probabilities"), query_probabilities, model
+    )
+    if wants:
+        _check_probabilities(model)
+        if "probabilities" not in outputs:
+            outputs += ("probabilities",)
+            binary |= {"probabilities"} if all_binary else set()
+    request_id = document.get("id")
+    if request_id is not None and not isinstance(request_id, str):
+        raise InvalidInput(f"id must be a string, got {_describe(request_id)}")
+    return PredictRequest(array, wants, request_id, outputs, frozenset(binary))
+
+
+def _json_rows(data: Any, shape: list[int]) -> list[Any]:
+    rows_count, width = shape
     if not isinstance(data, list) or not data:
         raise InvalidInput(f"inputs[0].data must be a non-empty list of numbers, got {_describe(data)}")
     if type(data[0]) is list:  # row-major nested form
@@ -198,47 +229,43 @@ def parse_v2(
         rows = [data[i * width : (i + 1) * width] for i in range(rows_count)]
     if len(rows) != rows_count:
         raise InvalidInput(f"inputs[0].data has {len(rows)} rows but shape {shape} says {rows_count}")
-    array = rows_array(rows, model, "inputs[0].data", max_rows)
-
-    outputs = _requested_outputs(document.get("outputs"))
-    parameters = document.get("parameters") or {}
-    if not isinstance(parameters, dict):
-        raise InvalidInput(f"parameters must be a JSON object, got {_describe(parameters)}")
-    wants = "probabilities" in outputs or _wants_probabilities(
-        parameters.get("probabilities"), query_probabilities, model
-    )
-    if wants:
-        _check_probabilities(model)
-        outputs = tuple(dict.fromkeys((*outputs, "probabilities")))
-    request_id = document.get("id")
-    if request_id is not None and not isinstance(request_id, str):
-        raise InvalidInput(f"id must be a string, got {_describe(request_id)}")
-    return PredictRequest(array, wants, request_id, outputs)
+    return rows
 
 
-def v2_answer(model: ServedModel, prediction: Prediction, request: PredictRequest) -> dict[str, Any]:
-    rows = len(prediction.predictions)
-    tensors = []
+def v2_answer(
+    model: ServedModel, prediction: Prediction, request: PredictRequest
+) -> tuple[dict[str, Any], list[bytes]]:
+    """The answer document and, for the outputs asked for as binary, their bytes in order (oip_binary frames
+    them after the document; with none, the document is the whole answer). Binary probabilities are the model's
+    float32 values as they are; JSON ones are rounded to PROBABILITY_DECIMALS."""
+    tensors: list[dict[str, Any]] = []
+    raw: list[bytes] = []
+
+    def add(tensor: dict[str, Any], values: Any) -> None:
+        if tensor["name"] in request.binary:
+            raw.append(oip_binary.tensor_bytes(tensor["datatype"], values))
+            tensor["parameters"] = {**tensor.get("parameters", {}), "binary_data_size": len(raw[-1])}
+        else:
+            tensor["data"] = values
+        tensors.append(tensor)
+
+    predictions = prediction.predictions
     if "predictions" in request.outputs:
-        tensors.append(
-            {
-                "name": "predictions",
-                "shape": [rows],
-                "datatype": _datatype(prediction.predictions),
-                "data": prediction.predictions,
-            }
+        add(
+            {"name": "predictions", "shape": [len(predictions)], "datatype": _datatype(predictions)},
+            predictions,
         )
-    if "probabilities" in request.outputs and prediction.probabilities is not None:
-        probabilities = np.round(prediction.probabilities.astype(np.float64), PROBABILITY_DECIMALS)
-        tensors.append(
-            {
-                "name": "probabilities",
-                "shape": list(probabilities.shape),
-                "datatype": "FP32",
-                "data": probabilities.ravel().tolist(),
-                "parameters": {"classes": model.classes},
-            }
-        )
+    probabilities = prediction.probabilities
+    if "probabilities" in request.outputs and probabilities is not None:
+        if "probabilities" not in request.binary:
+            probabilities = np.round(probabilities.astype(np.float64), PROBABILITY_DECIMALS).ravel().tolist()
+        tensor = {
+            "name": "probabilities",
+            "shape": list(prediction.probabilities.shape),
+            "datatype": "FP32",
+            "parameters": {"classes": model.classes},
+        }
+        add(tensor, probabilities)
     answer: dict[str, Any] = {
         "model_name": model.name,
         "model_version": str(model.version),
@@ -246,7 +273,7 @@ def v2_answer(model: ServedModel, prediction: Prediction, request: PredictReques
     }
     if request.request_id is not None:
         answer["id"] = request.request_id
-    return answer
+    return answer, raw
 
 
 def v2_metadata(model: ServedModel) -> dict[str, Any]:
@@ -303,22 +330,30 @@ def _check_probabilities(model: ServedModel) -> None:
         raise InvalidInput(f"model {model.name} v{model.version} is {kind}: it gives no class probabilities")
 
 
-def _requested_outputs(outputs: Any) -> tuple[str, ...]:
-    if outputs is None:
-        return ("predictions",)
+def _requested_outputs(outputs: Any, all_binary: bool) -> tuple[tuple[str, ...], set[str]]:
+    """The outputs asked for, and those of them to answer as raw bytes: `binary_data` on an output, else the
+    request's `binary_data_output`."""
+    if outputs is None or outputs == []:
+        return ("predictions",), {"predictions"} if all_binary else set()
     if not isinstance(outputs, list) or not all(
         isinstance(o, dict) and isinstance(o.get("name"), str) for o in outputs
     ):
         raise InvalidInput(
             f'outputs must be a list like [{{"name": "predictions"}}], got {_describe(outputs)}'
         )
-    names = tuple(o["name"] for o in outputs)
-    unknown = [n for n in names if n not in V2_OUTPUTS]
-    if unknown:
-        raise InvalidInput(
-            f"unknown output {json.dumps(unknown[0])}; this model has: {', '.join(V2_OUTPUTS)}"
-        )
-    return names or ("predictions",)
+    binary = set()
+    for i, output in enumerate(outputs):
+        if output["name"] not in V2_OUTPUTS:
+            raise InvalidInput(
+                f"unknown output {json.dumps(output['name'])}; this model has: {', '.join(V2_OUTPUTS)}"
+            )
+        parameters = output.get("parameters") or {}
+        if not isinstance(parameters, dict):
+            raise InvalidInput(f"outputs[{i}].parameters must be a JSON object, got {_describe(parameters)}")
+        flag = parameters.get("binary_data")
+        if parse_flag(flag, f"outputs[{i}].parameters.binary_data") if flag is not None else all_binary:
+            binary.add(output["name"])
+    return tuple(dict.fromkeys(o["name"] for o in outputs)), binary
 
 
 def _datatype(values: list[Any]) -> str:

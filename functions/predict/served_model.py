@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import onnxruntime
 
+from onnx_external_data import MalformedModel, external_data_reference
+
 METADATA_PREFIX = "mlfunctions."
 _INPUT_TYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64}
 
@@ -42,6 +44,17 @@ class ServedModel:
         options.inter_op_num_threads = 1
         options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            external = external_data_reference(onnx_model)
+        except MalformedModel as error:
+            raise UnservableModel(f"model {name} v{version} is not a valid ONNX model: {error}") from None
+        if external is not None:
+            # Checked before onnxruntime sees the file: it would resolve the path against its working directory.
+            raise UnservableModel(
+                f"model {name} v{version} keeps tensor data outside the file, at {external}: this function "
+                "serves only self-contained ONNX files and never reads the files a model points at "
+                "(save the model with its weights inside, e.g. onnx.save(model, path, save_as_external_data=False))"
+            )
         try:
             self._session = onnxruntime.InferenceSession(
                 onnx_model, options, providers=["CPUExecutionProvider"]
