@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import sys
+from functools import partial
 
 import uvicorn
 from pydantic import ValidationError
 
 from .catalog import Catalog
 from .config import ConfigError, Settings
+from .http_protocol import ConnectionLimits, GuardedH11Protocol
 from .observability import configure_logging
 from .recovery import recover
 from .storage import FilesystemBackend
@@ -36,14 +38,19 @@ def main() -> int:
             "workers": settings.workers,
             "data_dir": str(settings.data_dir),
             "max_upload_bytes": settings.max_upload_bytes,
+            "max_versions_per_model": settings.max_versions_per_model,
         },
     )
+    limits = ConnectionLimits(settings.header_timeout_seconds, settings.max_connections)
     uvicorn.run(
         "iris_server.api:create_app_from_env",
         factory=True,
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
+        http=partial(GuardedH11Protocol, limits=limits),  # header size and time bounds: http_protocol.py
+        h11_max_incomplete_event_size=settings.max_header_bytes,
+        timeout_keep_alive=settings.keepalive_timeout_seconds,
         log_config=None,  # keep our JSON logging
         access_log=False,  # ObservabilityMiddleware writes the access log, without secrets
         proxy_headers=False,

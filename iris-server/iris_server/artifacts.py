@@ -1,20 +1,23 @@
 """Which artifacts the store accepts: formats that load without running code, checked before storing.
 
 Pickle (and joblib, which is pickle, often compressed) executes arbitrary code on load, so it is refused
-outright. ONNX is a protobuf: parsing and checking it runs no code. skops files are zip archives whose schema
-names every type they would construct; `skops.io.get_untrusted_types` lists the ones outside skops' safe set,
-and we accept those only if they are scikit-learn classes.
+outright. ONNX is a protobuf: parsing and checking it runs no code; a model that points at external data is
+refused (onnx_tensors.py). skops files are zip archives whose schema names every type they would construct;
+their directory is checked first (archives.py: no zip bombs), then `skops.io.get_untrusted_types` lists the
+types outside skops' safe set, and we accept those only if they are scikit-learn classes.
 """
 
 from __future__ import annotations
 
 import importlib
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Any
+
+from .archives import ArchiveLimits, ArchiveRefused, NotAnArchive, check_zip
+from .onnx_tensors import external_tensors
 
 FORMATS = ("onnx", "skops")
 _REFUSED_FORMATS = {"pickle", "pkl", "joblib", "cloudpickle", "dill"}
@@ -44,6 +47,7 @@ class Refusal(Enum):
     UNSAFE_FORMAT = "unsafe_format"  # 415: a format that runs code on load
     UNSUPPORTED_FORMAT = "unsupported_format"  # 415: a format the store does not know
     INVALID = "invalid_artifact"  # 422: claims a safe format but is not a valid one
+    UNSAFE_ARCHIVE = "unsafe_archive"  # 422: an archive over the member, size or ratio limits (a zip bomb)
 
 
 class ArtifactRefused(Exception):
@@ -89,7 +93,7 @@ class Inspection:
     details: dict[str, Any]
 
 
-def inspect(path: Path, fmt: str) -> Inspection:
+def inspect(path: Path, fmt: str, archive_limits: ArchiveLimits) -> Inspection:
     """Validate the staged artifact at `path` as `fmt`; raises ArtifactRefused when it is not acceptable."""
     check_format_name(fmt)
     with path.open("rb") as handle:
@@ -97,7 +101,7 @@ def inspect(path: Path, fmt: str) -> Inspection:
     sniff_unsafe(head)
     if fmt == "onnx":
         return _inspect_onnx(path)
-    return _inspect_skops(path, head)
+    return _inspect_skops(path, head, archive_limits)
 
 
 def _inspect_onnx(path: Path) -> Inspection:
@@ -108,11 +112,12 @@ def _inspect_onnx(path: Path) -> Inspection:
     except Exception as error:  # protobuf's DecodeError and kin: not an ONNX model at all
         raise ArtifactRefused(Refusal.INVALID, f"not a valid ONNX model: {_first_line(error)}") from error
     # Before the checker, which would look for external data files relative to the server's working directory.
-    # A function loads its model from the stored bytes alone, so every tensor must be in them.
-    if any(tensor.data_location == onnx.TensorProto.EXTERNAL for tensor in _tensors(model.graph)):
+    external = list(external_tensors(model))
+    if external:
         raise ArtifactRefused(
             Refusal.INVALID,
-            "the ONNX model keeps tensors in external data files; upload a self-contained model",
+            f"the ONNX model keeps tensors in external data files ({'; '.join(external[:3])}"
+            f"{'; ...' if len(external) > 3 else ''}); upload a self-contained model",
         )
     try:
         onnx.checker.check_model(model)
@@ -131,26 +136,15 @@ def _inspect_onnx(path: Path) -> Inspection:
     )
 
 
-def _tensors(graph) -> Iterator:
-    """Every tensor of an ONNX graph: initializers and node attributes, subgraphs (If, Loop) included."""
-    yield from graph.initializer
-    for sparse in graph.sparse_initializer:
-        yield sparse.values
-        yield sparse.indices
-    for node in graph.node:
-        for attribute in node.attribute:
-            if attribute.HasField("t"):
-                yield attribute.t
-            yield from attribute.tensors
-            if attribute.HasField("g"):
-                yield from _tensors(attribute.g)
-            for subgraph in attribute.graphs:
-                yield from _tensors(subgraph)
-
-
-def _inspect_skops(path: Path, head: bytes) -> Inspection:
+def _inspect_skops(path: Path, head: bytes, archive_limits: ArchiveLimits) -> Inspection:
     if not head.startswith(_ZIP_MAGIC):
         raise ArtifactRefused(Refusal.INVALID, "not a skops file: a skops file is a zip archive")
+    try:
+        inflated = check_zip(path, archive_limits)  # before skops reads a byte of any member
+    except NotAnArchive as error:
+        raise ArtifactRefused(Refusal.INVALID, f"not a valid skops file: {error}") from error
+    except ArchiveRefused as error:
+        raise ArtifactRefused(Refusal.UNSAFE_ARCHIVE, f"the skops file is refused: {error}") from error
     from skops.io import get_untrusted_types  # heavy import, only on uploads
 
     try:
@@ -164,7 +158,7 @@ def _inspect_skops(path: Path, head: bytes) -> Inspection:
             "the skops file references types outside the allow-list (scikit-learn classes): "
             + ", ".join(refused),
         )
-    return Inspection({"skops_types_beyond_defaults": sorted(untrusted)})
+    return Inspection({"skops_types_beyond_defaults": sorted(untrusted), "inflated_bytes": inflated})
 
 
 def _is_sklearn_class(dotted: str) -> bool:

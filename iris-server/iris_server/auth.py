@@ -1,11 +1,16 @@
-"""Request authentication (who is calling) and authorization (may they do this to that model)."""
+"""Request authentication (who is calling) and authorization (may they do this to that model): the token's
+scope first (its globs and rights), then, for a token acting for a namespace, the model's owner and grants."""
 
 from __future__ import annotations
 
+import sqlite3
+
 from fastapi import Request
 
-from . import tokens
+from . import tenancy, tokens
+from .catalog import WriteGuard
 from .errors import ApiError
+from .ownership import Ownership
 from .tokens import ADMIN, Principal, Right
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="iris"'}
@@ -47,14 +52,42 @@ def _scoped(store, presented: str) -> Principal:
         description=record.description,
         models=tuple(record.models),
         rights=frozenset(record.rights),
+        namespace=record.namespace,
+        metadata=tuple(sorted(record.metadata.items())),
     )
 
 
-def authorize(principal: Principal, right: Right, model: str) -> None:
+def authorize(principal: Principal, right: Right, model: str, ownership: Ownership) -> None:
+    """403 unless the token's scope allows `right` on `model` and, for a namespaced token, tenancy does too.
+
+    The scope is checked first and its refusal names nothing but the token: a token cannot learn whether a
+    model outside its globs exists, or whose it is."""
     if not principal.may(right, model):
         raise ApiError(403, f"token {principal.id} has no {right.value} right on model {model!r}")
+    if principal.namespace is not None:
+        denial = tenancy.check(principal.namespace, right, ownership.access(model))
+        if denial is not None:
+            raise tenancy.Denied(denial)
 
 
-def require_admin(principal: Principal) -> None:
+def write_guard(principal: Principal, model: str, ownership: Ownership) -> WriteGuard:
+    """The check an upload repeats inside the transaction that records its version: ownership may have
+    changed while the body streamed in (a concurrent first upload by another namespace claimed the model).
+    The first upload of a namespaced token to an unused model claims it, in that same transaction."""
+
+    def guard(db: sqlite3.Connection) -> None:
+        if principal.namespace is None:
+            return
+        access = ownership.access(model, db)
+        denial = tenancy.check(principal.namespace, Right.WRITE, access)
+        if denial is not None:
+            raise tenancy.Denied(denial)
+        if tenancy.claims(principal.namespace, access):
+            ownership.record_claim(db, model, principal.namespace, principal.id)
+
+    return guard
+
+
+def require_admin(principal: Principal, what: str = "tokens") -> None:
     if not principal.admin:
-        raise ApiError(403, "only the admin token may manage tokens")
+        raise ApiError(403, f"only the admin token may manage {what}")

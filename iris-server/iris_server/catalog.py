@@ -1,32 +1,50 @@
 """The catalog: models, versions, aliases and tokens in SQLite (WAL mode, synchronous=FULL). The queries live
-here; the schema and the row mapping in catalog_schema.py, the records in records.py.
+here (those of ownership and grants in ownership.py); the schema, its migrations and the row mapping in
+catalog_schema.py, the records in records.py.
 
 Version numbers are allocated inside a write transaction (BEGIN IMMEDIATE takes SQLite's single writer lock),
 so concurrent uploads, across threads and across uvicorn worker processes alike, always get distinct numbers.
 Numbers are never reused after a delete: a function pinned to version 3 can never be handed other bytes under
-that number.
+that number. The same transaction checks, through the caller's guard, that the writer may still write (its
+namespace's claim on the model cannot be lost in between), and applies the retention rule (retention.py).
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from . import retention
 from .catalog_schema import (
     ALIASED_VERSION_COLUMNS,
-    SCHEMA,
     TOKEN_COLUMNS,
+    TOKEN_PLACEHOLDERS,
     VERSION_COLUMNS,
+    VERSION_PLACEHOLDERS,
+    migrate,
     token_from_row,
     token_row,
     version_from_row,
     version_row,
 )
 from .names import VersionRef
-from .records import AddResult, Conflict, Missing, ModelSummary, NewVersion, TokenRecord, VersionRecord, now
+from .records import (
+    AddResult,
+    Conflict,
+    Missing,
+    ModelSummary,
+    NewVersion,
+    TokenRecord,
+    VersionCapReached,
+    VersionRecord,
+    now,
+)
+
+# Runs inside the write transaction that adds a version, before the row is written; raises to refuse it.
+WriteGuard = Callable[[sqlite3.Connection], None]
 
 
 class Catalog:
@@ -35,9 +53,10 @@ class Catalog:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._local = threading.local()
-        self._connection().executescript(SCHEMA)
+        migrate(self.connection())
 
-    def _connection(self) -> sqlite3.Connection:
+    def connection(self) -> sqlite3.Connection:
+        """This thread's connection (for reads; ownership.py shares it)."""
         db = getattr(self._local, "db", None)
         if db is None:
             db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=True)
@@ -50,8 +69,9 @@ class Catalog:
         return db
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        db = self._connection()
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction: BEGIN IMMEDIATE (the single writer lock) ... COMMIT, or ROLLBACK on error."""
+        db = self.connection()
         db.execute("BEGIN IMMEDIATE")
         try:
             yield db
@@ -61,14 +81,19 @@ class Catalog:
         db.execute("COMMIT")
 
     def ping(self) -> None:
-        self._connection().execute("SELECT 1 FROM models LIMIT 1").fetchall()
+        self.connection().execute("SELECT 1 FROM models LIMIT 1").fetchall()
 
     # -- versions
     # -------------------------------------------------------------------------------------------------
 
-    def add_version(self, new: NewVersion) -> AddResult:
+    def add_version(
+        self, new: NewVersion, *, guard: WriteGuard | None = None, max_versions: int | None = None
+    ) -> AddResult:
+        """Record a new version (numbered here). `guard` may refuse it; `max_versions` prunes older ones."""
         try:
-            with self._write() as db:
+            with self.write() as db:
+                if guard is not None:
+                    guard(db)
                 row = db.execute("SELECT next_version FROM models WHERE name = ?", (new.model,)).fetchone()
                 if row is None:
                     number = 1
@@ -89,13 +114,14 @@ class Catalog:
                     uploader=new.uploader,
                     metadata=new.metadata,
                     blob_key=new.blob_key,
+                    written_by=new.written_by,
                 )
                 db.execute(
-                    f"INSERT INTO versions ({VERSION_COLUMNS}, idempotency_key) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    f"INSERT INTO versions ({VERSION_COLUMNS}, idempotency_key) VALUES ({VERSION_PLACEHOLDERS})",
                     version_row(record, new.idempotency_key),
                 )
-            return AddResult(record, created=True)
+                pruned = _apply_cap(db, new.model, max_versions) if max_versions else ()
+            return AddResult(record, created=True, pruned=pruned)
         except sqlite3.IntegrityError:
             if new.idempotency_key is None:
                 raise
@@ -106,7 +132,7 @@ class Catalog:
 
     def find_idempotent(self, model: str, key: str) -> VersionRecord | None:
         row = (
-            self._connection()
+            self.connection()
             .execute(
                 f"SELECT {VERSION_COLUMNS} FROM versions WHERE model = ? AND idempotency_key = ?",
                 (model, key),
@@ -116,7 +142,7 @@ class Catalog:
         return version_from_row(row) if row else None
 
     def resolve(self, model: str, ref: VersionRef) -> VersionRecord:
-        db = self._connection()
+        db = self.connection()
         if ref.number is not None:
             row = db.execute(
                 f"SELECT {VERSION_COLUMNS} FROM versions WHERE model = ? AND version = ?",
@@ -139,7 +165,7 @@ class Catalog:
         return version_from_row(row)
 
     def list_versions(self, model: str) -> list[VersionRecord]:
-        db = self._connection()
+        db = self.connection()
         if db.execute("SELECT 1 FROM models WHERE name = ?", (model,)).fetchone() is None:
             raise Missing(f"model {model!r} does not exist")
         rows = db.execute(
@@ -148,7 +174,7 @@ class Catalog:
         return [version_from_row(row) for row in rows]
 
     def delete_version(self, model: str, version: int) -> VersionRecord:
-        with self._write() as db:
+        with self.write() as db:
             row = db.execute(
                 f"SELECT {VERSION_COLUMNS} FROM versions WHERE model = ? AND version = ?", (model, version)
             ).fetchone()
@@ -167,10 +193,10 @@ class Catalog:
         return version_from_row(row)
 
     def blob_keys(self) -> set[str]:
-        return {key for (key,) in self._connection().execute("SELECT blob_key FROM versions")}
+        return {key for (key,) in self.connection().execute("SELECT blob_key FROM versions")}
 
     def all_versions(self) -> list[VersionRecord]:
-        rows = self._connection().execute(f"SELECT {VERSION_COLUMNS} FROM versions").fetchall()
+        rows = self.connection().execute(f"SELECT {VERSION_COLUMNS} FROM versions").fetchall()
         return [version_from_row(row) for row in rows]
 
     # -- models and aliases
@@ -178,13 +204,14 @@ class Catalog:
 
     def list_models(self, only: str | None = None) -> list[ModelSummary]:
         """Every model, or just the one named `only` (an empty list if it does not exist)."""
-        db = self._connection()
+        db = self.connection()
         where, args = ("WHERE m.name = ?", (only,)) if only else ("", ())
         summaries = {
-            name: ModelSummary(name, created_at, latest, count)
-            for name, created_at, latest, count in db.execute(
-                "SELECT m.name, m.created_at, MAX(v.version), COUNT(v.version) FROM models m "
-                f"LEFT JOIN versions v ON v.model = m.name {where} GROUP BY m.name ORDER BY m.name",
+            name: ModelSummary(name, created_at, latest, count, owner=owner)
+            for name, created_at, latest, count, owner in db.execute(
+                "SELECT m.name, m.created_at, MAX(v.version), COUNT(v.version), o.namespace FROM models m "
+                "LEFT JOIN versions v ON v.model = m.name LEFT JOIN owners o ON o.model = m.name "
+                f"{where} GROUP BY m.name ORDER BY m.name",
                 args,
             )
         }
@@ -205,7 +232,7 @@ class Catalog:
         return self.get_model(model).aliases
 
     def set_alias(self, model: str, alias: str, version: int) -> None:
-        with self._write() as db:
+        with self.write() as db:
             exists = db.execute(
                 "SELECT 1 FROM versions WHERE model = ? AND version = ?", (model, version)
             ).fetchone()
@@ -219,7 +246,7 @@ class Catalog:
             )
 
     def delete_alias(self, model: str, alias: str) -> None:
-        with self._write() as db:
+        with self.write() as db:
             deleted = db.execute("DELETE FROM aliases WHERE model = ? AND alias = ?", (model, alias)).rowcount
             if not deleted:
                 raise Missing(f"model {model!r} has no alias {alias!r}")
@@ -228,14 +255,14 @@ class Catalog:
     # ---------------------------------------------------------------------------------------------------
 
     def add_token(self, record: TokenRecord) -> None:
-        with self._write() as db:
+        with self.write() as db:
             db.execute(
-                f"INSERT INTO tokens ({TOKEN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", token_row(record)
+                f"INSERT INTO tokens ({TOKEN_COLUMNS}) VALUES ({TOKEN_PLACEHOLDERS})", token_row(record)
             )
 
     def get_token(self, token_id: str) -> TokenRecord | None:
         row = (
-            self._connection()
+            self.connection()
             .execute(
                 f"SELECT {TOKEN_COLUMNS} FROM tokens WHERE id = ?",
                 (token_id,),
@@ -244,21 +271,46 @@ class Catalog:
         )
         return token_from_row(row) if row else None
 
-    def list_tokens(self) -> list[TokenRecord]:
+    def list_tokens(self, namespace: str | None = None) -> list[TokenRecord]:
+        """Every token, or those acting for `namespace`."""
+        where, args = ("WHERE namespace = ?", (namespace,)) if namespace else ("", ())
         rows = (
-            self._connection()
-            .execute(f"SELECT {TOKEN_COLUMNS} FROM tokens ORDER BY created_at, id")
+            self.connection()
+            .execute(f"SELECT {TOKEN_COLUMNS} FROM tokens {where} ORDER BY created_at, id", args)
             .fetchall()
         )
         return [token_from_row(row) for row in rows]
 
     def revoke_token(self, token_id: str) -> None:
-        with self._write() as db:
+        with self.write() as db:
             row = db.execute("SELECT revoked_at FROM tokens WHERE id = ?", (token_id,)).fetchone()
             if row is None:
                 raise Missing(f"token {token_id!r} does not exist")
             if row[0] is None:
                 db.execute("UPDATE tokens SET revoked_at = ? WHERE id = ?", (now(), token_id))
+
+
+def _apply_cap(db: sqlite3.Connection, model: str, cap: int) -> tuple[VersionRecord, ...]:
+    """Delete what the retention rule says must go for `model` to keep at most `cap` versions; returns them."""
+    numbers = [number for (number,) in db.execute(
+        "SELECT version FROM versions WHERE model = ? ORDER BY version", (model,)
+    )]
+    aliased = {number for (number,) in db.execute("SELECT version FROM aliases WHERE model = ?", (model,))}
+    try:
+        doomed = retention.to_prune(numbers, aliased, cap)
+    except retention.CapReached as error:
+        raise VersionCapReached(
+            f"model {model!r} is at its cap of {cap} versions and nothing older may go ({error}): "
+            "delete versions or move aliases first"
+        ) from error
+    pruned = []
+    for number in doomed:
+        row = db.execute(
+            f"SELECT {VERSION_COLUMNS} FROM versions WHERE model = ? AND version = ?", (model, number)
+        ).fetchone()
+        db.execute("DELETE FROM versions WHERE model = ? AND version = ?", (model, number))
+        pruned.append(version_from_row(row))
+    return tuple(pruned)
 
 
 def _missing_message(db: sqlite3.Connection, model: str, ref: VersionRef) -> str:

@@ -27,6 +27,19 @@ class Settings(BaseSettings):
     port: int = Field(default=8080, ge=0, le=65535)
     workers: int = Field(default=1, ge=1)
     log_level: str = "info"
+    # Retention (retention.py): older unaliased versions are pruned beyond this many per model.
+    max_versions_per_model: int = Field(default=50, ge=1)
+    # Inputs that cost, bounded before any work is done on them (README "Limits").
+    max_header_bytes: int = Field(default=32 * 1024, ge=1024)  # request line and headers: 431 beyond
+    header_timeout_seconds: float = Field(default=10.0, gt=0)  # to receive them: 408 after
+    keepalive_timeout_seconds: float = Field(default=5.0, gt=0)  # an idle connection is closed after
+    max_connections: int = Field(default=256, ge=1)  # per worker; requests on more connections: 503
+    max_concurrent_requests: int = Field(default=64, ge=1)  # per worker, health checks aside: 503 beyond
+    max_json_bytes: int = Field(default=64 * 1024, ge=1024)  # any body but an upload's: 413 beyond
+    max_json_depth: int = Field(default=32, ge=2)  # nesting of JSON bodies and X-Model-Metadata: 400 beyond
+    archive_max_members: int = Field(default=10_000, ge=1)  # skops (zip) uploads, from the central directory
+    archive_max_bytes: int = Field(default=1024 * 1024 * 1024, ge=1)  # their total size once inflated
+    archive_max_ratio: float = Field(default=100.0, ge=1)  # inflated / compressed size of any member
 
     @model_validator(mode="after")
     def _one_admin_token_source(self) -> Settings:

@@ -1,4 +1,6 @@
-"""Every error the API answers is JSON: {"error": <code>, "message": <what was expected>}."""
+"""Every error the API answers is JSON: {"error": <code>, "message": <what was expected>}, plus the fields that
+name what was refused where a caller acts on them (a tenancy refusal names the model, its owner, the namespace
+and the right)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .names import is_dns_label
+from .records import VersionCapReached
+from .tenancy import Denied
 
 log = logging.getLogger("iris_server")
 
@@ -21,10 +25,12 @@ _CODES = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    408: "request_timeout",
     409: "conflict",
     413: "too_large",
     415: "unsupported_media_type",
     422: "invalid",
+    431: "headers_too_large",
     503: "unavailable",
 }
 _MODELS_PREFIX = "/v1/models/"
@@ -33,21 +39,34 @@ _RETRY_SOON = {"Retry-After": "1"}
 
 class ApiError(Exception):
     def __init__(
-        self, status: int, message: str, *, code: str | None = None, headers: dict[str, str] | None = None
+        self,
+        status: int,
+        message: str,
+        *,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+        fields: dict[str, Any] | None = None,
     ):
         super().__init__(message)
         self.status = status
         self.code = code or _CODES.get(status, "error")
         self.message = message
         self.headers = headers
+        self.fields = fields
 
 
-def error_response(status: int, message: str, code: str | None = None, headers: dict[str, str] | None = None):
-    return JSONResponse(
-        {"error": code or _CODES.get(status, "error"), "message": message},
-        status_code=status,
-        headers=headers,
-    )
+def error_body(status: int, message: str, code: str | None = None, fields: dict[str, Any] | None = None):
+    return {"error": code or _CODES.get(status, "error"), "message": message, **(fields or {})}
+
+
+def error_response(
+    status: int,
+    message: str,
+    code: str | None = None,
+    headers: dict[str, str] | None = None,
+    fields: dict[str, Any] | None = None,
+):
+    return JSONResponse(error_body(status, message, code, fields), status_code=status, headers=headers)
 
 
 _NAME_RULE = (
@@ -86,7 +105,15 @@ def _path_trick(path: str) -> str | None:
 def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, error: ApiError):
-        return error_response(error.status, error.message, error.code, error.headers)
+        return error_response(error.status, error.message, error.code, error.headers, error.fields)
+
+    @app.exception_handler(Denied)
+    async def _denied(request: Request, error: Denied):
+        return error_response(403, error.denial.message, fields=error.denial.fields())
+
+    @app.exception_handler(VersionCapReached)
+    async def _cap(request: Request, error: VersionCapReached):
+        return error_response(409, str(error), code="version_cap")
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, error: RequestValidationError):

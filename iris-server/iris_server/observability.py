@@ -27,6 +27,8 @@ UPLOADS = Counter("iris_uploads_total", "Upload attempts by outcome", ["outcome"
 UPLOAD_BYTES = Counter("iris_upload_bytes_total", "Artifact bytes stored")
 DOWNLOAD_BYTES = Counter("iris_download_bytes_total", "Artifact bytes served")
 NOT_MODIFIED = Counter("iris_not_modified_total", "Downloads answered 304 Not Modified")
+PRUNED = Counter("iris_versions_pruned_total", "Versions removed by the per-model retention cap")
+REFUSED = Counter("iris_requests_refused_total", "Requests refused before any work, by limit", ["limit"])
 
 _QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
 access_log = logging.getLogger("iris_server.access")

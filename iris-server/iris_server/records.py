@@ -1,5 +1,5 @@
-"""What the catalog stores and answers, as plain values: versions, tokens, model summaries, and the two ways a
-request can contradict the stored state (Missing: 404, Conflict: 409)."""
+"""What the catalog stores and answers, as plain values: versions, tokens, model summaries, owners, and the ways
+a request can contradict the stored state (Missing: 404, Conflict: 409)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ class VersionRecord:
     uploader: str
     metadata: dict[str, Any]
     blob_key: str
+    written_by: dict[str, Any] = field(default_factory=dict)
 
     @property
     def etag(self) -> str:
@@ -38,6 +39,7 @@ class VersionRecord:
             "size": self.size,
             "created_at": self.created_at,
             "uploader": self.uploader,
+            "written_by": self.written_by,
             "metadata": self.metadata,
         }
 
@@ -52,6 +54,7 @@ class NewVersion:
     metadata: dict[str, Any]
     blob_key: str
     idempotency_key: str | None = None
+    written_by: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -63,13 +66,17 @@ class TokenRecord:
     description: str
     created_at: str
     revoked_at: str | None
+    namespace: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
 
     def public(self) -> dict[str, Any]:
         return {
             "id": self.id,
+            "namespace": self.namespace,
             "models": self.models,
             "rights": self.rights,
             "description": self.description,
+            "metadata": self.metadata,
             "created_at": self.created_at,
             "revoked": self.revoked_at is not None,
             "revoked_at": self.revoked_at,
@@ -80,6 +87,7 @@ class TokenRecord:
 class AddResult:
     record: VersionRecord
     created: bool  # False: an earlier attempt with the same idempotency key had already created it
+    pruned: tuple[VersionRecord, ...] = ()  # older versions the retention rule removed to make room
 
 
 @dataclass
@@ -89,10 +97,12 @@ class ModelSummary:
     latest_version: int | None
     version_count: int
     aliases: dict[str, int] = field(default_factory=dict)
+    owner: str | None = None
 
     def public(self) -> dict[str, Any]:
         return {
             "name": self.name,
+            "owner": self.owner,
             "created_at": self.created_at,
             "latest_version": self.latest_version,
             "version_count": self.version_count,
@@ -102,6 +112,19 @@ class ModelSummary:
 
 class Conflict(Exception):
     """The request contradicts the stored state (HTTP 409)."""
+
+
+class VersionCapReached(Conflict):
+    """A new version would exceed the model's cap and every older version is protected (HTTP 409)."""
+
+
+class Owned(Conflict):
+    """The model is claimed by another namespace (HTTP 409 to a claim)."""
+
+    def __init__(self, model: str, owner: str) -> None:
+        super().__init__(f"model {model!r} is already owned by namespace {owner!r}")
+        self.model = model
+        self.owner = owner
 
 
 class Missing(Exception):

@@ -4,6 +4,9 @@ A scoped token reads `iris_<id>_<secret>`. The id is public (it names the token 
 version's uploader); the secret is 256 random bits, shown once at creation and stored as its SHA-256 (a slow
 hash buys nothing for secrets of that entropy). Comparisons use hmac.compare_digest so their time does not
 depend on the secret.
+
+A token's scope is its model globs and its rights. A token may also act for a namespace (a tenant): then the
+models' ownership and grants (tenancy.py) decide as well, on top of the scope.
 """
 
 from __future__ import annotations
@@ -14,26 +17,35 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 PREFIX = "iris"
-RIGHTS = ("read", "write")
 ADMIN_ID = "admin"
 
 
 class Right(StrEnum):
-    READ = "read"
-    WRITE = "write"
+    """Independent rights: `write` only adds versions; removing versions and moving aliases are their own."""
+
+    READ = "read"  # list, describe and download versions
+    WRITE = "write"  # upload new versions
+    DELETE = "delete"  # delete versions
+    ALIAS = "alias"  # create, move and delete aliases
+
+
+RIGHTS = tuple(right.value for right in Right)
 
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: the admin, or a scoped token with model globs and rights."""
+    """Who is calling: the admin, or a scoped token with model globs, rights and (optionally) a namespace."""
 
     id: str
     description: str = ""
     models: tuple[str, ...] = ()
     rights: frozenset[str] = frozenset()
     admin: bool = False
+    namespace: str | None = None  # the tenant it acts for; None: a store-wide token (ownership not consulted)
+    metadata: tuple[tuple[str, str], ...] = ()  # what the minter said about the holder, e.g. its MLFunction
 
     def may(self, right: Right, model: str) -> bool:
         if self.admin:
@@ -44,6 +56,15 @@ class Principal:
     def uploader(self) -> str:
         """What a version records as its uploader: never the secret."""
         return f"{self.id} ({self.description})" if self.description else self.id
+
+    def attribution(self) -> dict[str, Any]:
+        """What a version records as `written_by`: the token, its namespace and the minter's metadata."""
+        return {
+            "token_id": self.id,
+            "namespace": self.namespace,
+            "description": self.description,
+            "metadata": dict(self.metadata),
+        }
 
 
 ADMIN = Principal(id=ADMIN_ID, description="", admin=True)

@@ -1,7 +1,9 @@
-"""The upload pipeline: stream to staging, verify, validate, commit the blob, then record the version.
+"""The upload pipeline: stream to staging, verify, validate, commit the blob, then record the version (checking
+the writer's right again and applying the retention rule in that transaction), then delete what was pruned.
 
 Kept apart from the HTTP layer so the order of the durable steps is visible in one place (see storage.py for
-why this order makes crashes harmless).
+why this order makes crashes harmless: a pruned blob whose deletion a crash interrupted is an orphan that
+recovery removes).
 """
 
 from __future__ import annotations
@@ -9,16 +11,19 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from anyio import to_thread
 
 from . import artifacts
-from .catalog import Catalog
-from .records import AddResult, NewVersion
+from .archives import ArchiveLimits
+from .catalog import Catalog, WriteGuard
 from .errors import ApiError
-from .observability import UPLOAD_BYTES, UPLOADS
+from .json_limits import too_deep
+from .observability import PRUNED, UPLOAD_BYTES, UPLOADS
+from .records import AddResult, NewVersion
 from .storage import ArtifactBackend, Stager, StagedArtifact, TooLarge
 
 log = logging.getLogger("iris_server.uploads")
@@ -32,6 +37,7 @@ _STATUS_FOR_REFUSAL = {
     artifacts.Refusal.UNSAFE_FORMAT: 415,
     artifacts.Refusal.UNSUPPORTED_FORMAT: 415,
     artifacts.Refusal.INVALID: 422,
+    artifacts.Refusal.UNSAFE_ARCHIVE: 422,
 }
 
 
@@ -43,13 +49,18 @@ class UploadRequest:
     metadata: dict[str, Any]
     expected_sha256: str | None
     idempotency_key: str | None
+    written_by: dict[str, Any] = field(default_factory=dict)
+    guard: WriteGuard | None = None  # re-checks the writer's right in the transaction that records the version
 
 
-def parse_metadata(header: str | None) -> dict[str, Any]:
+def parse_metadata(header: str | None, max_depth: int = 32) -> dict[str, Any]:
     if not header:
         return {}
     if len(header) > MAX_METADATA_BYTES:
         raise ApiError(422, f"X-Model-Metadata is larger than {MAX_METADATA_BYTES} bytes")
+    deep = too_deep(header, max_depth)
+    if deep:
+        raise ApiError(400, f"X-Model-Metadata: {deep}")
     try:
         metadata = json.loads(header)
     except ValueError as error:
@@ -85,11 +96,22 @@ def refuse(error: artifacts.ArtifactRefused) -> ApiError:
 
 
 class UploadPipeline:
-    def __init__(self, catalog: Catalog, backend: ArtifactBackend, staging_dir, max_bytes: int) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        backend: ArtifactBackend,
+        staging_dir,
+        max_bytes: int,
+        *,
+        max_versions: int,
+        archive_limits: ArchiveLimits,
+    ) -> None:
         self.catalog = catalog
         self.backend = backend
         self.staging_dir = staging_dir
         self.max_bytes = max_bytes
+        self.max_versions = max_versions
+        self.archive_limits = archive_limits
 
     def replay(self, request: UploadRequest) -> AddResult | None:
         """The version an earlier attempt with this Idempotency-Key created, if any (its answer got lost)."""
@@ -114,7 +136,9 @@ class UploadPipeline:
                     f"received {staged.sha256}",
                 )
             try:
-                inspection = await to_thread.run_sync(artifacts.inspect, staged.path, request.format)
+                inspection = await to_thread.run_sync(
+                    artifacts.inspect, staged.path, request.format, self.archive_limits
+                )
             except artifacts.ArtifactRefused as error:
                 raise refuse(error) from error
             key = await to_thread.run_sync(self.backend.commit, staged, request.model, request.format)
@@ -129,12 +153,22 @@ class UploadPipeline:
             metadata={**request.metadata, "artifact": inspection.details},
             blob_key=key,
             idempotency_key=request.idempotency_key,
+            written_by=request.written_by,
         )
+        add = partial(self.catalog.add_version, new, guard=request.guard, max_versions=self.max_versions)
         try:
-            result = await to_thread.run_sync(self.catalog.add_version, new)
-        except BaseException:
+            result = await to_thread.run_sync(add)
+        except BaseException:  # refused in the transaction (no longer allowed, at the cap) or failed: no trace
             await to_thread.run_sync(self.backend.delete, key)
             raise
+        for old in result.pruned:
+            await to_thread.run_sync(self.backend.delete, old.blob_key)
+        if result.pruned:
+            PRUNED.inc(len(result.pruned))
+            log.info(
+                "versions pruned",
+                extra={"model": request.model, "versions": [old.version for old in result.pruned]},
+            )
         if result.created:
             UPLOADS.labels("created").inc()
             UPLOAD_BYTES.inc(staged.size)

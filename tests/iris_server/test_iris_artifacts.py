@@ -11,13 +11,16 @@ from iris_samples import (
     skops_model,
     skops_with_untrusted_function,
 )
+from iris_server.archives import ArchiveLimits
 from iris_server.artifacts import ArtifactRefused, Refusal, check_format_name, inspect
+
+LIMITS = ArchiveLimits(max_members=10_000, max_bytes=1 << 30, max_ratio=100.0)
 
 
 def _inspect(tmp_path, data: bytes, fmt: str):
     path = tmp_path / "artifact"
     path.write_bytes(data)
-    return inspect(path, fmt)
+    return inspect(path, fmt, LIMITS)
 
 
 def test_onnx_is_accepted_and_described(tmp_path):
@@ -28,8 +31,10 @@ def test_onnx_is_accepted_and_described(tmp_path):
 
 
 def test_skops_estimator_is_accepted(tmp_path):
-    details = _inspect(tmp_path, skops_model(), "skops").details
+    data = skops_model()
+    details = _inspect(tmp_path, data, "skops").details
     assert isinstance(details["skops_types_beyond_defaults"], list)
+    assert 0 < details["inflated_bytes"] <= len(data)  # skops stores its members uncompressed
 
 
 def test_skops_with_a_function_outside_sklearn_is_refused(tmp_path):

@@ -1,6 +1,10 @@
-"""The auth matrix over real HTTP: admin, read, write, other model, revoked, glob, none, garbage."""
+"""The auth matrix over real HTTP: admin, each right alone (read, write, delete, alias), all of them, another
+model, a glob, revoked, none, garbage and forged tokens. Store-wide tokens (no namespace); tests/tenancy has the
+namespaced ones."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 import requests
@@ -22,6 +26,9 @@ def seeded(iris):
     tokens = {
         "read": admin.create_token([MODEL], ["read"], "reader"),
         "write": admin.create_token([MODEL], ["write"], "writer"),
+        "delete": admin.create_token([MODEL], ["delete"], "pruner"),
+        "alias": admin.create_token([MODEL], ["alias"], "releaser"),
+        "all": admin.create_token([MODEL], ["read", "write", "delete", "alias"], "maintainer"),
         "readwrite": admin.create_token([MODEL], ["read", "write"], "trainer"),
         "other": admin.create_token([OTHER], ["read", "write"], "other team"),
         "glob": admin.create_token(["authz*"], ["read"], "all authz"),
@@ -38,6 +45,8 @@ def _outcome(call) -> str:
         return "401"
     except Forbidden:
         return "403"
+    except NotFound:  # authorized, and then the thing was not there
+        return "404"
     return "ok"
 
 
@@ -46,39 +55,28 @@ OPERATIONS = {
     "get_version": lambda c: c.get_version(MODEL, "latest"),
     "download": lambda c: c.download(MODEL),
     "upload": lambda c: c.upload(MODEL, onnx_model(seed=200)),
+    "delete_version": lambda c: c.delete_version(MODEL, 999_999),  # authorized: 404, and nothing is lost
     "set_alias": lambda c: c.set_alias(MODEL, "production", 1),
     "list_tokens": lambda c: c.list_tokens(),
 }
+READS = ("list_versions", "get_version", "download")
+
+
+def _only(*allowed: str) -> dict[str, str]:
+    return {op: ("404" if op == "delete_version" else "ok") if op in allowed else "403" for op in OPERATIONS}
+
 
 # caller -> operation -> expected outcome
 EXPECTED = {
-    "admin": dict.fromkeys(OPERATIONS, "ok"),
-    "read": {
-        "list_versions": "ok",
-        "get_version": "ok",
-        "download": "ok",
-        "upload": "403",
-        "set_alias": "403",
-        "list_tokens": "403",
-    },
-    "write": {
-        "list_versions": "403",
-        "get_version": "403",
-        "download": "403",
-        "upload": "ok",
-        "set_alias": "ok",
-        "list_tokens": "403",
-    },
-    "readwrite": {**dict.fromkeys(OPERATIONS, "ok"), "list_tokens": "403"},
-    "other": {**dict.fromkeys(OPERATIONS, "403")},
-    "glob": {
-        "list_versions": "ok",
-        "get_version": "ok",
-        "download": "ok",
-        "upload": "403",
-        "set_alias": "403",
-        "list_tokens": "403",
-    },
+    "admin": _only(*OPERATIONS),
+    "read": _only(*READS),
+    "write": _only("upload"),  # write no longer implies deleting versions or moving aliases
+    "delete": _only("delete_version"),
+    "alias": _only("set_alias"),
+    "all": _only(*READS, "upload", "delete_version", "set_alias"),
+    "readwrite": _only(*READS, "upload"),
+    "other": _only(),
+    "glob": _only(*READS),
     "revoked": dict.fromkeys(OPERATIONS, "401"),
     "none": dict.fromkeys(OPERATIONS, "401"),
     "garbage": dict.fromkeys(OPERATIONS, "401"),
@@ -155,8 +153,10 @@ def test_whoami_and_uploader_name_the_token_never_the_secret(iris, seeded):
         f"{iris.url}/v1/whoami", headers={"Authorization": f"Bearer {seeded['readwrite']}"}
     ).json()
     assert me["admin"] is False and me["models"] == [MODEL] and me["rights"] == ["read", "write"]
+    assert me["namespace"] is None and me["metadata"] == {}
     assert version.uploader == f"{me['id']} (trainer)"
-    assert seeded["readwrite"].split("_", 2)[2] not in version.uploader
+    assert version.written_by == {"token_id": me["id"], "namespace": None, "description": "trainer", "metadata": {}}
+    assert seeded["readwrite"].split("_", 2)[2] not in json.dumps(version.written_by) + version.uploader
 
 
 def test_no_secret_ever_reaches_the_log(iris, seeded):

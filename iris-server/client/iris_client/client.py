@@ -44,14 +44,16 @@ def _never_sent(error: requests.RequestException) -> bool:
     return False
 
 
-def _message(response: requests.Response) -> str:
+def _refusal(response: requests.Response) -> tuple[str, str | None, dict[str, Any]]:
+    """(message, error code, the other fields) of an error answer."""
     try:
         body = response.json()
     except ValueError:
-        return response.text.strip()[:500] or response.reason or "no message"
+        return response.text.strip()[:500] or response.reason or "no message", None, {}
     if isinstance(body, dict) and isinstance(body.get("message"), str):
-        return body["message"]
-    return json.dumps(body)[:500]
+        details = {key: value for key, value in body.items() if key not in ("message", "error")}
+        return body["message"], body.get("error"), details
+    return json.dumps(body)[:500], None, {}
 
 
 class ModelStoreClient:
@@ -180,21 +182,70 @@ class ModelStoreClient:
     # --------------------------------------------------------------------------------------
 
     def create_token(
-        self, models: Iterable[str], rights: Iterable[str] = ("read",), description: str = ""
+        self,
+        models: Iterable[str],
+        rights: Iterable[str] = ("read",),
+        description: str = "",
+        *,
+        namespace: str | None = None,
+        metadata: dict[str, str] | None = None,
     ) -> IssuedToken:
-        body = self._call(
-            "POST",
-            "/v1/tokens",
-            json={"models": list(models), "rights": list(rights), "description": description},
-            retry_only_unsent=True,
-        ).json()
-        return IssuedToken(id=body["id"], token=body["token"], models=body["models"], rights=body["rights"])
+        """Rights: read, write (upload), delete (versions), alias. With `namespace` the token acts for that
+        tenant (Forbidden, naming the model's owner, when the namespace may not use a model it names)."""
+        payload: dict[str, Any] = {"models": list(models), "rights": list(rights), "description": description}
+        if namespace is not None:
+            payload["namespace"] = namespace
+        if metadata:
+            payload["metadata"] = dict(metadata)
+        body = self._call("POST", "/v1/tokens", json=payload, retry_only_unsent=True).json()
+        return IssuedToken(
+            id=body["id"],
+            token=body["token"],
+            models=body["models"],
+            rights=body["rights"],
+            namespace=body.get("namespace"),
+            metadata=body.get("metadata") or {},
+        )
 
     def revoke_token(self, token_id: str) -> None:
         self._call("DELETE", f"/v1/tokens/{_seg(token_id)}")
 
-    def list_tokens(self) -> list[dict[str, Any]]:
-        return self._call("GET", "/v1/tokens").json()["tokens"]
+    def list_tokens(self, namespace: str | None = None) -> list[dict[str, Any]]:
+        params = {"namespace": namespace} if namespace else None
+        return self._call("GET", "/v1/tokens", params=params).json()["tokens"]
+
+    def whoami(self) -> dict[str, Any]:
+        """The calling token's id, namespace, models, rights and metadata."""
+        return self._call("GET", "/v1/whoami").json()
+
+    # -- ownership and grants (admin only)
+    # ------------------------------------------------------------------------
+
+    def claim(self, model: str, namespace: str) -> dict[str, Any]:
+        """Make `namespace` the model's owner (idempotent); Rejected (409, `owner` set) if another owns it."""
+        return self._call("PUT", f"/v1/models/{_seg(model)}/owner", json={"namespace": namespace}).json()
+
+    def owner(self, model: str) -> str | None:
+        return self._call("GET", f"/v1/models/{_seg(model)}/owner").json()["owner"]
+
+    def release(self, model: str) -> None:
+        self._call("DELETE", f"/v1/models/{_seg(model)}/owner")
+
+    def grant(self, model: str, namespace: str, rights: Iterable[str]) -> dict[str, list[str]]:
+        """Set what `namespace` may do to `model`; returns every grant on the model."""
+        path = f"/v1/models/{_seg(model)}/grants/{_seg(namespace)}"
+        return self._call("PUT", path, json={"rights": list(rights)}).json()["grants"]
+
+    def revoke_grant(self, model: str, namespace: str) -> None:
+        self._call("DELETE", f"/v1/models/{_seg(model)}/grants/{_seg(namespace)}")
+
+    def grants(self, model: str) -> dict[str, list[str]]:
+        return self._call("GET", f"/v1/models/{_seg(model)}/grants").json()["grants"]
+
+    def ownership(self, namespace: str | None = None) -> list[dict[str, Any]]:
+        """Every owned, granted or existing model (or those `namespace` owns or is granted)."""
+        params = {"namespace": namespace} if namespace else None
+        return self._call("GET", "/v1/ownership", params=params).json()["models"]
 
     # -- transport
     # ------------------------------------------------------------------------------------------------
@@ -236,7 +287,8 @@ class ModelStoreClient:
                 )
                 self._sleep(attempt, response.headers.get("Retry-After"))
                 continue
-            raise error_for_status(status, f"{method} {path}: {_message(response)}")
+            message, code, details = _refusal(response)
+            raise error_for_status(status, f"{method} {path}: {message}", code, details)
         raise AssertionError("unreachable")
 
 

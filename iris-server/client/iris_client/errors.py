@@ -4,12 +4,24 @@ from __future__ import annotations
 
 
 class ModelStoreError(Exception):
-    """Any failure talking to the model store. `status` is the HTTP status, or None if no answer came."""
+    """Any failure talking to the model store. `status` is the HTTP status, or None if no answer came.
 
-    def __init__(self, message: str, status: int | None = None) -> None:
+    `code` is the store's machine-readable error code (e.g. forbidden, owned, version_cap) and `details` the
+    other fields of its answer: a tenancy refusal names `model`, `owner`, `namespace` and `right`."""
+
+    def __init__(
+        self, message: str, status: int | None = None, code: str | None = None, details: dict | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
+        self.code = code
+        self.details = details or {}
+
+    @property
+    def owner(self) -> str | None:
+        """The namespace owning the model the refused call was about, when the store named one."""
+        return self.details.get("owner")
 
     def __str__(self) -> str:
         return self.message if self.status is None else f"{self.status}: {self.message}"
@@ -28,7 +40,8 @@ class NotFound(ModelStoreError):
 
 
 class Rejected(ModelStoreError):
-    """400/409/413/415/422: the request itself was refused (bad name, pickle, too large, conflict...)."""
+    """400/408/409/413/415/422/431: the request itself was refused (bad name, pickle, too large, a model
+    another namespace owns, the version cap...)."""
 
 
 class Unavailable(ModelStoreError):
@@ -40,14 +53,18 @@ _BY_STATUS: dict[int, type[ModelStoreError]] = {
     403: Forbidden,
     404: NotFound,
     400: Rejected,
+    408: Rejected,
     409: Rejected,
     413: Rejected,
     415: Rejected,
     422: Rejected,
+    431: Rejected,
 }
 
 
-def error_for_status(status: int, message: str) -> ModelStoreError:
+def error_for_status(
+    status: int, message: str, code: str | None = None, details: dict | None = None
+) -> ModelStoreError:
     if status >= 500:
-        return Unavailable(message, status)
-    return _BY_STATUS.get(status, ModelStoreError)(message, status)
+        return Unavailable(message, status, code, details)
+    return _BY_STATUS.get(status, ModelStoreError)(message, status, code, details)

@@ -16,6 +16,7 @@ class ModelVersion:
     created_at: str
     uploader: str
     metadata: dict[str, Any] = field(default_factory=dict)
+    written_by: dict[str, Any] = field(default_factory=dict)  # token_id, namespace, description, metadata
 
     @classmethod
     def from_json(cls, body: dict[str, Any]) -> ModelVersion:
@@ -28,6 +29,7 @@ class ModelVersion:
             created_at=body["created_at"],
             uploader=body["uploader"],
             metadata=dict(body.get("metadata") or {}),
+            written_by=dict(body.get("written_by") or {}),
         )
 
 
@@ -46,6 +48,11 @@ class IssuedToken:
     token: str
     models: list[str]
     rights: list[str]
+    namespace: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
 
     def __repr__(self) -> str:  # keep the secret out of logs and tracebacks
-        return f"IssuedToken(id={self.id!r}, token='***', models={self.models!r}, rights={self.rights!r})"
+        return (
+            f"IssuedToken(id={self.id!r}, token='***', namespace={self.namespace!r}, models={self.models!r}, "
+            f"rights={self.rights!r})"
+        )

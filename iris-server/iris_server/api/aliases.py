@@ -17,7 +17,7 @@ router = APIRouter(prefix="/v1", tags=["models"])
 
 @router.get("/models/{model}/aliases", response_model=AliasList, responses=errors(403, 404))
 async def list_aliases(request: Request, model: ModelName, caller: Caller):
-    authorize(caller, Right.READ, model)
+    authorize(caller, Right.READ, model, store_of(request).ownership)
     try:
         return {"aliases": store_of(request).catalog.aliases(model)}
     except Missing as error:
@@ -26,8 +26,8 @@ async def list_aliases(request: Request, model: ModelName, caller: Caller):
 
 @router.put("/models/{model}/aliases/{alias}", response_model=AliasList, responses=errors(403, 404))
 def set_alias(request: Request, model: ModelName, alias: AliasName, body: AliasIn, caller: Caller):
-    """Point `alias` at a version (creating or moving it): pinning and rollback."""
-    authorize(caller, Right.WRITE, model)
+    """Point `alias` at a version (creating or moving it): pinning and rollback. Needs the alias right."""
+    authorize(caller, Right.ALIAS, model, store_of(request).ownership)
     if not is_alias(alias):
         raise ApiError(
             422, f"alias must be a DNS label that is neither all digits nor 'latest'; got {alias!r}"
@@ -42,7 +42,7 @@ def set_alias(request: Request, model: ModelName, alias: AliasName, body: AliasI
 
 @router.delete("/models/{model}/aliases/{alias}", status_code=204, responses=errors(403, 404))
 def delete_alias(request: Request, model: ModelName, alias: AliasName, caller: Caller):
-    authorize(caller, Right.WRITE, model)
+    authorize(caller, Right.ALIAS, model, store_of(request).ownership)
     try:
         store_of(request).catalog.delete_alias(model, alias)
     except Missing as error:

@@ -5,13 +5,16 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from .. import __version__
+from ..archives import ArchiveLimits
 from ..catalog import Catalog
 from ..config import Settings
 from ..errors import install_handlers
 from ..observability import ObservabilityMiddleware
+from ..ownership import Ownership
+from ..request_limits import BodyLimit, ConcurrencyLimit
 from ..storage import FilesystemBackend
 from ..uploads import UploadPipeline
-from . import aliases, health, models, token_admin, versions
+from . import aliases, health, models, ownership, token_admin, versions
 from .params import Store
 
 
@@ -30,11 +33,24 @@ def create_app(settings: Settings) -> FastAPI:
         catalog=catalog,
         backend=backend,
         admin_sha256=settings.admin_token_sha256(),
-        uploads=UploadPipeline(catalog, backend, settings.staging_dir, settings.max_upload_bytes),
+        uploads=UploadPipeline(
+            catalog,
+            backend,
+            settings.staging_dir,
+            settings.max_upload_bytes,
+            max_versions=settings.max_versions_per_model,
+            archive_limits=ArchiveLimits(
+                settings.archive_max_members, settings.archive_max_bytes, settings.archive_max_ratio
+            ),
+        ),
+        ownership=Ownership(catalog),
     )
     install_handlers(app)
-    for module in (health, models, versions, aliases, token_admin):
+    for module in (health, models, versions, aliases, ownership, token_admin):
         app.include_router(module.router)
+    # The last added runs first: observe everything, then refuse what is over the limits, then the app.
+    app.add_middleware(BodyLimit, max_bytes=settings.max_json_bytes, max_depth=settings.max_json_depth)
+    app.add_middleware(ConcurrencyLimit, limit=settings.max_concurrent_requests)
     app.add_middleware(ObservabilityMiddleware)
     return app
 

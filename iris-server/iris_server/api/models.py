@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
+from .. import tenancy
 from ..auth import authorize
 from ..records import Missing
 from ..schemas import ModelList, ModelOut, WhoAmI
@@ -15,14 +16,21 @@ router = APIRouter(prefix="/v1", tags=["models"])
 
 @router.get("/models", response_model=ModelList, responses=errors())
 async def list_models(request: Request, caller: Caller):
-    """Models the caller may read, with their newest version and aliases."""
-    summaries = store_of(request).catalog.list_models()
-    return {"models": [s.public() for s in summaries if caller.may(Right.READ, s.name)]}
+    """Models the caller may read (its scope and, for a namespaced token, ownership and grants), with their
+    newest version, aliases and owner."""
+    store = store_of(request)
+    summaries = [s for s in store.catalog.list_models() if caller.may(Right.READ, s.name)]
+    if caller.namespace is not None:
+        access = store.ownership.access_map(s.name for s in summaries)
+        summaries = [
+            s for s in summaries if tenancy.check(caller.namespace, Right.READ, access[s.name]) is None
+        ]
+    return {"models": [s.public() for s in summaries]}
 
 
 @router.get("/models/{model}", response_model=ModelOut, responses=errors(403, 404))
 async def get_model(request: Request, model: ModelName, caller: Caller):
-    authorize(caller, Right.READ, model)
+    authorize(caller, Right.READ, model, store_of(request).ownership)
     try:
         return store_of(request).catalog.get_model(model).public()
     except Missing as error:
@@ -31,10 +39,13 @@ async def get_model(request: Request, model: ModelName, caller: Caller):
 
 @router.get("/whoami", response_model=WhoAmI, responses=errors())
 async def whoami(caller: Caller):
-    """The calling token's id and scope: lets a deployer check a credential without touching any model."""
+    """The calling token's id, namespace and scope: lets a deployer check a credential without touching any
+    model."""
     return {
         "id": caller.id,
         "admin": caller.admin,
+        "namespace": caller.namespace,
         "models": list(caller.models),
         "rights": sorted(caller.rights),
+        "metadata": dict(caller.metadata),
     }

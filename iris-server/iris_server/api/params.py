@@ -14,6 +14,7 @@ from ..records import Missing
 from ..config import Settings
 from ..errors import ApiError
 from ..names import DNS_LABEL_PATTERN, VERSION_REF_PATTERN
+from ..ownership import Ownership
 from ..schemas import ErrorOut
 from ..storage import ArtifactBackend
 from ..tokens import Principal
@@ -28,6 +29,9 @@ VersionRefParam = Annotated[
 ]
 AliasName = Annotated[
     str, Path(pattern=DNS_LABEL_PATTERN, max_length=63, description="alias name: a DNS label, not all digits")
+]
+NamespaceName = Annotated[
+    str, Path(pattern=DNS_LABEL_PATTERN, max_length=63, description="a namespace (tenant): a DNS-1123 label")
 ]
 Caller = Annotated[Principal, Depends(authenticate)]
 
@@ -44,6 +48,7 @@ class Store:
     backend: ArtifactBackend
     admin_sha256: str
     uploads: UploadPipeline
+    ownership: Ownership
 
 
 def store_of(request: Request) -> Store:

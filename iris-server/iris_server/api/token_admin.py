@@ -5,12 +5,15 @@ from __future__ import annotations
 import logging
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
-from .. import tokens
+from .. import tenancy, tokens
 from ..auth import require_admin
+from ..names import DNS_LABEL_PATTERN
+from ..ownership import Ownership
 from ..records import Missing, TokenRecord, now
 from ..schemas import IssuedTokenOut, TokenIn, TokenList
+from ..tokens import Right
 from .params import Caller, errors, not_found, store_of
 
 log = logging.getLogger("iris_server")
@@ -20,27 +23,58 @@ router = APIRouter(prefix="/v1", tags=["tokens"])
 
 @router.post("/tokens", status_code=201, response_model=IssuedTokenOut, responses=errors(403))
 def create_token(request: Request, body: TokenIn, caller: Caller):
-    """Mint a scoped token (admin only). The secret is in this answer and nowhere else, ever."""
+    """Mint a scoped token (admin only). The secret is in this answer and nowhere else, ever.
+
+    A token for a namespace is refused (403 naming the model and its owner, and no token is minted) when the
+    namespace may not have one of its rights on one of the models it names exactly (globs are judged at each
+    request instead)."""
     require_admin(caller)
+    store = store_of(request)
+    models = list(dict.fromkeys(body.models))
+    rights = sorted(set(body.rights))
+    if body.namespace is not None:
+        _check_tenancy(store.ownership, body.namespace, models, rights)
     minted = tokens.mint()
     record = TokenRecord(
         id=minted.id,
         secret_sha256=minted.secret_sha256,
-        models=list(dict.fromkeys(body.models)),
-        rights=sorted(set(body.rights)),
+        models=models,
+        rights=rights,
         description=body.description,
         created_at=now(),
         revoked_at=None,
+        namespace=body.namespace,
+        metadata=dict(body.metadata),
     )
-    store_of(request).catalog.add_token(record)
-    log.info("token created", extra={"token_id": record.id, "models": record.models, "rights": record.rights})
+    store.catalog.add_token(record)
+    log.info(
+        "token created",
+        extra={"token_id": record.id, "namespace": record.namespace, "models": models, "rights": rights},
+    )
     return {**record.public(), "token": minted.token}
 
 
+def _check_tenancy(ownership: Ownership, namespace: str, models: list[str], rights: list[str]) -> None:
+    for model in models:
+        if "*" in model or "?" in model:
+            continue
+        access = ownership.access(model)
+        for right in rights:
+            denial = tenancy.check(namespace, Right(right), access)
+            if denial is not None:
+                raise tenancy.Denied(denial)
+
+
 @router.get("/tokens", response_model=TokenList, responses=errors(403))
-async def list_tokens(request: Request, caller: Caller):
+async def list_tokens(
+    request: Request,
+    caller: Caller,
+    namespace: Annotated[
+        str | None, Query(pattern=DNS_LABEL_PATTERN, max_length=63, description="only tokens acting for it")
+    ] = None,
+):
     require_admin(caller)
-    return {"tokens": [record.public() for record in store_of(request).catalog.list_tokens()]}
+    return {"tokens": [record.public() for record in store_of(request).catalog.list_tokens(namespace)]}
 
 
 @router.delete("/tokens/{token_id}", status_code=204, responses=errors(403, 404))

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.requests import ClientDisconnect
 
-from ..auth import authorize
+from ..auth import authorize, write_guard
 from ..records import Conflict, Missing
 from ..errors import ApiError
 from ..names import parse_version_ref
@@ -32,7 +32,7 @@ router = APIRouter(prefix="/v1", tags=["models"])
 
 @router.get("/models/{model}/versions", response_model=VersionList, responses=errors(403, 404))
 async def list_versions(request: Request, model: ModelName, caller: Caller):
-    authorize(caller, Right.READ, model)
+    authorize(caller, Right.READ, model, store_of(request).ownership)
     try:
         records = store_of(request).catalog.list_versions(model)
     except Missing as error:
@@ -49,7 +49,7 @@ async def list_versions(request: Request, model: ModelName, caller: Caller):
             "model": VersionOut,
             "description": "a retry whose Idempotency-Key already created this version",
         },
-        **errors(400, 403, 413, 415),
+        **errors(400, 403, 409, 413, 415),
     },
     openapi_extra={
         "requestBody": {
@@ -76,9 +76,10 @@ async def upload_version(
         str | None, Header(description="JSON object: metrics, params, dataset, estimator, ...")
     ] = None,
 ):
-    """Store a new version of `model`; the store assigns the next version number."""
-    authorize(caller, Right.WRITE, model)
+    """Store a new version of `model`; the store assigns the next version number. The oldest unaliased
+    versions beyond the store's cap are pruned; 409 when only protected ones are left to prune."""
     store = store_of(request)
+    authorize(caller, Right.WRITE, model, store.ownership)
     preflight(
         format,
         request.headers.get("content-type"),
@@ -89,9 +90,11 @@ async def upload_version(
         model=model,
         format=format,
         uploader=caller.uploader,
-        metadata=parse_metadata(x_model_metadata),
+        metadata=parse_metadata(x_model_metadata, store.settings.max_json_depth),
         expected_sha256=x_content_sha256,
         idempotency_key=idempotency_key,
+        written_by=caller.attribution(),
+        guard=write_guard(caller, model, store.ownership),
     )
     result = store.uploads.replay(upload)
     if result is None:
@@ -106,7 +109,7 @@ async def upload_version(
 
 @router.get("/models/{model}/versions/{ref}", response_model=VersionOut, responses=errors(403, 404))
 async def get_version(request: Request, model: ModelName, ref: VersionRefParam, caller: Caller):
-    authorize(caller, Right.READ, model)
+    authorize(caller, Right.READ, model, store_of(request).ownership)
     try:
         return store_of(request).catalog.resolve(model, parse_version_ref(ref)).public()
     except Missing as error:
@@ -132,7 +135,7 @@ async def download(
     if_none_match: Annotated[str | None, Header(description="an ETag from an earlier download")] = None,
 ):
     """The artifact's bytes. The ETag names version and content: "anything newer?" costs a 304."""
-    authorize(caller, Right.READ, model)
+    authorize(caller, Right.READ, model, store_of(request).ownership)
     store = store_of(request)
     try:
         record = store.catalog.resolve(model, parse_version_ref(ref))
@@ -164,9 +167,10 @@ async def download(
 def delete_version(
     request: Request, model: ModelName, version: Annotated[int, Path(ge=1, le=2**62)], caller: Caller
 ):
-    """Delete one version. Refused (409) while an alias points at it; its number is never reused."""
-    authorize(caller, Right.WRITE, model)
+    """Delete one version (the delete right). Refused (409) while an alias points at it; its number is never
+    reused."""
     store = store_of(request)
+    authorize(caller, Right.DELETE, model, store.ownership)
     try:
         record = store.catalog.delete_version(model, version)
     except Missing as error:
