@@ -1,5 +1,5 @@
-# The mlfunctions operator image: the operator and the model-store client, nothing else (no numpy, no
-# scikit-learn, no compilers). Build from the repository root (.dockerignore keeps the context to those two):
+# The mlfunctions operator image: the operator, nothing else (no numpy, no scikit-learn, no compilers). Build
+# from the repository root (.dockerignore keeps the context to the operator's package):
 #
 #   docker build -t ghcr.io/mlfunctions/mlfunctions-operator:0.1.0 .
 #
@@ -9,19 +9,16 @@
 # re-pushed, a digest cannot.
 ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
 
-# -- build: wheels of our two packages, then a virtualenv with them and their dependencies ------------------------
+# -- build: a wheel of the operator, then a virtualenv with it and its dependencies ------------------------------
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
 WORKDIR /src
-COPY iris-server/client/ iris-server/client/
 COPY operator/ operator/
-# iris-client first: the operator depends on it, and it is not on PyPI.
-RUN pip wheel --no-deps --wheel-dir /wheels ./iris-server/client \
- && pip wheel --find-links /wheels --wheel-dir /wheels ./operator
+RUN pip wheel --wheel-dir /wheels ./operator
 # A virtualenv without pip: the final image gets the operator's dependency tree and no package installer.
 RUN python -m venv --without-pip /opt/operator \
  && pip --python /opt/operator/bin/python install --no-index --find-links /wheels mlfunctions-operator \
- && /opt/operator/bin/python -c "import mlfunctions_operator.__main__, iris_client"
+ && /opt/operator/bin/python -c "import mlfunctions_operator.__main__"
 
 # -- final: the virtualenv on the same base, run as an unprivileged numeric user ---------------------------------
 FROM ${PYTHON_IMAGE}

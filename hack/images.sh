@@ -40,7 +40,7 @@ RECIPE="v1 legacy-builder network=host"
 
 # name | Dockerfile | inputs (paths, relative to the repository, whose content makes the image)
 IMAGES=(
-  "operator|Dockerfile|Dockerfile .dockerignore operator/pyproject.toml operator/mlfunctions_operator iris-server/client"
+  "operator|Dockerfile|Dockerfile .dockerignore operator/pyproject.toml operator/mlfunctions_operator"
   "iris-server|iris-server/Dockerfile|iris-server/Dockerfile iris-server/.dockerignore iris-server/pyproject.toml iris-server/iris_server"
 )
 TEMPLATE=functions/template/mlfunctions-python3

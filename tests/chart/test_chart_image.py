@@ -16,7 +16,6 @@ from chart_support import REPO_ROOT
 
 DOCKERFILE = REPO_ROOT / "Dockerfile"
 OPERATOR = REPO_ROOT / "operator"
-CLIENT = REPO_ROOT / "iris-server" / "client"
 # What the predict function, not the operator, needs: none of it may reach the operator image.
 FORBIDDEN = {"numpy", "scipy", "scikit-learn", "pandas", "onnx", "onnxruntime", "skl2onnx", "fastapi", "uvicorn"}
 
@@ -54,30 +53,29 @@ def test_dockerfile_runs_as_a_numeric_non_root_user():
     assert entrypoint == ["/opt/operator/bin/python", "-m", "mlfunctions_operator"]
 
 
-def test_build_context_holds_only_the_operator_and_the_client():
+def test_build_context_holds_only_the_operator():
     ignore = (REPO_ROOT / ".dockerignore").read_text().splitlines()
     assert ignore[[line.strip() for line in ignore].index("*")] == "*", "everything excluded by default"
     allowed = {line[1:].strip() for line in ignore if line.startswith("!")}
-    assert allowed == {"operator/pyproject.toml", "operator/mlfunctions_operator/",
-                       "iris-server/client/pyproject.toml", "iris-server/client/iris_client/"}
+    assert allowed == {"operator/pyproject.toml", "operator/mlfunctions_operator/"}
     copied = [a.split()[0] for op, a in _instructions() if op == "COPY" and not a.startswith("--from")]
-    assert copied == ["iris-server/client/", "operator/"]
+    assert copied == ["operator/"]
 
 
 @pytest.fixture(scope="module")
 def dependency_tree(tmp_path_factory) -> set[str]:
-    """What the image's build stage installs: pip resolves the operator and the client from this checkout."""
+    """What the image's build stage installs: pip resolves the operator from this checkout."""
     report = tmp_path_factory.mktemp("pip") / "report.json"
     result = subprocess.run(
         [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet",
-         "--report", str(report), str(CLIENT), str(OPERATOR)],
+         "--report", str(report), str(OPERATOR)],
         capture_output=True, text=True, timeout=600, check=False)
     assert result.returncode == 0, f"pip could not resolve the operator's dependencies:\n{result.stderr}"
     return {_normalize(item["metadata"]["name"]) for item in json.loads(report.read_text())["install"]}
 
 
 def test_operator_dependency_tree_has_no_ml_stack(dependency_tree):
-    assert {"kopf", "kubernetes", "pydantic", "iris-client", "mlfunctions-operator"} <= dependency_tree
+    assert {"kopf", "kubernetes", "pydantic", "httpx", "mlfunctions-operator"} <= dependency_tree
     assert dependency_tree & FORBIDDEN == set()
 
 

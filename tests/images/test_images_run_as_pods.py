@@ -74,7 +74,7 @@ def test_function_serves_the_openfaas_contract(built, docker_env, containers, fu
 @pytest.mark.parametrize(("image", "python", "present", "absent"), [
     ("predict", "python", ["onnxruntime", "numpy", "PIL", "iris_client"], ["sklearn", "skl2onnx", "scipy"]),
     ("train", "python", ["sklearn", "skl2onnx", "onnxruntime", "iris_client"], []),
-    ("operator", OPERATOR_PYTHON, ["kopf", "kubernetes", "iris_client"],
+    ("operator", OPERATOR_PYTHON, ["kopf", "kubernetes", "httpx"],
      ["numpy", "scipy", "sklearn", "onnxruntime", "pandas"]),
 ])
 def test_image_holds_only_its_own_packages(built, docker_env, image, python, present, absent):
