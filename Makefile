@@ -21,9 +21,9 @@ control-plane:  ## Build (once) or find etcd, kube-apiserver, kube-controller-ma
 test: setup setup-node  ## Every test suite: integration against a real kube-apiserver, the node suite on a real kubelet
 	$(PY) -m pytest tests
 
-test-unit:  ## Only the tests that need neither the control plane nor servers
+test-unit:  ## Only the tests that need neither the control plane, the node nor the image builder
 	hack/setup-python.sh
-	$(PY) -m pytest tests -m "not integration"
+	$(PY) -m pytest tests -m "not integration and not node and not images"
 
 crds:  ## Regenerate crds/ (and the chart's copy) and docs/api.md from the pydantic models
 	$(PY) -m mlfunctions_operator.crdgen crds --docs docs/api.md
