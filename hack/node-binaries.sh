@@ -17,7 +17,8 @@ KUBE_VERSION=${KUBE_VERSION:-v1.34.4}
 COREDNS_VERSION=${COREDNS_VERSION:-v1.15.0}
 LOCAL_PATH_VERSION=${LOCAL_PATH_VERSION:-v0.0.30}
 PAUSE_VERSION=3.10.1  # build/pause/Makefile's TAG in 1.34
-BUILD_RECIPE=1        # part of the cache key: bump it when what this script produces changes
+COREDNS_PLUGINS=(bind ready errors cache kubernetes)  # what node_config.corefile() uses
+BUILD_RECIPE=2        # part of the cache key: bump it when what this script produces changes
 LOG_PREFIX=node
 hack=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=kube-wrapper.sh
@@ -57,10 +58,30 @@ packages=(k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-scheduler k8s
 kube_wrapper_pin "${packages[@]}"
 for p in "${packages[@]}"; do kube_build "$partial/$(basename "$p")" "$p"; done
 
-# CoreDNS and the provisioner are ordinary modules with their own pinned dependencies: `go install` builds them.
-wrapper_log "compiling coredns $COREDNS_VERSION"
-GOBIN="$partial" go install -ldflags "-s -w -X github.com/coredns/coredns/coremain.GitCommit=$COREDNS_VERSION" \
-  "github.com/coredns/coredns@$COREDNS_VERSION" >&2
+# CoreDNS with only the plugins the node's Corefile uses, the way CoreDNS documents external builds: a main
+# package that imports them and sets the directive list (in plugin.cfg's order, which is the plugin chain's).
+# The full build brings every cloud provider's SDK and takes minutes longer.
+wrapper_log "compiling coredns $COREDNS_VERSION (plugins: ${COREDNS_PLUGINS[*]})"
+mkdir "$work/coredns" && cd "$work/coredns"
+go mod init mlfunctions.dev/coredns >/dev/null 2>&1
+go get "github.com/coredns/coredns@$COREDNS_VERSION" >&2
+coredns_dir=$(go list -m -f '{{.Dir}}' github.com/coredns/coredns)
+{
+  printf 'package main\n\nimport (\n\t"github.com/coredns/coredns/core/dnsserver"\n\t"github.com/coredns/coredns/coremain"\n'
+  directives=""
+  while IFS=: read -r name path; do
+    [[ " ${COREDNS_PLUGINS[*]} " == *" $name "* ]] || continue
+    [[ $path == */* ]] || path=github.com/coredns/coredns/plugin/$path
+    printf '\t_ "%s"\n' "$path"
+    directives+="\"$name\", "
+  done < <(grep -E '^[a-z0-9_]+:' "$coredns_dir/plugin.cfg")
+  printf ')\n\nfunc init() { dnsserver.Directives = []string{%s} }\n\nfunc main() { coremain.Run() }\n' "$directives"
+} >main.go
+go mod tidy >&2
+go build -ldflags "-s -w -X github.com/coredns/coredns/coremain.GitCommit=$COREDNS_VERSION" -o "$partial/coredns" .
+"$partial/coredns" -plugins | grep -qx 'kubernetes' || { wrapper_log "coredns has no kubernetes plugin"; exit 1; }
+
+# The provisioner is an ordinary module with its own pinned dependencies: `go install` builds it.
 wrapper_log "compiling local-path-provisioner $LOCAL_PATH_VERSION"
 GOBIN="$partial" go install -ldflags "-s -w" "github.com/rancher/local-path-provisioner@$LOCAL_PATH_VERSION" >&2
 
