@@ -110,7 +110,7 @@ def test_scale_to_zero_when_idle_then_a_request_is_held_through_a_warm_start(gat
     wait_for(lambda: "warm process ready" in gateway.log_path.read_text(), what="a pre-warmed process")
     wait_for(lambda: describe(gateway, "echo")["replicas"] == 0, what="scale to zero")
     assert describe(gateway, "echo")["availableReplicas"] == 0
-    assert not pid_alive(first["pid"])
+    wait_for(lambda: not pid_alive(first["pid"]), what="the idle replica to exit (it drains on SIGTERM)")
 
     answer = requests.get(gateway.url + "/function/echo/after-idle", timeout=30)
     assert answer.status_code == 200  # the caller sees only a slower answer

@@ -30,7 +30,8 @@ async def _get(port: int, path: str = "/") -> dict:
 
 
 async def _eventually(condition, what: str, timeout: float = 30.0):
-    """What `condition()` returns once it is true, checked every 50 ms for at most `timeout` seconds."""
+    """What `condition()` returns once it is true, checked every 50 ms for at most `timeout` seconds (the harness's
+    wait_for, but awaiting: the pool runs on this event loop, which a blocking wait would stall)."""
     deadline = time.monotonic() + timeout
     while not (value := condition()):
         if time.monotonic() > deadline:

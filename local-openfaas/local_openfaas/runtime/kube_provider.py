@@ -11,6 +11,7 @@ from local_openfaas.runtime.runtime import FunctionNotFound, FunctionRuntime
 from local_openfaas.runtime.spec import GROUP, PLURAL, VERSION, FunctionSpec, InvalidFunction, to_custom_object
 
 APPLIED_SECONDS = 5.0  # how long a call waits for the watch to apply its change (a describe right after agrees)
+CONFLICT_ATTEMPTS = 5  # an update whose read went stale (409) is read and written again, up to this many times
 
 
 class KubeProvider:
@@ -30,20 +31,27 @@ class KubeProvider:
         await self._seen(spec, created["metadata"].get("generation", 0))
 
     async def update(self, spec: FunctionSpec) -> None:
-        try:
-            current = await self._objects.get_namespaced_custom_object(GROUP, VERSION, spec.namespace, PLURAL,
-                                                                       spec.name, _request_timeout=REQUEST_SECONDS)
-            body = to_custom_object(spec)
-            body["metadata"] = current["metadata"]  # resourceVersion: an optimistic-concurrency update
-            updated = await self._objects.replace_namespaced_custom_object(
-                GROUP, VERSION, spec.namespace, PLURAL, spec.name, body, _request_timeout=REQUEST_SECONDS)
-        except ApiException as error:
-            if error.status == 404:
-                raise FunctionNotFound(f"function {spec.name} not found in namespace {spec.namespace}") from None
-            _raise_for(error, "updating", spec)
-        except UNREACHABLE as error:
-            raise _unreachable(error) from None
+        for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+            try:
+                updated = await self._replace(spec)
+                break
+            except ApiException as error:
+                if error.status == 409 and attempt < CONFLICT_ATTEMPTS:
+                    continue  # the object changed between our read and write (a status write, say): read again
+                if error.status == 404:
+                    raise FunctionNotFound(f"function {spec.name} not found in namespace {spec.namespace}") from None
+                _raise_for(error, "updating", spec)
+            except UNREACHABLE as error:
+                raise _unreachable(error) from None
         await self._seen(spec, updated["metadata"].get("generation", 0))
+
+    async def _replace(self, spec: FunctionSpec) -> dict:
+        current = await self._objects.get_namespaced_custom_object(GROUP, VERSION, spec.namespace, PLURAL, spec.name,
+                                                                   _request_timeout=REQUEST_SECONDS)
+        body = to_custom_object(spec)
+        body["metadata"] = current["metadata"]  # resourceVersion: an optimistic-concurrency update
+        return await self._objects.replace_namespaced_custom_object(GROUP, VERSION, spec.namespace, PLURAL,
+                                                                    spec.name, body, _request_timeout=REQUEST_SECONDS)
 
     async def delete(self, namespace: str, name: str) -> None:
         try:

@@ -6,16 +6,24 @@ GET /sleep?s=0.5    -> answers after s seconds
 GET /cookies        -> two Set-Cookie headers
 HEAD anything       -> the echo's headers, no body
 anything else       -> 200 JSON echo: method, path, query, body, selected env, pid, secrets it can read
+
+On SIGTERM it does what the functions' template (and OpenFaaS's watchdog) does: it stops accepting connections and
+lets the requests in flight finish, then exits.
 """
 
 import json
 import os
+import signal
 import sys
+import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 time.sleep(float(os.environ.get("STARTUP_DELAY", "0")))
+DRAIN_SECONDS = 5.0
+_inflight = 0
+_idle = threading.Condition()
 
 
 def _secrets() -> dict:
@@ -41,6 +49,17 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def _handle(self) -> None:
+        global _inflight
+        with _idle:
+            _inflight += 1
+        try:
+            self._echo()
+        finally:
+            with _idle:
+                _inflight -= 1
+                _idle.notify_all()
+
+    def _echo(self) -> None:
         url = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
@@ -75,5 +94,10 @@ class Handler(BaseHTTPRequestHandler):
 
 
 server = ThreadingHTTPServer(("127.0.0.1", int(os.environ.get("PORT", "8080"))), Handler)
-server.daemon_threads = True
-server.serve_forever()
+server.daemon_threads = True  # threads of idle kept-alive connections do not hold the exit
+# shutdown() waits for serve_forever() to return, so it cannot run in the handler (on serve_forever's thread).
+signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown, daemon=True).start())
+server.serve_forever(poll_interval=0.05)
+server.server_close()
+with _idle:
+    _idle.wait_for(lambda: _inflight == 0, timeout=DRAIN_SECONDS)
