@@ -1,7 +1,9 @@
 """uvicorn's h11 protocol with the bounds a request must meet before the app sees it, answered in JSON.
 
-- Request line and headers larger than IRIS_MAX_HEADER_BYTES: `431`. h11 enforces the size
-  (max_incomplete_event_size) and names the status in its error; uvicorn would answer a plain-text 400.
+- Request line and headers larger than IRIS_MAX_HEADER_BYTES: `431`. h11 bounds what it buffers of an
+  incomplete head (max_incomplete_event_size) and names the status in its error, but a head that arrives whole
+  in one read is parsed whatever its size, so each parsed request's head is measured too; uvicorn would answer
+  a plain-text 400 either way.
 - Request line and headers not received within IRIS_HEADER_TIMEOUT_SECONDS of their first byte (or of the
   connection opening): `408`, and the connection is closed. uvicorn has no such timer, so a client trickling
   one header byte at a time (slowloris) would hold its connection forever.
@@ -44,6 +46,12 @@ def raw_response(status: int, message: str) -> bytes:
     return head.encode() + body
 
 
+def _head_size(request: h11.Request) -> int:
+    """The request line and headers as they were on the wire, give or take optional whitespace."""
+    line = len(request.method) + len(request.target) + 11  # two spaces, "HTTP/1.1", CRLF
+    return line + sum(len(name) + len(value) + 4 for name, value in request.headers.raw_items())
+
+
 class GuardedH11Protocol(H11Protocol):
     """One per connection, as uvicorn makes them; `limits` is bound with functools.partial (see __main__)."""
 
@@ -53,10 +61,14 @@ class GuardedH11Protocol(H11Protocol):
         self._header_timer: asyncio.TimerHandle | None = None
         self._refusal: h11.RemoteProtocolError | None = None
         parse = self.conn.next_event
+        max_head = self.config.h11_max_incomplete_event_size
 
-        def next_event():  # remember why h11 refused the request, for send_400_response
+        def next_event():  # remember why a request was refused, for send_400_response
             try:
-                return parse()
+                event = parse()
+                if isinstance(event, h11.Request) and _head_size(event) > max_head:
+                    raise h11.RemoteProtocolError("request head too large", error_status_hint=431)
+                return event
             except h11.RemoteProtocolError as error:
                 self._refusal = error
                 raise
