@@ -95,3 +95,28 @@ def test_onnx_with_external_data_is_refused(tmp_path, location):
         _inspect(tmp_path, model.SerializeToString(), "onnx")
     assert refused.value.reason is Refusal.INVALID
     assert "external data" in refused.value.message
+
+
+def test_archive_limits_are_read_from_the_directory(tmp_path):
+    import io
+    import zipfile
+
+    from iris_server.archives import RATIO_FLOOR_BYTES, ArchiveRefused, check_zip
+
+    def archive(members: dict[str, bytes]) -> object:
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as zipped:
+            for name, data in members.items():
+                zipped.writestr(name, data)
+        path = tmp_path / f"{len(members)}-{sum(map(len, members.values()))}.zip"
+        path.write_bytes(buffer.getvalue())
+        return path
+
+    small = archive({"schema.json": b" " * (RATIO_FLOOR_BYTES - 1)})  # compresses 100s of times: exempt
+    assert check_zip(small, LIMITS) == RATIO_FLOOR_BYTES - 1
+    with pytest.raises(ArchiveRefused, match="inflates"):
+        check_zip(archive({"big.npy": b"\0" * (RATIO_FLOOR_BYTES * 4)}), LIMITS)
+    with pytest.raises(ArchiveRefused, match="3 members"):
+        check_zip(archive({"a": b"", "b": b"", "c": b""}), ArchiveLimits(2, 1 << 30, 100.0))
+    with pytest.raises(ArchiveRefused, match="limit of 10 bytes"):
+        check_zip(archive({"a": b"x" * 6, "b": b"y" * 6}), ArchiveLimits(10, 10, 100.0))

@@ -7,9 +7,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from iris_server.auth import write_guard
 from iris_server.catalog import Catalog
-from iris_server.records import Conflict, Missing, NewVersion, TokenRecord, now
+from iris_server.catalog_schema import SCHEMA_VERSION
 from iris_server.names import parse_version_ref
+from iris_server.ownership import Ownership
+from iris_server.records import Conflict, Missing, NewVersion, Owned, TokenRecord, VersionCapReached, now
+from iris_server.tenancy import Denied
+from iris_server.tokens import Principal
 
 
 def _new(model: str = "iris", key: str | None = None, n: int = 0, sha: str = "a" * 64) -> NewVersion:
@@ -120,3 +125,64 @@ def test_tokens_are_listed_and_revoked(catalog):
     assert [t.public()["revoked"] for t in catalog.list_tokens()] == [True]
     with pytest.raises(Missing):
         catalog.revoke_token("ffffffffffffffff")
+
+
+def test_tokens_keep_their_namespace_and_metadata(catalog):
+    record = TokenRecord("00000000000000aa", "f" * 64, ["iris"], ["read"], "", now(), None, "ds", {"mlfunction": "ds/p"})
+    catalog.add_token(record)
+    assert catalog.get_token(record.id) == record
+    assert catalog.list_tokens("ds") == [record] and catalog.list_tokens("eve") == []
+
+
+def test_the_schema_is_migrated_once_to_the_current_version(tmp_path):
+    path = tmp_path / "catalog.sqlite3"
+    Catalog(path).add_version(_new())
+    again = Catalog(path)  # a second worker, or a restart: nothing to do, nothing lost
+    assert again.connection().execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+    assert [v.version for v in again.list_versions("iris")] == [1]
+
+
+def test_the_cap_prunes_in_the_same_transaction_and_refuses_when_all_are_protected(catalog):
+    for i in range(3):
+        catalog.add_version(_new(n=i), max_versions=3)
+    catalog.set_alias("iris", "production", 1)
+    result = catalog.add_version(_new(n=3), max_versions=3)
+    assert [old.version for old in result.pruned] == [2]
+    assert [v.version for v in catalog.list_versions("iris")] == [1, 3, 4]
+    catalog.set_alias("iris", "canary", 3)
+    catalog.set_alias("iris", "next", 4)
+    with pytest.raises(VersionCapReached, match="cap of 3 versions"):
+        catalog.add_version(_new(n=4), max_versions=3)
+    assert [v.version for v in catalog.list_versions("iris")] == [1, 3, 4]
+    assert catalog.add_version(_new(n=5)).record.version == 5  # the refused one used no number
+
+
+def test_claims_conflict_and_release(catalog):
+    ownership = Ownership(catalog)
+    claim, created = ownership.claim("iris", "ds")
+    assert created and claim.claimed_by == "admin"
+    assert ownership.claim("iris", "ds") == (claim, False)
+    with pytest.raises(Owned) as refused:
+        ownership.claim("iris", "eve")
+    assert refused.value.owner == "ds"
+    ownership.grant("iris", "analytics", ["read", "read"])
+    assert ownership.grants("iris") == {"analytics": ["read"]}
+    assert ownership.release("iris") == claim
+    assert ownership.describe("iris").claim is None and ownership.grants("iris") == {"analytics": ["read"]}
+    with pytest.raises(Missing):
+        ownership.release("iris")
+
+
+def test_an_upload_loses_the_model_if_another_namespace_claimed_it_meanwhile(catalog):
+    """Both writers were allowed when their uploads started; the one that commits second is refused in the
+    transaction and leaves no version."""
+    ownership = Ownership(catalog)
+    eve = Principal(id="e", models=("*",), rights=frozenset({"write"}), namespace="eve")
+    ds = Principal(id="d", models=("*",), rights=frozenset({"write"}), namespace="ds")
+    guards = [write_guard(principal, "new", ownership) for principal in (ds, eve)]
+    catalog.add_version(_new("new", n=1), guard=guards[0])
+    with pytest.raises(Denied) as refused:
+        catalog.add_version(_new("new", n=2), guard=guards[1])
+    assert refused.value.denial.owner == "ds"
+    assert ownership.describe("new").claim.claimed_by == "d"
+    assert [v.metadata for v in catalog.list_versions("new")] == [{"n": 1}]
