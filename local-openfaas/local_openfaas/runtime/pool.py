@@ -135,6 +135,10 @@ class WarmPool:
             exited.add_done_callback(lambda _: self._forget(warm))
             log.info("warm process ready", extra={"python": self.python, "pid": process.pid,
                                                   "ready": len(self._ready), "learned": bool(learned)})
+            if learned != self._learned():
+                # A replica reported its imports while this one was starting (after the scheduled renewals
+                # looked): renew it now, not at the next renewal or never.
+                asyncio.get_running_loop().call_soon(self._renew_outdated)
         except asyncio.CancelledError:
             if process is not None and process.poll() is None:
                 process.kill()
