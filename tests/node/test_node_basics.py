@@ -13,7 +13,8 @@ from mlfunctions_harness import node_network, processes
 from mlfunctions_harness.node import NOT_READY_TAINT
 from node_pods import NON_ROOT_UID, logs, restricted_pod, wait_phase
 
-pytestmark = pytest.mark.timeout(300)
+# The first test may start the node on a fresh machine: the node binaries and the images are built then (minutes).
+pytestmark = pytest.mark.timeout(1800)
 
 
 def test_node_is_ready_untainted_and_reachable_at_its_address(node, node_api):

@@ -22,13 +22,14 @@ from mlfunctions_harness import containerd, node_network, node_sweep, processes
 from mlfunctions_harness.node import STATE_ROOT
 from mlfunctions_harness.node_sweep import CNI_CACHE, CONTAINER_LOG_LINKS, KEPT
 
-pytestmark = pytest.mark.timeout(300)
+# The first test may start the node on a fresh machine: the node binaries and the images are built then (minutes).
+pytestmark = pytest.mark.timeout(1800)
 
 NETWORK_STATE = """
 import json
 from mlfunctions_harness import node_network
 print(json.dumps({"address": node_network.address_present(), "bridge": node_network.bridge_present(),
-                  "rules": node_network.own_rules()}))
+                  "rules": node_network.own_rules(), "forwarding": node_network.IP_FORWARD.read_text().strip()}))
 """
 
 
@@ -66,13 +67,14 @@ def test_sigkilled_node_is_swept_to_nothing_and_the_other_node_is_untouched(node
         # What the kernel does not clean up by itself, and the sweep must: the pod outlived its harness.
         assert left["processes"] and left["mounts"] and ids and left["cgroups"], left
         assert left["network"]["address"] and left["network"]["bridge"] and left["network"]["rules"], left
+        assert left["network"]["forwarding"] == "1", left  # the bridge plugin's; a new namespace starts with 0
 
         _in_netns(name, sys.executable, "-m", "mlfunctions_harness.node", "sweep", "--name", name)
 
         assert node_sweep.processes_of(workdir) == []
         assert node_sweep.mounts_under(workdir) == []  # container root filesystems, shm, netns, volumes
         assert [c for c in left["cgroups"] if c.parent.name == containerd.CRI_NAMESPACE and c.exists()] == []
-        assert _network_state(name) == {"address": False, "bridge": False, "rules": []}
+        assert _network_state(name) == {"address": False, "bridge": False, "rules": [], "forwarding": "0"}
         assert sorted(p.name for p in workdir.iterdir()) == sorted(KEPT)
         assert [p for p in CNI_CACHE.glob("*") if any(i in p.name for i in ids)] == []
         assert [p for p in CONTAINER_LOG_LINKS.glob("*") if str(workdir) in os.readlink(p)] == []

@@ -22,6 +22,7 @@ import argparse
 import atexit
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -66,6 +67,7 @@ class LocalNode:
         self.containerd = node_sweep.containerd_paths(self.workdir)
         self.control_plane: LocalControlPlane | None = None
         self._processes: list[tuple[str, subprocess.Popen]] = []
+        self._owned = False
         self.bin_dir: Path | None = None
         self.sandbox_image: str | None = None  # the pause image, also a minimal image for checks of the node itself
         self.started_seconds: float | None = None
@@ -87,10 +89,12 @@ class LocalNode:
         self.bin_dir = Path(_script_output(NODE_BINARIES_SCRIPT).splitlines()[-1])
         control_plane_bin = binaries_dir()
         node_sweep.sweep_leftovers(self.workdir.parent, this=self.name)
+        shutil.rmtree(self.logs, ignore_errors=True)  # the previous run's, kept until now
         node_sweep.record_owner(self.workdir)
+        self._owned = True
         atexit.register(self.stop)
         try:
-            node_network.install()
+            node_network.install(self.workdir / node_sweep.NETWORK_STATE)
             self.control_plane = LocalControlPlane(self.workdir / "control-plane", control_plane_bin,
                                                    node_address=NODE_IP).start()
             self._start_node()
@@ -106,12 +110,17 @@ class LocalNode:
         """Sweep: every process (the control plane's too, whose work dir is the node's), mount, cgroup, rule and
         address of the node goes at once. Nothing is kept, so nothing needs a graceful shutdown."""
         atexit.unregister(self.stop)
+        if not self._owned:  # never started here: the work dir may be another process's running node
+            return
+        self._owned = False
+        began = time.monotonic()
         node_sweep.sweep(self.workdir, network=True)
         while self._processes:
             processes.stop(self._processes.pop()[1])  # reaps what the sweep killed
         if self.control_plane:
             self.control_plane.stop()
             self.control_plane = None
+        log.info("node %s swept in %.1fs", self.name, time.monotonic() - began)
 
     def processes(self) -> dict[str, int]:
         return {name: p.pid for name, p in self._processes if p.poll() is None}

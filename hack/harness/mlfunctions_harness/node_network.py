@@ -9,15 +9,18 @@ this machine's own addresses and each other, and nothing beyond (filter FORWARD)
 to, and the same rule holds for them.
 
 `remove()` takes out the guard last, after every other rule the node's components wrote (kubelet's and kube-proxy's
-KUBE-* chains, the CNI plugins' CNI-* chains), the bridge and the address. It is idempotent, so it is also the
-sweep after a run that was killed. One node per network namespace: the rules and the address are this namespace's.
+KUBE-* chains, the CNI plugins' CNI-* chains), the bridge and the address, and turns IP forwarding back off if the
+node turned it on. It is idempotent, so it is also the sweep after a run that was killed. One node per network
+namespace: the rules, the address and the forwarding switch are this namespace's.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import shlex
 import subprocess
+from pathlib import Path
 
 from .controlplane import SERVICE_CIDR
 
@@ -36,6 +39,7 @@ FORWARD_CHAIN = "MLF-NODE-FORWARD"
 # Chains of ours and of the node's components; docker's (DOCKER*) and anything else is left alone.
 OWN_CHAIN_PREFIXES = ("MLF-NODE-", "KUBE-", "CNI-")
 TABLES = ("filter", "nat", "mangle", "raw")
+IP_FORWARD = Path("/proc/sys/net/ipv4/ip_forward")  # this network namespace's
 
 
 class NetworkError(RuntimeError):
@@ -49,11 +53,16 @@ def _run(*command: str, check: bool = True) -> subprocess.CompletedProcess:
     return result
 
 
-def install() -> None:
-    """Guard first, then pod forwarding, then the node address. Call remove() on any failure."""
+def install(state: Path) -> None:
+    """Guard first, then pod forwarding, then the node address. Call remove(state) on any failure.
+
+    `state` records what was here before (IP forwarding, which the CNI bridge plugin turns on), for remove().
+    """
     for binary in ("iptables", "ip"):
         if _run("sh", "-c", f"command -v {binary}", check=False).returncode != 0:
             raise NetworkError(f"{binary} is missing: run hack/node-packages.sh")
+    if not state.exists():  # a restart after a killed run: what was here before is what that run found
+        state.write_text(json.dumps({"ip_forward": IP_FORWARD.read_text().strip()}))
     _chain("mangle", GUARD_CHAIN, "POSTROUTING", [
         ["-o", "lo", "-j", "RETURN"],
         ["-o", BRIDGE, "-j", "RETURN"],
@@ -85,8 +94,13 @@ def bridge_present() -> bool:
     return _run("ip", "link", "show", BRIDGE, check=False).returncode == 0
 
 
-def remove() -> None:
-    """Remove the node's rules, bridge and address, the guard last. Safe to call when none of it exists."""
+def remove(state: Path) -> None:
+    """Remove the node's rules, bridge and address, the guard last, and turn IP forwarding back off if it was off
+    before install(state). Safe to call when none of it exists."""
+    try:
+        forwarding_before = json.loads(state.read_text())["ip_forward"]
+    except (OSError, ValueError, KeyError):
+        forwarding_before = None
     if address_present():
         _run("ip", "address", "del", f"{NODE_IP}/32", "dev", "lo")
     if bridge_present():
@@ -95,6 +109,9 @@ def remove() -> None:
         for table in TABLES:
             _remove_own_chains(family, table, keep=GUARD_CHAIN)
     _remove_own_chains("iptables", "mangle")
+    if forwarding_before == "0":
+        IP_FORWARD.write_text("0")
+    state.unlink(missing_ok=True)
 
 
 def proxied_endpoints() -> set[str]:

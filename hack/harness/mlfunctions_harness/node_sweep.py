@@ -30,6 +30,7 @@ log = logging.getLogger("mlfunctions_harness.node_sweep")
 
 _MNT_DETACH = 2
 OWNER_FILE = "owner.json"
+NETWORK_STATE = "network.json"  # node_network's record of what was there before
 KEPT = ("logs",)  # what a stopped node leaves in its work dir: the components' logs, for the next person to read
 CNI_CACHE = Path("/var/lib/cni/results")   # libcni's cache: one file per pod network attachment
 CONTAINER_LOG_LINKS = Path("/var/log/containers")  # kubelet's symlinks to pods' logs (not configurable)
@@ -121,7 +122,7 @@ def _remove(workdir: Path, cgroups: list[Path], network: bool) -> None:
         except OSError as error:  # a parent still holding another node's containers stays
             log.debug("cgroup %s stays: %s", directory, error)
     if network:
-        node_network.remove()
+        node_network.remove(workdir / NETWORK_STATE)
     if workdir.exists():
         for entry in workdir.iterdir():
             if entry.name in KEPT:
