@@ -8,7 +8,7 @@ python=${PYTHON:-python3}
 venv=.venv
 inputs=(iris-server/client/pyproject.toml iris-server/pyproject.toml operator/pyproject.toml
         hack/harness/pyproject.toml local-openfaas/pyproject.toml hack/stack/pyproject.toml
-        hack/requirements-test.txt)
+        console/pyproject.toml hack/requirements-test.txt)
 stamp=$venv/.mlfunctions-setup
 want=$(cat "${inputs[@]}" | sha256sum | cut -d' ' -f1)
 
@@ -35,6 +35,7 @@ fi
   -e hack/harness \
   -e local-openfaas \
   -e hack/stack \
+  -e console \
   -r hack/requirements-test.txt
 echo "$want" > "$stamp"
 echo "[setup] done" >&2

@@ -4,8 +4,8 @@
 
 It starts a real control plane (etcd, kube-apiserver, kube-controller-manager), installs the CRDs, runs a model
 store (iris-server, referenced by an external ModelStore), the operator (as its ServiceAccount, with the Helm
-chart's RBAC), and the local OpenFaaS (runtime + gateway); then applies the iris examples, trains iris and prints
-what to try. Ctrl-C stops everything. State lives in .stack/: the cluster is new on every start (re-applying is
+chart's RBAC), and the local OpenFaaS (runtime + gateway); then applies the iris examples, trains iris, starts
+the web console (console/, on 127.0.0.1:8088, as its own ServiceAccount) and prints what to try. Ctrl-C stops everything. State lives in .stack/: the cluster is new on every start (re-applying is
 a matter of seconds), while the models, the gateway's password and what the warm pools learned are kept.
 """
 
@@ -48,6 +48,8 @@ EXAMPLES = REPO_ROOT / "examples"
 # the nightly retrain needs the cron-connector; digits is left for the reader to apply.
 TRAIN_EXAMPLES = ("namespace.yaml", "iris-train.yaml")
 PREDICT_EXAMPLES = ("iris-predict.yaml", "iris-predict-scale-to-zero.yaml")
+# What the console may train (their invoke credentials): the examples' train functions.
+CONSOLE_TRAIN_TRIGGERS = (("data-science", "iris-train"), ("data-science", "digits-train"))
 GROUP, VERSION = "mlfunctions.dev", "v1alpha1"
 SAMPLE = '{"instances": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]}'
 
@@ -121,14 +123,8 @@ class LocalStack:
             if error.status != 409:
                 raise
             core.replace_namespaced_secret("model-store-admin", self.operator_namespace, secret)
-        # helm.sh says on stderr when it builds helm (minutes, the first time): let that reach the terminal.
-        helm = subprocess.run(["bash", str(REPO_ROOT / "hack" / "helm.sh")], stdout=subprocess.PIPE, text=True,
-                              check=False)
-        if helm.returncode != 0:
-            raise StackError("hack/helm.sh could not provide helm (see above)")
-        helm = helm.stdout.strip()
         rendered = _run([
-            helm, "template", self.release, str(CHART), "--namespace", self.operator_namespace,
+            _helm(), "template", self.release, str(CHART), "--namespace", self.operator_namespace,
             "--kube-version", self.cluster.version,
             "--set", f"functionNamespace={self.function_namespace}",
             "--set", f"functions.gatewayURL=http://127.0.0.1:{self.gateway_port}",
@@ -170,6 +166,53 @@ class LocalStack:
         self._exit.callback(gateway.stop)
         return gateway
 
+    def start_console(self, store_url: str, admin_token_file: Path, port: int,
+                      train_triggers: tuple[tuple[str, str], ...] = ()) -> tuple[str, str, Path]:
+        """The web console (console/) on 127.0.0.1:`port`, as its own ServiceAccount under the chart's console
+        RBAC, with a read-only store token; returns (url, user, password file). `train_triggers`:
+        (namespace, MLFunction) pairs it may train, whose namespaces must exist."""
+        folder = self.state_dir / "console"
+        folder.mkdir(parents=True, exist_ok=True)
+        password_file, token_file = folder / "password", folder / "store-token"
+        if not password_file.exists():
+            password_file.touch(mode=0o600)
+            password_file.write_text(secrets.token_urlsafe(18))
+        if not token_file.exists() or requests.get(f"{store_url}/v1/whoami", timeout=10, headers={
+                "Authorization": f"Bearer {token_file.read_text().strip()}"}).status_code != 200:
+            minted = requests.post(f"{store_url}/v1/tokens", timeout=10, json={
+                "models": ["*"], "rights": ["read"], "description": "console (make up)"},
+                headers={"Authorization": f"Bearer {admin_token_file.read_text().strip()}"})
+            if minted.status_code != 201:
+                raise StackError(f"the store refused a read token for the console: {minted.status_code} {minted.text}")
+            token_file.touch(mode=0o600)
+            token_file.write_text(minted.json()["token"])
+        triggers = [arg for i, (namespace, name) in enumerate(train_triggers) for arg in (
+            "--set", f"console.trainTriggers[{i}].namespace={namespace}",
+            "--set", f"console.trainTriggers[{i}].mlfunction={name}")]
+        rendered = _run([_helm(), "template", self.release, str(CHART), "--namespace", self.operator_namespace,
+                         "--kube-version", self.cluster.version, "--set", "console.enabled=true",
+                         "--set", f"functionNamespace={self.function_namespace}", *triggers,
+                         "--show-only", "templates/console-serviceaccount.yaml",
+                         "--show-only", "templates/console-rbac.yaml"])
+        self.kubectl("apply", "-f", "-", stdin=rendered)
+        account = next(d for d in yaml.safe_load_all(rendered) if d and d.get("kind") == "ServiceAccount")
+        kubeconfig = self.cluster.service_account_kubeconfig(
+            self.operator_namespace, account["metadata"]["name"], folder / "console.kubeconfig")
+        _port_free(port, "the console", "--console-port")
+        env = {**os.environ, "CONSOLE_HOST": "127.0.0.1", "CONSOLE_PORT": str(port), "CONSOLE_USERNAME": "admin",
+               "CONSOLE_PASSWORD_FILE": str(password_file), "CONSOLE_KUBECONFIG": str(kubeconfig),
+               "CONSOLE_OPERATOR_NAMESPACE": self.operator_namespace,
+               "CONSOLE_FUNCTION_NAMESPACE": self.function_namespace,
+               "CONSOLE_GATEWAY_URL": f"http://127.0.0.1:{self.gateway_port}", "CONSOLE_STORE_URL": store_url,
+               "CONSOLE_STORE_TOKEN_FILE": str(token_file)}
+        env.pop("CONSOLE_PASSWORD", None)
+        log_path = folder / "console.log"
+        process = processes.spawn([sys.executable, "-m", "mlfunctions_console"], log_path, env=env)
+        self._exit.callback(processes.stop, process)
+        url = f"http://127.0.0.1:{port}"
+        processes.wait_healthy(f"{url}/healthz", process, "the console", log_path)
+        return url, "admin", password_file
+
     # ---- using it ----
 
     def kubectl(self, *args: str, stdin: str | None = None) -> str:
@@ -207,6 +250,15 @@ class LocalStack:
         function = mlfunction["status"]["function"]
         url = f"http://127.0.0.1:{self.gateway_port}/function/{function['name']}.{function['namespace']}"
         return requests.post(url, data=body, headers={"Content-Type": "application/json"}, timeout=timeout)
+
+
+def _helm() -> str:
+    # helm.sh says on stderr when it builds helm (minutes, the first time): let that reach the terminal.
+    helm = subprocess.run(["bash", str(REPO_ROOT / "hack" / "helm.sh")], stdout=subprocess.PIPE, text=True,
+                          check=False)
+    if helm.returncode != 0:
+        raise StackError("hack/helm.sh could not provide helm (see above)")
+    return helm.stdout.strip()
 
 
 def has_model(store_url: str, token_file: Path, model: str) -> bool:
@@ -259,16 +311,18 @@ def up(options: argparse.Namespace) -> int:
         sample = stack.invoke(predictors[0], SAMPLE, timeout=60)
         if sample.status_code != 200:
             raise StackError(f"the sample prediction failed: {sample.status_code} {sample.text}")
+        _say(f"starting the console on 127.0.0.1:{options.console_port}")
+        console = stack.start_console(store_url, token_file, options.console_port, CONSOLE_TRAIN_TRIGGERS)
 
         print(_instructions(cluster, gateway, store_url, token_file, trainers[0], predictors,
-                            time.monotonic() - began, sample.text.strip()), flush=True)
+                            time.monotonic() - began, sample.text.strip(), console), flush=True)
         _wait_for_ctrl_c()
         _say("stopping")
     _say("stopped")
     return 0
 
 
-def _instructions(cluster, gateway, store_url, token_file, trainer, predictors, seconds, sample) -> str:
+def _instructions(cluster, gateway, store_url, token_file, trainer, predictors, seconds, sample, console) -> str:
     train_url = trainer["status"]["url"]
     lines = [
         "",
@@ -279,6 +333,7 @@ def _instructions(cluster, gateway, store_url, token_file, trainer, predictors, 
         f"  gateway      {gateway.url}   (/system API: user {gateway.credentials.user}, password "
         f"{gateway.credentials.password})",
         f"  model store  {store_url}   (admin token in {token_file})",
+        f"  console      {console[0]}   (user {console[1]}, password {console[2].read_text().strip()})",
         "",
         "Try:",
         "  kubectl get mlfunctions -A             # Task, Model, Ready, Replicas, URL",
@@ -344,6 +399,7 @@ def main(argv: list[str] | None = None) -> int:
     start = commands.add_parser("up", help="start the stack and keep it running until Ctrl-C")
     start.add_argument("--gateway-port", type=int, default=8080)
     start.add_argument("--store-port", type=int, default=8081)
+    start.add_argument("--console-port", type=int, default=8088)
     start.add_argument("--pool-size", type=int, default=1, help="pre-warmed processes per function environment")
     start.add_argument("--state-dir", type=Path, default=STATE_DIR)
     options = parser.parse_args(argv)

@@ -1,0 +1,1 @@
+"""mlfunctions console: the MLFunctions, models and triggers of an mlfunctions installation, in a browser."""
