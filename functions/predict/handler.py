@@ -34,7 +34,7 @@ def create_app() -> JsonApp:
     max_rows = int(function_support.env_float("MAX_BATCH_ROWS", 10_000))
     pictures = PictureDecoder(
         budget=int(function_support.env_float("MAX_REQUEST_PIXELS", 4096 * 4096)),
-        threads=int(function_support.env_float("IMAGE_DECODE_THREADS", 2)),
+        threads=max(1, int(function_support.env_float("IMAGE_DECODE_THREADS", 2))),
     )
     source = ModelSource(
         name, version, refresh, lambda: function_support.model_store_client(timeout=10.0, retries=1)

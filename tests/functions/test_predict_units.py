@@ -19,7 +19,7 @@ import training_job
 import training_request
 from function_harness import IRIS_SAMPLES
 from input_errors import InvalidInput, TooLarge
-from png_input import png_row, png_rows
+from png_input import check_pixel_budget, png_row, png_rows, png_size
 from served_model import ServedModel, UnservableModel
 
 MAX_ROWS = 100
@@ -167,9 +167,7 @@ def test_probabilities_flag_from_query_and_body(iris):
     rows = {"instances": [[1, 2, 3, 4]]}
     assert protocol.parse_v1(rows, iris, "1", MAX_ROWS).probabilities
     assert not protocol.parse_v1({**rows, "probabilities": False}, iris, "true", MAX_ROWS).probabilities
-    with pytest.raises(
-        InvalidInput, match="the probabilities query parameter must be true or false"
-    ):
+    with pytest.raises(InvalidInput, match="the probabilities query parameter must be true or false"):
         protocol.parse_v1(rows, iris, "maybe", MAX_ROWS)
 
 
@@ -209,9 +207,9 @@ def test_v2_parse_and_answer(iris):
     # Only what was asked for, as the protocol says; "parameters" asks for probabilities on top of
     # predictions.
     only = protocol.parse_v2(_v2(samples, outputs=[{"name": "probabilities"}]), iris, None, MAX_ROWS)
-    assert [t["name"] for t in protocol.v2_answer(iris, iris.predict(only.rows, True), only)[0]["outputs"]] == [
-        "probabilities"
-    ]
+    assert [
+        t["name"] for t in protocol.v2_answer(iris, iris.predict(only.rows, True), only)[0]["outputs"]
+    ] == ["probabilities"]
     both = protocol.parse_v2(_v2(samples, parameters={"probabilities": True}), iris, None, MAX_ROWS)
     assert both.outputs == ("predictions", "probabilities")
 
@@ -307,7 +305,11 @@ def test_b64_instances_for_image_models(digits, digit_images):
     request = protocol.parse_v1({"instances": instances}, digits, None, MAX_ROWS)
     # Only unwrapped by the protocol: the handler checks the pixel budget, then decodes in a worker thread.
     assert request.rows is None
-    assert request.pictures == (("instances[0]", pngs[0]), ("instances[1]", pngs[1]), ("instances[2]", pngs[2]))
+    assert request.pictures == (
+        ("instances[0]", pngs[0]),
+        ("instances[1]", pngs[1]),
+        ("instances[2]", pngs[2]),
+    )
     assert png_rows(request.pictures, digits.image).shape == (3, 64)
     with pytest.raises(InvalidInput, match=r"instances\[0\]\.b64 is not valid base64"):
         protocol.parse_v1({"instances": [{"b64": "***"}]}, digits, None, MAX_ROWS)
@@ -324,3 +326,28 @@ def test_b64_instances_for_image_models(digits, digit_images):
 def test_bad_png(digits, data, expected):
     with pytest.raises(InvalidInput, match=expected):
         png_row(data, digits.image)
+
+
+def test_pixel_budget_is_read_from_png_headers(digits, digit_images):
+    small = _png(digit_images[0][0] * (255 / 16))  # 32x32
+    assert png_size(small, "p") == (32, 32)
+    check_pixel_budget([("a", small), ("b", small)], budget=2 * 32 * 32)
+    with pytest.raises(
+        TooLarge, match=r"b is 32x32 pixels, bringing the request to 2048 pixels; at most 2047"
+    ):
+        check_pixel_budget([("a", small), ("b", small)], budget=2 * 32 * 32 - 1)
+    with pytest.raises(TooLarge, match=r"^a is 32x32 pixels; at most 1000 pixels"):
+        check_pixel_budget([("a", small)], budget=1000)
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\x0dIHDR" + b"\x00" * 8, "its first chunk is not a valid IHDR"),
+        (b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\x0dIDAT" + b"\x00\x00\x00\x01" * 2, "not a valid IHDR"),
+        (b"\x89PNG\r\n\x1a\n\x00", "does not start with a PNG signature"),
+    ],
+)
+def test_png_headers_that_are_not(data, expected):
+    with pytest.raises(InvalidInput, match=expected):
+        png_size(data, "the body")
