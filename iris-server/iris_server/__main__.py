@@ -41,7 +41,9 @@ def main() -> int:
             "max_versions_per_model": settings.max_versions_per_model,
         },
     )
-    limits = ConnectionLimits(settings.header_timeout_seconds, settings.max_connections)
+    limits = ConnectionLimits(
+        settings.max_header_bytes, settings.header_timeout_seconds, settings.max_connections
+    )
     uvicorn.run(
         "iris_server.api:create_app_from_env",
         factory=True,
@@ -49,7 +51,7 @@ def main() -> int:
         port=settings.port,
         workers=settings.workers,
         http=partial(GuardedH11Protocol, limits=limits),  # header size and time bounds: http_protocol.py
-        h11_max_incomplete_event_size=settings.max_header_bytes,
+        h11_max_incomplete_event_size=limits.max_header_bytes,
         timeout_keep_alive=settings.keepalive_timeout_seconds,
         log_config=None,  # keep our JSON logging
         access_log=False,  # ObservabilityMiddleware writes the access log, without secrets

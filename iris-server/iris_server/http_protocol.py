@@ -31,6 +31,7 @@ HEALTH_PATHS = frozenset({"/healthz", "/readyz"})
 
 @dataclass(frozen=True)
 class ConnectionLimits:
+    max_header_bytes: int  # also uvicorn's h11_max_incomplete_event_size (see __main__)
     header_timeout_seconds: float
     max_connections: int
 
@@ -61,7 +62,7 @@ class GuardedH11Protocol(H11Protocol):
         self._header_timer: asyncio.TimerHandle | None = None
         self._refusal: h11.RemoteProtocolError | None = None
         parse = self.conn.next_event
-        max_head = self.config.h11_max_incomplete_event_size
+        max_head = limits.max_header_bytes
 
         def next_event():  # remember why a request was refused, for send_400_response
             try:
@@ -96,8 +97,7 @@ class GuardedH11Protocol(H11Protocol):
         status = getattr(self._refusal, "error_status_hint", 400)
         if status == 431:
             REFUSED.labels("header_bytes").inc()
-            limit = self.config.h11_max_incomplete_event_size
-            message = f"the request line and headers are larger than {limit} bytes"
+            message = f"the request line and headers are larger than {self._limits.max_header_bytes} bytes"
         else:
             status, message = 400, f"invalid HTTP request: {self._refusal or msg}"
         self.transport.write(raw_response(status, message))
