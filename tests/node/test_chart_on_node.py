@@ -115,6 +115,7 @@ def test_helm_install_runs_the_operator_as_users_run_it(node, release, kubectl, 
     assert container.image == "docker.io/mlfunctions/operator:dev"
     assert pod.spec.service_account_name == release.operator
     assert container.security_context.read_only_root_filesystem is True
+    assert container.readiness_probe.http_get.path == "/healthz"  # so Ready means kopf serves, not only started
     # The process itself, seen from this machine: uid 65532, which has no passwd entry in the image (kopf once
     # crashed on exactly that: `getpwuid(): uid not found: 65532`).
     pid = node.container_pid(pod.status.container_statuses[0].container_id)
@@ -208,7 +209,7 @@ def test_operator_pod_deleted_mid_reconcile_comes_back_and_finishes(release, pre
 def test_store_pod_deleted_mid_upload_comes_back_with_every_version(node, release, store, trained, predictor,
                                                                     kubectl, core):
     kubectl.apply(train_function("forest-train", USERS, "forest", dataset="digits",
-                                 estimator="RandomForestClassifier", params={"n_estimators": 400}))
+                                 estimator="RandomForestClassifier", params={"n_estimators": 300}))
     kubectl.wait("mlfunction/forest-train", "condition=Ready", USERS)
     trainer = function_service(core, release.function_namespace, function_name(USERS, "forest-train"))
     before = {"iris": store.versions("iris"), "forest": store.versions("forest")}
@@ -219,7 +220,7 @@ def test_store_pod_deleted_mid_upload_comes_back_with_every_version(node, releas
     answers: list = []
     training = threading.Thread(target=lambda: answers.append(trainer.post("/")))
     training.start()
-    # Mid-upload: the store is streaming the model (some 13 MB) into its staging directory. The pod is deleted
+    # Mid-upload: the store is streaming the model (some 10 MB) into its staging directory. The pod is deleted
     # with no grace, and its process killed at once, as a node failure would (the kubelet alone would let the
     # upload drain first).
     processes.wait_for(lambda: any(staging.iterdir()) or not training.is_alive(), 120,
@@ -276,7 +277,9 @@ def test_helm_uninstall_removes_the_operator_and_its_rbac_and_keeps_crds_and_sto
     for namespace in (release.namespace, release.function_namespace):
         assert kubectl("get", "role,rolebinding", release.operator, "-n", namespace, "--ignore-not-found") == ""
     assert kubectl("get", "clusterrole,clusterrolebinding", release.operator, "--ignore-not-found") == ""
-    assert kubectl("get", "pods", "-n", release.namespace, "-l", OPERATOR_SELECTOR, "-o", "name") == ""
+    # The operator's pod goes after the Deployment, by the garbage collector, once kopf has stopped.
+    processes.wait_for(lambda: kubectl("get", "pods", "-n", release.namespace, "-l", OPERATOR_SELECTOR,
+                                       "-o", "name") == "", 60, "the operator's pod to be gone", interval=0.5)
     # Kept, as the chart's README says: the CRDs (helm never deletes them), the default ModelStore and its data
     # (resource-policy keep), and what users created.
     for crd in ("mlfunctions.mlfunctions.dev", "modelstores.mlfunctions.dev"):
