@@ -42,6 +42,7 @@ RECIPE="v1 legacy-builder network=host"
 IMAGES=(
   "operator|Dockerfile|Dockerfile .dockerignore operator/pyproject.toml operator/mlfunctions_operator"
   "iris-server|iris-server/Dockerfile|iris-server/Dockerfile iris-server/.dockerignore iris-server/pyproject.toml iris-server/iris_server"
+  "console|console/Dockerfile|console/Dockerfile console/.dockerignore console/pyproject.toml console/mlfunctions_console"
 )
 TEMPLATE=functions/template/mlfunctions-python3
 for fn_dir in "$ROOT"/functions/*/; do
@@ -209,6 +210,7 @@ build_one() {  # name dockerfile key
   case $name in
     operator) context=$ROOT; build_args+=(-f "$ROOT/$dockerfile") ;;
     iris-server) context=$ROOT/iris-server ;;
+    console) context=$ROOT/console ;;
     *) context=$(mktemp -d "$CACHE/tmp/context-$name.XXXXXX"); function_context "$name" "$context" ;;
   esac
   log "$name: building $tag (log $LOG_DIR/$name.log)"
