@@ -1,0 +1,1 @@
+"""Measurements on the real node, for bench_node.py (see README.md)."""
