@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import logging
 import signal
 import sys
@@ -18,10 +19,12 @@ from aiohttp import web
 from pythonjsonlogger.json import JsonFormatter
 
 from local_openfaas.gateway import auth
+from local_openfaas.gateway.async_calls import LOOPBACK
 from local_openfaas.gateway.app import Gateway
 from local_openfaas.runtime.programs import ChainedPrograms, StackPrograms, StaticPrograms
 from local_openfaas.runtime.provider import LocalProvider
 from local_openfaas.runtime.runtime import FunctionRuntime
+from local_openfaas.runtime.secret_store import LocalSecrets
 from local_openfaas.runtime.spec import DEFAULT_NAMESPACE
 
 log = logging.getLogger("mlfunctions.gateway")
@@ -49,6 +52,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--ready-timeout", type=float, default=60.0, metavar="SECONDS",
                         help="how long a request waits for a replica when scaling from zero")
     parser.add_argument("--upstream-timeout", type=float, default=300.0, metavar="SECONDS")
+    parser.add_argument("--async-queue-size", type=int, default=256,
+                        help="asynchronous calls waiting at most; more are answered 429")
+    parser.add_argument("--async-workers", type=int, default=4, help="asynchronous calls running at once")
+    parser.add_argument("--async-callback-network", type=ipaddress.ip_network, action="append", default=[],
+                        metavar="CIDR", help="a network X-Callback-Url may reach, besides loopback (repeatable): "
+                                             "each callback is a request made on the caller's behalf")
+    parser.add_argument("--async-callback-timeout", type=float, default=30.0, metavar="SECONDS")
     return parser.parse_args(argv)
 
 
@@ -69,16 +79,24 @@ async def serve(options: argparse.Namespace) -> None:
     if options.kubeconfig:  # the Kubernetes client is imported only when there is a cluster to follow
         from local_openfaas.runtime.kube import KubeBinding
         from local_openfaas.runtime.kube_provider import KubeProvider
+        from local_openfaas.runtime.kube_secrets import KubeSecrets
 
         kube = await KubeBinding.connect(options.kubeconfig, options.watch_namespace or None)
+    # Standalone, /system/secrets keeps secrets under the state dir and replicas read them from there.
+    local_secrets = None if kube else LocalSecrets(options.state_dir / "secrets")
     runtime = FunctionRuntime(ChainedPrograms(*resolvers), log_dir=log_dir, pool_dir=options.state_dir / "pool",
                               pool_size=options.pool_size,
                               autoscale_interval=options.autoscale_interval, ready_timeout=options.ready_timeout,
-                              **(kube.runtime_hooks() if kube else {}))
+                              **(kube.runtime_hooks() if kube else {"secrets": local_secrets.read_for}))
     await runtime.start()
     provider = KubeProvider(kube, runtime) if kube else LocalProvider(runtime)
+    async_options = {"queue_size": options.async_queue_size, "workers": options.async_workers,
+                     "callback_networks": (*LOOPBACK, *options.async_callback_network),
+                     "callback_timeout": options.async_callback_timeout}
     gateway = Gateway(runtime, provider, credentials, options.namespace, options.upstream_timeout,
-                      ready=kube.synced if kube else (lambda: True))
+                      ready=kube.synced if kube else (lambda: True),
+                      secrets=KubeSecrets(kube.core) if kube else local_secrets, log_dir=log_dir,
+                      orchestration="kubernetes" if kube else "local-processes", async_options=async_options)
     runner = web.AppRunner(gateway.app(), access_log=None, handle_signals=False)
     await runner.setup()
     await web.TCPSite(runner, options.host, options.port, backlog=1024).start()

@@ -1,22 +1,31 @@
-"""The OpenFaaS gateway API on top of the local runtime: function invocation (/function/<name>[.<namespace>]),
-the /system API that faas-cli speaks, /healthz and /metrics. Only /system is behind basic auth, as in OpenFaaS."""
+"""The OpenFaaS gateway API on top of the local runtime: function invocation (/function/<name>[.<namespace>],
+/async-function/<name>), the /system API that faas-cli speaks, /healthz and /metrics. Only /system is behind basic
+auth, as in OpenFaaS. Logs, secrets and asynchronous calls have modules of their own."""
 
 from __future__ import annotations
 
 import json
 import logging
+import platform
 import time
+import uuid
 from collections.abc import Callable
+from importlib import metadata
+from pathlib import Path
 
 from aiohttp import web
 from multidict import CIMultiDict
 
 from local_openfaas.gateway import metrics
+from local_openfaas.gateway.async_calls import AsyncCall, AsyncCalls, CallbackRefused, check_callback
 from local_openfaas.gateway.auth import BasicAuth
+from local_openfaas.gateway.logs_api import LogsAPI
+from local_openfaas.gateway.secrets_api import SecretsAPI
 from local_openfaas.gateway.upstream import UpstreamError, UpstreamPool
 from local_openfaas.runtime.provider import FunctionExists, Provider, ProviderUnavailable
 from local_openfaas.runtime.runtime import Deployed, FunctionNotFound, FunctionRuntime, FunctionUnavailable
 from local_openfaas.runtime.scaling import InvalidScalingLabel, ScalingPolicy
+from local_openfaas.runtime.secret_store import SecretStore
 from local_openfaas.runtime.spec import FunctionSpec, InvalidFunction, from_deployment, to_function_status
 
 log = logging.getLogger("mlfunctions.gateway")
@@ -29,10 +38,10 @@ _HOP_BY_HOP = frozenset(h.lower() for h in (
 MAX_BODY = 64 * 1024 * 1024
 
 
-def _target(request: web.Request) -> str:
+def _target(request: web.Request, route: str = "/function/") -> str:
     """What follows /function/<name> in the request as it came, still percent-encoded (so an encoded slash
     stays one), with its query: the request target for the function."""
-    prefix = "/function/" + request.match_info["name"]
+    prefix = route + request.match_info["name"]
     rest = request.raw_path[len(prefix):] if request.raw_path.startswith(prefix) else "/"
     return rest if rest.startswith("/") else "/" + rest
 
@@ -41,15 +50,28 @@ def _error(status: int, message: str, **extra) -> web.Response:
     return web.json_response({"message": message, **extra}, status=status)
 
 
+class CallFailed(Exception):
+    """The gateway could not get the function's answer: `response` is what it says instead."""
+
+    def __init__(self, response: web.Response):
+        super().__init__(response.text)
+        self.response = response
+
+
 class Gateway:
     def __init__(self, runtime: FunctionRuntime, provider: Provider, auth: BasicAuth | None,
                  default_namespace: str, upstream_timeout: float = 300.0,
-                 ready: Callable[[], bool] = lambda: True):
+                 ready: Callable[[], bool] = lambda: True, *, secrets: SecretStore, log_dir: Path,
+                 orchestration: str = "local-processes", async_options: dict | None = None):
         self.runtime, self.provider, self.auth = runtime, provider, auth
         self.default_namespace = default_namespace
         self.upstream_timeout = upstream_timeout
+        self.orchestration = orchestration
         self._ready = ready
         self._upstream = UpstreamPool()
+        self.secrets = SecretsAPI(secrets, default_namespace)
+        self.logs = LogsAPI(log_dir, default_namespace, lambda ns, name: (ns, name) in runtime.functions)
+        self.async_calls = AsyncCalls(self._invoke_queued, **(async_options or {}))
 
     def app(self) -> web.Application:
         # Auth wraps the /system handlers only: a middleware would cost every function call its extra frame.
@@ -58,6 +80,8 @@ class Gateway:
         app.router.add_get("/metrics", self.metrics)
         app.router.add_route("*", "/function/{name}", self.invoke)
         app.router.add_route("*", "/function/{name}/{tail:.*}", self.invoke)
+        app.router.add_route("*", "/async-function/{name}", self.invoke_async)
+        app.router.add_route("*", "/async-function/{name}/{tail:.*}", self.invoke_async)
         system = self._authenticated
         app.router.add_get("/system/functions", system(self.list_functions))
         app.router.add_post("/system/functions", system(self.deploy))
@@ -67,6 +91,14 @@ class Gateway:
         app.router.add_post("/system/scale-function/{name}", system(self.scale))
         app.router.add_get("/system/namespaces", system(self.namespaces))
         app.router.add_get("/system/info", system(self.info))
+        app.router.add_get("/system/logs", system(self.logs.stream))
+        app.router.add_get("/system/secrets", system(self.secrets.list))
+        app.router.add_post("/system/secrets", system(self.secrets.create))
+        app.router.add_put("/system/secrets", system(self.secrets.update))
+        app.router.add_delete("/system/secrets", system(self.secrets.delete))
+        app.on_startup.append(self.async_calls.start)
+        app.on_shutdown.append(self.logs.stop)
+        app.on_cleanup.append(self.async_calls.close)
         app.on_cleanup.append(self._close_upstream)
         return app
 
@@ -116,27 +148,21 @@ class Gateway:
         finally:
             meter.finished()
 
-    async def _forward(self, request: web.Request, deployed: Deployed, body: bytes,
-                       started: float) -> web.StreamResponse:
+    @staticmethod
+    def _forwarded_headers(request: web.Request) -> list[tuple[str, str]]:
         headers = [(k, v) for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP]
         headers.append(("X-Forwarded-Host", request.host))
         if request.remote:
             headers.append(("X-Forwarded-For", request.remote))
-        replica = deployed.supervisor.pick() if deployed.supervisor is not None else None
-        if replica is None:  # scaled to zero, starting, or unable to run: the slow path
-            try:
-                replica = await self.runtime.replica_for(deployed)
-            except FunctionUnavailable as error:
-                return _error(503, f"function {deployed.spec.name}.{deployed.spec.namespace} is not available: "
-                                   f"{error}")
+        return headers
+
+    async def _forward(self, request: web.Request, deployed: Deployed, body: bytes,
+                       started: float) -> web.StreamResponse:
         try:
-            answer = await self._upstream.request(replica.port, request.method, _target(request), headers, body,
-                                                  self.upstream_timeout)
-        except UpstreamError as error:
-            return _error(502, f"function {deployed.spec.name}: the replica on port {replica.port} failed the "
-                               f"request: {error}")
-        except TimeoutError:
-            return _error(504, f"function {deployed.spec.name}: no answer within {self.upstream_timeout:.0f}s")
+            answer = await self._call(deployed, request.method, _target(request), self._forwarded_headers(request),
+                                      body)
+        except CallFailed as failed:
+            return failed.response
         out = CIMultiDict()
         for name, value in answer.headers:
             text = name.decode("latin-1")
@@ -144,6 +170,69 @@ class Gateway:
                 out.add(text, value.decode("latin-1"))
         out["X-Duration-Seconds"] = f"{time.perf_counter() - started:.6f}"
         return web.Response(status=answer.status, body=answer.body, headers=out)
+
+    async def _call(self, deployed: Deployed, method: str, target: str, headers: list[tuple[str, str]],
+                    body: bytes):
+        """The function's answer from a ready replica (scaling from zero if need be); raises CallFailed."""
+        replica = deployed.supervisor.pick() if deployed.supervisor is not None else None
+        if replica is None:  # scaled to zero, starting, or unable to run: the slow path
+            try:
+                replica = await self.runtime.replica_for(deployed)
+            except FunctionUnavailable as error:
+                raise CallFailed(_error(503, f"function {deployed.spec.name}.{deployed.spec.namespace} is not "
+                                             f"available: {error}")) from None
+        try:
+            return await self._upstream.request(replica.port, method, target, headers, body, self.upstream_timeout)
+        except UpstreamError as error:
+            raise CallFailed(_error(502, f"function {deployed.spec.name}: the replica on port {replica.port} "
+                                         f"failed the request: {error}")) from None
+        except TimeoutError:
+            raise CallFailed(_error(504, f"function {deployed.spec.name}: no answer within "
+                                         f"{self.upstream_timeout:.0f}s")) from None
+
+    # ---- asynchronous invocation ----
+
+    async def invoke_async(self, request: web.Request) -> web.Response:
+        namespace, name = self._split(request.match_info["name"])
+        if (namespace, name) not in self.runtime.functions:
+            return _error(404, f"error finding function {name}.{namespace}: not found")
+        callback = request.headers.get("X-Callback-Url")
+        if callback:
+            try:
+                await check_callback(callback, self.async_calls.callback_networks)
+            except CallbackRefused as error:
+                return _error(400, str(error))
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            return _error(413, f"the request body is larger than the gateway's limit of {MAX_BODY} bytes")
+        call_id = request.headers.get("X-Call-Id") or str(uuid.uuid4())
+        headers = [(k, v) for k, v in self._forwarded_headers(request) if k.lower() != "x-call-id"]
+        headers.append(("X-Call-Id", call_id))
+        call = AsyncCall(call_id, namespace, name, request.method, _target(request, "/async-function/"), headers,
+                         body, callback or None)
+        if not self.async_calls.submit(call):
+            response = _error(429, f"the asynchronous queue is full ({self.async_calls.queued} calls waiting); "
+                                   "retry later")
+            response.headers["Retry-After"] = "1"
+            return response
+        return web.Response(status=202, headers={"X-Call-Id": call_id})
+
+    async def _invoke_queued(self, call: AsyncCall) -> tuple[int, str, bytes]:
+        try:
+            deployed = self.runtime.get(call.namespace, call.name)
+        except FunctionNotFound:
+            return 404, "application/json", json.dumps(
+                {"message": f"function {call.name}.{call.namespace} was removed before its call ran"}).encode()
+        deployed.meter.started()
+        try:
+            answer = await self._call(deployed, call.method, call.target, call.headers, call.body)
+        except CallFailed as failed:
+            return failed.response.status, failed.response.content_type, failed.response.body
+        finally:
+            deployed.meter.finished()
+        content_type = next((v.decode("latin-1") for k, v in answer.headers if k.lower() == b"content-type"), "")
+        return answer.status, content_type, answer.body
 
     # ---- /system ----
 
@@ -251,9 +340,11 @@ class Gateway:
         return web.json_response(sorted(names))
 
     async def info(self, _request: web.Request) -> web.Response:
+        """faas-provider's types.ProviderInfo inside the gateway's GatewayInfo, as `faas-cli version` reads it."""
+        release = metadata.version("mlfunctions-local-openfaas")
+        version = {"commit_message": "", "sha": "", "release": release}
         return web.json_response({
-            "provider": {"provider": "mlfunctions-local", "orchestration": "local-processes",
-                         "version": {"release": "0.1.0", "sha": ""}},
-            "version": {"release": "0.1.0", "sha": ""},
-            "arch": "x86_64",
+            "provider": {"provider": "local-openfaas", "orchestration": self.orchestration, "version": version},
+            "version": version,
+            "arch": platform.machine(),
         })

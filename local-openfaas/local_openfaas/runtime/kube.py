@@ -56,6 +56,11 @@ class KubeBinding:
     def runtime_hooks(self) -> dict:
         return {"secrets": self.read_secrets, "on_change": self.status_changed}
 
+    @property
+    def core(self) -> client.CoreV1Api:
+        """The core API client (Secrets), shared with kube_secrets."""
+        return self._core
+
     def synced(self) -> bool:
         return self._synced
 

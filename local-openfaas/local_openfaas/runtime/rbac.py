@@ -9,7 +9,8 @@ RULES = [
     {"apiGroups": ["openfaas.com"], "resources": ["functions"],
      "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]},
     {"apiGroups": ["openfaas.com"], "resources": ["functions/status"], "verbs": ["get", "patch", "update"]},
-    {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]},
+    # get: a function's secrets; the rest: the /system/secrets API (faas-netes has the same rights)
+    {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "create", "update", "delete"]},
 ]
 
 

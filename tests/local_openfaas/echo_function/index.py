@@ -4,6 +4,8 @@ GET /_/health       -> 200 once serving (after $STARTUP_DELAY seconds, to simula
 GET /crash          -> the process exits with code 3 (a crashing replica)
 GET /sleep?s=0.5    -> answers after s seconds
 GET /cookies        -> two Set-Cookie headers
+GET /print?text=... -> writes the text as a line to stdout (the replica's log), then echoes
+?status=<code>      -> the echo answered with that status
 HEAD anything       -> the echo's headers, no body
 anything else       -> 200 JSON echo: method, path, query, body, selected env, pid, secrets it can read
 
@@ -74,13 +76,17 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return None
+        query = parse_qs(url.query)
         if url.path == "/sleep":
-            time.sleep(float(parse_qs(url.query).get("s", ["0.5"])[0]))
-        self._answer(200, {
+            time.sleep(float(query.get("s", ["0.5"])[0]))
+        if url.path == "/print":
+            print(query.get("text", [""])[0], flush=True)
+        self._answer(int(query.get("status", ["200"])[0]), {
             "method": self.command, "path": url.path, "rawPath": self.path, "query": url.query,
             "body": body.decode(errors="replace"), "bodyLength": len(body),
             "pid": os.getpid(), "env": {k: v for k, v in os.environ.items() if k.startswith("ECHO_")},
             "secrets": _secrets(), "forwardedHost": self.headers.get("X-Forwarded-Host"),
+            "callId": self.headers.get("X-Call-Id"),
             "modules": sorted(m for m in ("json", "aiohttp", "yaml") if m in sys.modules),
         })
 
