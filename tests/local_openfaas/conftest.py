@@ -12,6 +12,7 @@ from local_support import ECHO_DIR, ECHO_IMAGE, PREDICT_DIR, TRAIN_DIR
 from mlfunctions_harness.processes import descendants, free_port, pid_alive, wait_for
 from local_openfaas import funcenv
 from local_openfaas.gateway import process as gateway_process
+from local_openfaas.runtime import rbac
 
 
 @pytest.fixture(scope="session")
@@ -43,3 +44,20 @@ def gateway(tmp_path, echo_programs):
         gw.stop()
     wait_for(lambda: not [pid for pid in children if pid_alive(pid)], timeout=10,
              what=f"the gateway's function processes {children} to exit with it")
+
+
+@pytest.fixture
+def kube_gateway(control_plane, k8s, install_crds, namespace, tmp_path, echo_programs):
+    """A gateway bound to the real kube-apiserver as the runtime's ServiceAccount, following `namespace`."""
+    install_crds("hack/crds/openfaas.com_functions.yaml")
+    rbac.ensure_identity(k8s, namespace, "runtime")
+    kubeconfig = control_plane.service_account_kubeconfig(namespace, "runtime", tmp_path / "runtime.kubeconfig")
+    gw = gateway_process.start(free_port(), tmp_path / "gw", programs=[echo_programs], kubeconfig=kubeconfig,
+                               autoscale_interval=0.2, ready_timeout=10.0,
+                               extra_args=["--watch-namespace", namespace, "--namespace", namespace])
+    try:
+        yield gw
+    finally:
+        children = descendants(gw.process.pid)
+        gw.stop()
+    wait_for(lambda: not [pid for pid in children if pid_alive(pid)], timeout=10, what="function processes to exit")

@@ -11,28 +11,10 @@ import requests
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 from local_support import ECHO_IMAGE
-from mlfunctions_harness.processes import descendants, free_port, pid_alive, wait_for
-from local_openfaas.gateway import process as gateway_process
-from local_openfaas.runtime import rbac
+from mlfunctions_harness.processes import pid_alive, wait_for
 
 pytestmark = pytest.mark.server
 GROUP, VERSION, PLURAL = "openfaas.com", "v1", "functions"
-
-
-@pytest.fixture
-def kube_gateway(control_plane, k8s, install_crds, namespace, tmp_path, echo_programs):
-    install_crds("hack/crds/openfaas.com_functions.yaml")
-    rbac.ensure_identity(k8s, namespace, "runtime")
-    kubeconfig = control_plane.service_account_kubeconfig(namespace, "runtime", tmp_path / "runtime.kubeconfig")
-    gw = gateway_process.start(free_port(), tmp_path / "gw", programs=[echo_programs], kubeconfig=kubeconfig,
-                               autoscale_interval=0.2, ready_timeout=10.0,
-                               extra_args=["--watch-namespace", namespace, "--namespace", namespace])
-    try:
-        yield gw
-    finally:
-        children = descendants(gw.process.pid)
-        gw.stop()
-    wait_for(lambda: not [pid for pid in children if pid_alive(pid)], timeout=10, what="function processes to exit")
 
 
 def _function(name: str, env=None, labels=None, secrets=None, image=ECHO_IMAGE) -> dict:
