@@ -7,6 +7,7 @@ import sys
 
 import uvicorn
 
+from . import kube
 from .app import create_app
 from .settings import ConfigError, from_environment
 
@@ -16,11 +17,12 @@ def main() -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per API call would drown what matters
     try:
         settings = from_environment()
-    except ConfigError as error:
+        credentials = kube.from_kubeconfig(settings.kubeconfig) if settings.kubeconfig else kube.in_cluster()
+    except (ConfigError, kube.KubeError) as error:
         print(f"mlfunctions-console: {error}", file=sys.stderr)
         return 2
     # One worker: training jobs and the activity history live in the process.
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning",
+    uvicorn.run(create_app(settings, credentials), host=settings.host, port=settings.port, log_level="warning",
                 proxy_headers=False, server_header=False)
     return 0
 

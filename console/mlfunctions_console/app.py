@@ -24,12 +24,11 @@ log = logging.getLogger("mlfunctions_console")
 SAMPLE_SECONDS = 15.0
 
 
-def create_app(settings: Settings) -> Starlette:
+def create_app(settings: Settings, credentials: kube.Credentials) -> Starlette:
     login = Login(settings.username, settings.password, settings.session_hours * 3600)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
-        credentials = kube.from_kubeconfig(settings.kubeconfig) if settings.kubeconfig else kube.in_cluster()
         http = httpx.AsyncClient(timeout=settings.request_timeout)
         services = Services(settings, kube.Kube(credentials, settings.request_timeout), http)
         app.state.services, app.state.jobs = services, Jobs(services)

@@ -107,9 +107,9 @@ def build(mlfunction: dict, function: dict | None, metrics: FunctionMetrics | No
     problem = function_problem(function)
     key = f"{ref.get('name')}.{ref.get('namespace')}"
     recent = activity.recent(key)
-    latency, source = activity.median_ms(key), "the console's calls (warm)"
+    latency, source = activity.median_ms(key), "median of the console's warm calls"
     if metrics and metrics.mean_seconds is not None:
-        latency, source = metrics.mean_seconds * 1000, "the gateway (mean)"
+        latency, source = metrics.mean_seconds * 1000, "mean at the gateway"
     todo = advice.for_reason(reason) if state in ("Stalled", "Reconciling") and reason else ""
     if state == "Waiting":
         todo = "Start the operator: MLFunctions get a status once it runs."

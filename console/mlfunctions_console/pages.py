@@ -122,6 +122,8 @@ async def predict(request: Request) -> Response:
         return await _render_function(request, found, {"form": shown, "input_error": str(invalid),
                                                        "values": values}, 400)
     outcome = await triggers.predict(services, view, body, content_type)
+    if fitted.kind == "image":
+        outcome.picture = predict_form.picture_url(body)
     if outcome.answer:
         # The version that answered is the truth about what is served: show it without asking again.
         found = await services.functions(view.namespace, view.name)

@@ -124,6 +124,14 @@ def _instances(raw: str) -> list:
     return rows
 
 
+def picture_url(body: bytes) -> str:
+    """The PNG an image request carries, as a data: URL for an <img> (the page's CSP allows data: images)."""
+    try:
+        return "data:image/png;base64," + json.loads(body)["instances"][0]["b64"]
+    except (ValueError, KeyError, IndexError, TypeError):
+        return ""
+
+
 @dataclass(frozen=True)
 class Answer:
     prediction: Any

@@ -33,6 +33,7 @@ class PredictOutcome:
     answer: Answer | None = None
     problem: Problem | None = None
     raw: str = ""
+    picture: str = ""  # the image sent, as a data: URL, shown beside the answer
 
 
 async def predict(services: Services, view: FunctionView, body: bytes, content_type: str) -> PredictOutcome:

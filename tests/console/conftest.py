@@ -22,6 +22,10 @@ from mlfunctions_harness import processes
 from mlfunctions_stack.up import LocalStack
 
 
+def pytest_configure(config) -> None:
+    config.addinivalue_line("markers", "browser: drives the console in headless Chromium (tests/console)")
+
+
 @contextmanager
 def _environment(**values: str):
     saved = {name: os.environ.get(name) for name in values}
