@@ -130,8 +130,9 @@ class LocalControlPlane(_ClusterAccess):
     """etcd + kube-apiserver + kube-controller-manager on free 127.0.0.1 ports, in a temporary directory."""
 
     def __init__(self, workdir: Path | None = None, bin_dir: Path | None = None, keep_workdir: bool = False,
-                 node_address: str | None = None):
-        """`node_address`: serve a node there (the address must exist on this machine already: node_network.py)."""
+                 node_address: str | None = None, audit_policy: Path | None = None):
+        """`node_address`: serve a node there (the address must exist on this machine already: node_network.py).
+        `audit_policy`: the API server writes the requests that policy selects to `audit_log` (JSON lines)."""
         self._own_workdir = workdir is None and not keep_workdir
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="mlfunctions-cp-"))
         self.bin_dir = bin_dir
@@ -139,6 +140,8 @@ class LocalControlPlane(_ClusterAccess):
         self.address = node_address or "127.0.0.1"
         self.pki: pki.Pki | None = None
         self.kubeconfig = self.workdir / "admin.kubeconfig"
+        self.audit_policy = audit_policy
+        self.audit_log = self.workdir / "audit.log"
         self._processes: list[tuple[str, subprocess.Popen]] = []
         self.started_seconds: float | None = None
 
@@ -234,6 +237,8 @@ class LocalControlPlane(_ClusterAccess):
             f"--service-account-signing-key-file={certs.sa_signing_key}",
             "--allow-privileged=true",
             "--enable-priority-and-fairness=false",
+            *([f"--audit-policy-file={self.audit_policy}", f"--audit-log-path={self.audit_log}"]
+              if self.audit_policy else []),
             "--v=1",
         ])
 
