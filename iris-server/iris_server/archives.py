@@ -56,6 +56,7 @@ def check_zip(path: Path, limits: ArchiveLimits) -> int:
         if member.file_size > RATIO_FLOOR_BYTES and ratio > limits.max_ratio:
             raise ArchiveRefused(
                 f"archive member {member.filename[:100]!r} inflates {ratio:.0f} times "
-                f"({member.compress_size} -> {member.file_size} bytes); at most {limits.max_ratio:g} is accepted"
+                f"({member.compress_size} -> {member.file_size} bytes); "
+                f"at most {limits.max_ratio:g} is accepted"
             )
     return total

@@ -70,7 +70,7 @@ class Catalog:
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction: BEGIN IMMEDIATE (the single writer lock) ... COMMIT, or ROLLBACK on error."""
+        """One write transaction: BEGIN IMMEDIATE (the single writer lock), then COMMIT, or ROLLBACK."""
         db = self.connection()
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -117,7 +117,8 @@ class Catalog:
                     written_by=new.written_by,
                 )
                 db.execute(
-                    f"INSERT INTO versions ({VERSION_COLUMNS}, idempotency_key) VALUES ({VERSION_PLACEHOLDERS})",
+                    f"INSERT INTO versions ({VERSION_COLUMNS}, idempotency_key) "
+                    f"VALUES ({VERSION_PLACEHOLDERS})",
                     version_row(record, new.idempotency_key),
                 )
                 pruned = _apply_cap(db, new.model, max_versions) if max_versions else ()
@@ -291,10 +292,11 @@ class Catalog:
 
 
 def _apply_cap(db: sqlite3.Connection, model: str, cap: int) -> tuple[VersionRecord, ...]:
-    """Delete what the retention rule says must go for `model` to keep at most `cap` versions; returns them."""
-    numbers = [number for (number,) in db.execute(
-        "SELECT version FROM versions WHERE model = ? ORDER BY version", (model,)
-    )]
+    """Delete what the retention rule removes for `model` to keep at most `cap` versions; returns them."""
+    numbers = [
+        number
+        for (number,) in db.execute("SELECT version FROM versions WHERE model = ? ORDER BY version", (model,))
+    ]
     aliased = {number for (number,) in db.execute("SELECT version FROM aliases WHERE model = ?", (model,))}
     try:
         doomed = retention.to_prune(numbers, aliased, cap)

@@ -1,8 +1,8 @@
 """The catalog's SQLite schema, its migrations, and the row <-> record mapping of its two wide tables.
 
-The schema's version is SQLite's `user_version`. Migrations run in one write transaction (BEGIN IMMEDIATE), each
-at most once, so workers starting together, and stores created before a migration existed, all end on the same
-schema. Version 0 is a store from before migrations were numbered: its tables are those of migration 1.
+The schema's version is SQLite's `user_version`. Migrations run in one write transaction (BEGIN IMMEDIATE),
+each at most once, so workers starting together, and stores created before a migration existed, all end on the
+same schema. Version 0 is a store from before migrations were numbered: its tables are those of migration 1.
 """
 
 from __future__ import annotations

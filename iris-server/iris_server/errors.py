@@ -1,6 +1,6 @@
-"""Every error the API answers is JSON: {"error": <code>, "message": <what was expected>}, plus the fields that
-name what was refused where a caller acts on them (a tenancy refusal names the model, its owner, the namespace
-and the right)."""
+"""Every error the API answers is JSON: {"error": <code>, "message": <what was expected>}, plus the fields
+that name what was refused where a caller acts on them (a tenancy refusal names the model, its owner, the
+namespace and the right)."""
 
 from __future__ import annotations
 

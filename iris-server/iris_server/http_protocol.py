@@ -116,12 +116,14 @@ class GuardedH11Protocol(H11Protocol):
         if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
             REFUSED.labels("header_timeout").inc()
             seconds = self._limits.header_timeout_seconds
-            self.transport.write(raw_response(408, f"the request line and headers took longer than {seconds:g}s"))
+            self.transport.write(
+                raw_response(408, f"the request line and headers took longer than {seconds:g}s")
+            )
             self.transport.close()
 
 
 class _OverCapacity:
-    """The app of a connection opened beyond the limit: health checks pass, anything else is 503 and closes."""
+    """The app of a connection beyond the limit: health checks pass, anything else is 503 and closes."""
 
     def __init__(self, app: Any, limit: int) -> None:
         self.app = app

@@ -19,7 +19,7 @@ from .tenancy import ModelAccess
 
 @dataclass(frozen=True)
 class Claim:
-    """A model's owner: the namespace, when and by whom (`admin`, or the id of the token whose upload claimed)."""
+    """A model's owner: the namespace, when, and by whom (`admin`, or the token id of the claiming upload)."""
 
     model: str
     namespace: str
@@ -83,7 +83,8 @@ class Ownership:
         for model, namespace, rights in db.execute("SELECT model, namespace, rights FROM grants"):
             grants.setdefault(model, {})[namespace] = frozenset(json.loads(rights))
         return {
-            model: ModelAccess(model, owners.get(model), grants.get(model, {}), exists=True) for model in models
+            model: ModelAccess(model, owners.get(model), grants.get(model, {}), exists=True)
+            for model in models
         }
 
     @staticmethod

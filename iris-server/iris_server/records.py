@@ -1,5 +1,5 @@
-"""What the catalog stores and answers, as plain values: versions, tokens, model summaries, owners, and the ways
-a request can contradict the stored state (Missing: 404, Conflict: 409)."""
+"""What the catalog stores and answers, as plain values: versions, tokens, model summaries, owners, and the
+ways a request can contradict the stored state (Missing: 404, Conflict: 409)."""
 
 from __future__ import annotations
 

@@ -22,7 +22,9 @@ class ErrorOut(BaseModel):
     message: str = Field(description="what went wrong and what was expected")
     model: str | None = Field(default=None, description="tenancy refusals and claim conflicts: the model")
     owner: str | None = Field(default=None, description="...and the namespace that owns it (null: nobody)")
-    namespace: str | None = Field(default=None, description="tenancy refusals: the namespace the token acts for")
+    namespace: str | None = Field(
+        default=None, description="tenancy refusals: the namespace the token acts for"
+    )
     right: str | None = Field(default=None, description="tenancy refusals: the right it lacks")
 
 

@@ -1,9 +1,9 @@
 """Namespaces are tenants: who may use a model beyond what a token's scope says. Pure rules over plain facts.
 
 A model may have one owner, a namespace, recorded in the catalog: claimed by the admin (the operator) ahead of
-training, or by the first upload of a namespaced token to a model nobody has used yet. The admin may also grant
-other namespaces some rights on a model (a ModelStore's list of who may read or write what). A namespaced
-token may then act on a model only
+training, or by the first upload of a namespaced token to a model nobody has used yet. The admin may also
+grant other namespaces some rights on a model (a ModelStore's list of who may read or write what). A
+namespaced token may then act on a model only
 
 - with a right granted to its namespace on that model, or
 - for a model its namespace owns, or

@@ -1,5 +1,6 @@
-"""The upload pipeline: stream to staging, verify, validate, commit the blob, then record the version (checking
-the writer's right again and applying the retention rule in that transaction), then delete what was pruned.
+"""The upload pipeline: stream to staging, verify, validate, commit the blob, then record the version
+(checking the writer's right again and applying the retention rule in that transaction), then delete what was
+pruned.
 
 Kept apart from the HTTP layer so the order of the durable steps is visible in one place (see storage.py for
 why this order makes crashes harmless: a pruned blob whose deletion a crash interrupted is an orphan that
@@ -50,7 +51,9 @@ class UploadRequest:
     expected_sha256: str | None
     idempotency_key: str | None
     written_by: dict[str, Any] = field(default_factory=dict)
-    guard: WriteGuard | None = None  # re-checks the writer's right in the transaction that records the version
+    guard: WriteGuard | None = (
+        None  # re-checks the writer's right in the transaction that records the version
+    )
 
 
 def parse_metadata(header: str | None, max_depth: int = 32) -> dict[str, Any]:
@@ -158,7 +161,9 @@ class UploadPipeline:
         add = partial(self.catalog.add_version, new, guard=request.guard, max_versions=self.max_versions)
         try:
             result = await to_thread.run_sync(add)
-        except BaseException:  # refused in the transaction (no longer allowed, at the cap) or failed: no trace
+        except (
+            BaseException
+        ):  # refused in the transaction (no longer allowed, at the cap) or failed: no trace
             await to_thread.run_sync(self.backend.delete, key)
             raise
         for old in result.pruned:

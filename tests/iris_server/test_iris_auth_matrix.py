@@ -1,6 +1,6 @@
 """The auth matrix over real HTTP: admin, each right alone (read, write, delete, alias), all of them, another
-model, a glob, revoked, none, garbage and forged tokens. Store-wide tokens (no namespace); tests/tenancy has the
-namespaced ones."""
+model, a glob, revoked, none, garbage and forged tokens. Store-wide tokens (no namespace); tests/tenancy has
+the namespaced ones."""
 
 from __future__ import annotations
 
@@ -155,7 +155,12 @@ def test_whoami_and_uploader_name_the_token_never_the_secret(iris, seeded):
     assert me["admin"] is False and me["models"] == [MODEL] and me["rights"] == ["read", "write"]
     assert me["namespace"] is None and me["metadata"] == {}
     assert version.uploader == f"{me['id']} (trainer)"
-    assert version.written_by == {"token_id": me["id"], "namespace": None, "description": "trainer", "metadata": {}}
+    assert version.written_by == {
+        "token_id": me["id"],
+        "namespace": None,
+        "description": "trainer",
+        "metadata": {},
+    }
     assert seeded["readwrite"].split("_", 2)[2] not in json.dumps(version.written_by) + version.uploader
 
 

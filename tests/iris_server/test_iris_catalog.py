@@ -128,7 +128,9 @@ def test_tokens_are_listed_and_revoked(catalog):
 
 
 def test_tokens_keep_their_namespace_and_metadata(catalog):
-    record = TokenRecord("00000000000000aa", "f" * 64, ["iris"], ["read"], "", now(), None, "ds", {"mlfunction": "ds/p"})
+    record = TokenRecord(
+        "00000000000000aa", "f" * 64, ["iris"], ["read"], "", now(), None, "ds", {"mlfunction": "ds/p"}
+    )
     catalog.add_token(record)
     assert catalog.get_token(record.id) == record
     assert catalog.list_tokens("ds") == [record] and catalog.list_tokens("eve") == []

@@ -1,5 +1,5 @@
-"""Fixtures for the attacker tests: a real `python -m iris_server` on 127.0.0.1, and tenants holding the tokens
-the operator would mint for them (namespaced, with the MLFunction in their metadata)."""
+"""Fixtures for the attacker tests: a real `python -m iris_server` on 127.0.0.1, and tenants holding the
+tokens the operator would mint for them (namespaced, with the MLFunction in their metadata)."""
 
 from __future__ import annotations
 
@@ -74,7 +74,7 @@ class Tenant:
         return self.store.client(self.tokens[name].token, retries=0, **options)
 
 
-def start_store(root: Path, **settings: str | int | float) -> Store:
+def start_store(root: Path, **settings: str | float) -> Store:
     """A store with IRIS_<NAME> settings, e.g. start_store(path, max_versions_per_model=3)."""
     data_dir = root / "store"
     admin_token = f"admin-{secrets.token_hex(16)}"

@@ -45,13 +45,19 @@ def _model(graph):
 
 def _add_constant(constant_node, name="main"):
     inputs, outputs = _io()
-    return helper.make_graph([constant_node, helper.make_node("Add", ["X", "C"], ["Y"])], name, inputs, outputs)
+    return helper.make_graph(
+        [constant_node, helper.make_node("Add", ["X", "C"], ["Y"])], name, inputs, outputs
+    )
 
 
 def initializer(external: bool):
     inputs, outputs = _io()
     graph = helper.make_graph(
-        [helper.make_node("Add", ["X", "C"], ["Y"])], "main", inputs, outputs, initializer=[_tensor("C", external)]
+        [helper.make_node("Add", ["X", "C"], ["Y"])],
+        "main",
+        inputs,
+        outputs,
+        initializer=[_tensor("C", external)],
     )
     return _model(graph)
 
@@ -63,29 +69,42 @@ def node_attribute(external: bool):
 def sparse_initializer(external: bool):
     inputs, outputs = _io()
     graph = helper.make_graph(
-        [helper.make_node("Add", ["X", "C"], ["Y"])], "main", inputs, outputs,
+        [helper.make_node("Add", ["X", "C"], ["Y"])],
+        "main",
+        inputs,
+        outputs,
         sparse_initializer=[_sparse("C", external)],
     )
     return _model(graph)
 
 
 def sparse_attribute(external: bool):
-    return _model(_add_constant(helper.make_node("Constant", [], ["C"], sparse_value=_sparse("value", external))))
+    return _model(
+        _add_constant(helper.make_node("Constant", [], ["C"], sparse_value=_sparse("value", external)))
+    )
 
 
 def subgraph(external: bool):
     """An If whose branches each add a constant; the then-branch keeps its constant as an initializer."""
+
     def branch(name: str, tensor):
         out = [helper.make_tensor_value_info(f"{name}_out", TensorProto.FLOAT, [FLOATS])]
         return helper.make_graph(
-            [helper.make_node("Add", ["X", tensor.name], [f"{name}_out"])], name, [], out, initializer=[tensor]
+            [helper.make_node("Add", ["X", tensor.name], [f"{name}_out"])],
+            name,
+            [],
+            out,
+            initializer=[tensor],
         )
 
     inputs, outputs = _io()
     condition = helper.make_tensor_value_info("cond", TensorProto.BOOL, [])
     node = helper.make_node(
-        "If", ["cond"], ["Y"],
-        then_branch=branch("then", _tensor("C_then", external)), else_branch=branch("else", _tensor("C_else", False)),
+        "If",
+        ["cond"],
+        ["Y"],
+        then_branch=branch("then", _tensor("C_then", external)),
+        else_branch=branch("else", _tensor("C_else", False)),
     )
     return _model(helper.make_graph([node], "main", [*inputs, condition], outputs))
 
@@ -108,7 +127,9 @@ def _with_function(function):
         [helper.make_node("AddConstant", ["X"], ["Y"], domain="attacker.fn")], "main", inputs, outputs
     )
     model = helper.make_model(
-        graph, producer_name="attacker", functions=[function],
+        graph,
+        producer_name="attacker",
+        functions=[function],
         opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("attacker.fn", 1)],
     )
     model.ir_version = 8
@@ -177,12 +198,14 @@ def schema_bomb(inflated_bytes: int) -> bytes:
     """A "skops file" whose schema.json inflates to `inflated_bytes` of whitespace: skops reads and parses the
     schema whole to list its types, so an unchecked store would hold all of it in memory."""
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
-        with archive.open("schema.json", "w", force_zip64=True) as member:
-            member.write(b'{"__class__": "LogisticRegression", "__module__": "sklearn.linear_model"}')
-            chunk = b" " * (1 << 20)
-            for _ in range(inflated_bytes >> 20):
-                member.write(chunk)
+    with (
+        zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive,
+        archive.open("schema.json", "w", force_zip64=True) as member,
+    ):
+        member.write(b'{"__class__": "LogisticRegression", "__module__": "sklearn.linear_model"}')
+        chunk = b" " * (1 << 20)
+        for _ in range(inflated_bytes >> 20):
+            member.write(chunk)
     return buffer.getvalue()
 
 
@@ -223,7 +246,9 @@ def read_response(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
         data += chunk
     head, _, body = data.partition(b"\r\n\r\n")
     status_line, *lines = head.decode("latin-1").split("\r\n")
-    headers = {name.strip().lower(): value.strip() for name, _, value in (line.partition(":") for line in lines)}
+    headers = {
+        name.strip().lower(): value.strip() for name, _, value in (line.partition(":") for line in lines)
+    }
     length = int(headers.get("content-length", "-1"))
     while len(body) < length:
         chunk = sock.recv(65536)

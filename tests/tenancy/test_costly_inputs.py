@@ -61,7 +61,9 @@ def test_a_trickled_request_head_is_cut_off_with_408(store_with):
     store = store_with(header_timeout_seconds=HEADER_TIMEOUT)
     with connect(store.port) as sock:
         started = time.monotonic()
-        status, headers, body = _trickle(sock, b"GET /v1/models HTTP/1.1\r\nHost: x\r\nX-Slow: ", started + 30)
+        status, headers, body = _trickle(
+            sock, b"GET /v1/models HTTP/1.1\r\nHost: x\r\nX-Slow: ", started + 30
+        )
         took = time.monotonic() - started
         answer = _json_refusal(status, headers, body, 408, "request_timeout")
         assert sock.recv(1) == b""  # and the connection is closed
@@ -81,8 +83,10 @@ def test_connections_beyond_the_limit_get_503_but_health_checks_pass(store_with)
     held = [connect(store.port) for _ in range(3)]
     try:
         with connect(store.port) as extra:
-            extra.sendall(f"GET /v1/models HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {store.admin_token}"
-                          "\r\n\r\n".encode())
+            extra.sendall(
+                f"GET /v1/models HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {store.admin_token}"
+                "\r\n\r\n".encode()
+            )
             status, headers, body = read_response(extra)
             _json_refusal(status, headers, body, 503, "unavailable")
             assert headers["retry-after"] == "1"
@@ -101,7 +105,8 @@ def _start_upload(store, model: str):
     sock.sendall(
         f"POST /v1/models/{model}/versions?format=onnx HTTP/1.1\r\nHost: x\r\n"
         f"Authorization: Bearer {store.admin_token}\r\nContent-Type: application/octet-stream\r\n"
-        "Content-Length: 100000\r\n\r\n".encode() + b"\0" * 10
+        "Content-Length: 100000\r\n\r\n".encode()
+        + b"\0" * 10
     )
     return sock
 
@@ -137,7 +142,10 @@ def test_requests_beyond_the_concurrency_limit_get_503_but_health_checks_pass(st
 )
 def test_deeply_nested_json_is_a_400_never_a_500(store, method, path, body):
     answer = requests.request(
-        method, f"{store.url}{path}", data=body, timeout=10,
+        method,
+        f"{store.url}{path}",
+        data=body,
+        timeout=10,
         headers={"Authorization": f"Bearer {store.admin_token}", "Content-Type": "application/json"},
     )
     assert answer.status_code == 400, answer.text
@@ -146,7 +154,9 @@ def test_deeply_nested_json_is_a_400_never_a_500(store, method, path, body):
 
 def test_nesting_within_the_limit_reaches_validation(store):
     answer = requests.post(
-        f"{store.url}/v1/tokens", json={"models": [[[["iris"]]]], "rights": ["read"]}, timeout=10,
+        f"{store.url}/v1/tokens",
+        json={"models": [[[["iris"]]]], "rights": ["read"]},
+        timeout=10,
         headers={"Authorization": f"Bearer {store.admin_token}"},
     )
     assert answer.status_code == 422  # refused by the schema, as before: the depth limit is not in the way
@@ -154,9 +164,14 @@ def test_nesting_within_the_limit_reaches_validation(store):
 
 def test_deeply_nested_metadata_is_a_400(store):
     answer = requests.post(
-        f"{store.url}/v1/models/nested-metadata/versions", data=onnx_model(seed=2), timeout=10,
-        headers={"Authorization": f"Bearer {store.admin_token}", "Content-Type": "application/octet-stream",
-                 "X-Model-Metadata": '{"a": ' + "[" * 2000 + "]" * 2000 + "}"},
+        f"{store.url}/v1/models/nested-metadata/versions",
+        data=onnx_model(seed=2),
+        timeout=10,
+        headers={
+            "Authorization": f"Bearer {store.admin_token}",
+            "Content-Type": "application/octet-stream",
+            "X-Model-Metadata": '{"a": ' + "[" * 2000 + "]" * 2000 + "}",
+        },
     )
     assert answer.status_code == 400 and "levels deep" in answer.json()["message"]
     assert store.blobs("nested-metadata") == []
@@ -165,8 +180,10 @@ def test_deeply_nested_metadata_is_a_400(store):
 def test_an_unauthenticated_huge_body_is_refused_before_it_is_read(store):
     """FastAPI reads a JSON body before it runs the authentication dependency: the limit comes first."""
     with connect(store.port) as sock:
-        sock.sendall(b"POST /v1/tokens HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                     b"Content-Length: 1073741824\r\n\r\n" + b"[" * 1000)
+        sock.sendall(
+            b"POST /v1/tokens HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 1073741824\r\n\r\n" + b"[" * 1000
+        )
         _json_refusal(*read_response(sock), 413, "too_large")
 
 
@@ -178,7 +195,9 @@ def test_a_chunked_body_past_the_limit_is_cut_off(store):
             yield b" " * (64 << 10)
 
     answer = requests.post(
-        f"{store.url}/v1/tokens", data=chunks(), timeout=10,
+        f"{store.url}/v1/tokens",
+        data=chunks(),
+        timeout=10,
         headers={"Authorization": f"Bearer {store.admin_token}", "Content-Type": "application/json"},
     )
     assert answer.status_code == 413 and answer.json()["error"] == "too_large"

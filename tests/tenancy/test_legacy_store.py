@@ -1,7 +1,7 @@
 """A store from before ownership (catalog schema of iris-server 0.1: no owners, no namespaces, write meaning
-everything) is upgraded in place. Its models, versions and tokens keep working; its models have no owner, so no
-namespaced token may use them (or claim them by uploading) until the admin claims or grants them; that claim is
-the migration."""
+everything) is upgraded in place. Its models, versions and tokens keep working; its models have no owner, so
+no namespaced token may use them (or claim them by uploading) until the admin claims or grants them; that
+claim is the migration."""
 
 from __future__ import annotations
 
@@ -24,7 +24,8 @@ CREATE TABLE versions (
     sha256 TEXT NOT NULL, size INTEGER NOT NULL, created_at TEXT NOT NULL, uploader TEXT NOT NULL,
     metadata TEXT NOT NULL, blob_key TEXT NOT NULL UNIQUE, idempotency_key TEXT, PRIMARY KEY (model, version)
 );
-CREATE UNIQUE INDEX versions_idempotency ON versions (model, idempotency_key) WHERE idempotency_key IS NOT NULL;
+CREATE UNIQUE INDEX versions_idempotency
+    ON versions (model, idempotency_key) WHERE idempotency_key IS NOT NULL;
 CREATE TABLE aliases (
     model TEXT NOT NULL REFERENCES models(name), alias TEXT NOT NULL, version INTEGER NOT NULL,
     updated_at TEXT NOT NULL, PRIMARY KEY (model, alias),
@@ -70,10 +71,15 @@ def test_an_old_store_keeps_its_versions_and_tokens(legacy):
     old = legacy.client(f"iris_{OLD_TOKEN_ID}_{OLD_SECRET}", retries=0)
     version = old.get_version("legacy", "production")
     assert version.version == 1
-    assert version.written_by == {"token_id": OLD_TOKEN_ID, "namespace": None, "description": "old trainer",
-                                  "metadata": {}}
+    assert version.written_by == {
+        "token_id": OLD_TOKEN_ID,
+        "namespace": None,
+        "description": "old trainer",
+        "metadata": {},
+    }
     assert old.download("legacy").data == onnx_model(seed=1)
-    assert old.upload("legacy", onnx_model(seed=2)).version == 2  # a store-wide token: ownership not consulted
+    # A store-wide token: ownership is not consulted.
+    assert old.upload("legacy", onnx_model(seed=2)).version == 2
     with pytest.raises(Forbidden, match="no delete right"):  # but write no longer implies delete
         old.delete_version("legacy", 2)
     db = sqlite3.connect(legacy.data_dir / "catalog.sqlite3")

@@ -1,9 +1,9 @@
 """Uploads built to hurt: ONNX models pointing at files on the server, zip bombs dressed as skops files.
 
-Each is refused with a JSON message (422) and leaves nothing: no version, no blob on the volume, nothing staged.
-The same models with their data inline are accepted (so the refusal is for the external data, not for
-something else wrong with them), and the bombs are refused from the zip's directory: the store's memory does not
-grow by what they would inflate to.
+Each is refused with a JSON message (422) and leaves nothing: no version, no blob on the volume, nothing
+staged. The same models with their data inline are accepted (so the refusal is for the external data, not for
+something else wrong with them), and the bombs are refused from the zip's directory: the store's memory does
+not grow by what they would inflate to.
 """
 
 from __future__ import annotations

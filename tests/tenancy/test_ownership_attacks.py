@@ -1,7 +1,7 @@
-"""Namespace eve goes after data-science's model: with tokens the operator would mint for eve (refused), with a
-token whose glob covers the model (every call refused), by racing to be the first to write a new model, and by
-asking the admin API to hand the model over. Each refusal is a 403 (or 409) whose JSON names the model and its
-owner, and data-science's versions, bytes and aliases are exactly as they were."""
+"""Namespace eve goes after data-science's model: with tokens the operator would mint for eve (refused), with
+a token whose glob covers the model (every call refused), by racing to be the first to write a new model, and
+by asking the admin API to hand the model over. Each refusal is a 403 (or 409) whose JSON names the model and
+its owner, and data-science's versions, bytes and aliases are exactly as they were."""
 
 from __future__ import annotations
 
@@ -59,7 +59,9 @@ def test_eve_gets_no_token_for_a_model_data_science_owns(store):
     _victim(store, "iris")
     before = _snapshot(store, "iris")
     for rights in (["read"], ["write"], ["read", "write"], ["delete"], ["alias"]):
-        details = _fields(lambda rights=rights: store.admin.create_token(["iris"], rights, namespace=ATTACKER))
+        details = _fields(
+            lambda rights=rights: store.admin.create_token(["iris"], rights, namespace=ATTACKER)
+        )
         assert details == {"model": "iris", "owner": VICTIM, "namespace": ATTACKER, "right": rights[0]}
     assert store.admin.list_tokens(namespace=ATTACKER) == []  # nothing was issued
     assert _snapshot(store, "iris") == before
@@ -68,13 +70,16 @@ def test_eve_gets_no_token_for_a_model_data_science_owns(store):
 def test_the_refusal_is_a_403_whose_json_names_model_and_owner(store):
     _victim(store, "iris-http")
     answer = requests.post(
-        f"{store.url}/v1/tokens", timeout=10, headers={"Authorization": f"Bearer {store.admin_token}"},
+        f"{store.url}/v1/tokens",
+        timeout=10,
+        headers={"Authorization": f"Bearer {store.admin_token}"},
         json={"namespace": ATTACKER, "models": ["iris-http"], "rights": ["read"]},
     )
     assert answer.status_code == 403
     assert answer.json() == {
         "error": "forbidden",
-        "message": "model 'iris-http' belongs to namespace 'data-science'; namespace 'eve' has no read grant on it",
+        "message": "model 'iris-http' belongs to namespace 'data-science'; "
+        "namespace 'eve' has no read grant on it",
         "model": "iris-http",
         "owner": VICTIM,
         "namespace": ATTACKER,
@@ -97,7 +102,11 @@ def test_a_glob_token_of_eve_is_refused_at_every_call_and_changes_nothing(store)
     }
     for name, attack in attacks.items():
         details = _refusal(attack)
-        assert (details["model"], details["owner"], details["namespace"]) == ("iris-glob", VICTIM, ATTACKER), name
+        assert (details["model"], details["owner"], details["namespace"]) == (
+            "iris-glob",
+            VICTIM,
+            ATTACKER,
+        ), name
     assert "iris-glob" not in {m["name"] for m in eve.list_models()}
     assert _snapshot(store, "iris-glob") == before
     assert store.staged() == []
@@ -112,7 +121,10 @@ def test_the_first_upload_claims_an_unused_model_for_its_namespace(store):
     ]
     assert version.written_by["namespace"] == ATTACKER
     # Now data-science is the outsider: no token, and a glob token is refused.
-    assert _refusal(lambda: store.admin.create_token(["eve-model"], ["read"], namespace=VICTIM))["owner"] == ATTACKER
+    assert (
+        _refusal(lambda: store.admin.create_token(["eve-model"], ["read"], namespace=VICTIM))["owner"]
+        == ATTACKER
+    )
     outsider = Tenant(store, VICTIM).mint("glob", ["eve-*"], ["write"])
     assert _refusal(lambda: outsider.upload("eve-model", onnx_model(seed=4)))["owner"] == ATTACKER
 
@@ -131,7 +143,9 @@ def test_two_namespaces_racing_to_write_a_new_model_leave_one_owner_and_only_its
         except Forbidden as refused:
             outcomes.append((namespace, f"refused:{refused.owner}"))
 
-    threads = [threading.Thread(target=race, args=(ns, 100 + i)) for i in range(4) for ns in (VICTIM, ATTACKER)]
+    threads = [
+        threading.Thread(target=race, args=(ns, 100 + i)) for i in range(4) for ns in (VICTIM, ATTACKER)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -176,7 +190,11 @@ def test_a_grant_lets_another_namespace_read_and_nothing_more_until_it_is_taken_
     reader = analytics.mint("predict", ["iris-shared"], ["read"])
     assert reader.download("iris-shared", "production").version.version == 1
     assert _fields(lambda: store.admin.create_token(["iris-shared"], ["write"], namespace="analytics")) == {
-        "model": "iris-shared", "owner": VICTIM, "namespace": "analytics", "right": "write"}
+        "model": "iris-shared",
+        "owner": VICTIM,
+        "namespace": "analytics",
+        "right": "write",
+    }
     wider = analytics.mint("glob", ["iris-*"], ["read", "write"])
     assert _refusal(lambda: wider.upload("iris-shared", onnx_model(seed=9)))["right"] == "write"
     store.admin.revoke_grant("iris-shared", "analytics")

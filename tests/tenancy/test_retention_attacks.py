@@ -43,7 +43,9 @@ def test_a_flood_keeps_at_most_the_cap_and_never_an_aliased_or_the_newest_versio
     assert len(store.blobs("eve-model")) == CAP  # the volume holds what the catalog lists, no more
     assert hashlib.sha256(store.admin.download("eve-model", "production").data).hexdigest() == pinned_bytes
     assert _pruned_total(store) == 20 - CAP
-    assert [v.version for v in store.admin.list_versions("victim-model")] == [1]  # per model: others untouched
+    assert [v.version for v in store.admin.list_versions("victim-model")] == [
+        1
+    ]  # per model: others untouched
 
 
 def test_when_only_protected_versions_remain_the_upload_is_refused_and_nothing_changes(store_with):

@@ -53,7 +53,7 @@ def _forgeries(store, team) -> dict[str, str]:
     trainer = team.tokens["train"].token
     reader = team.tokens["predict"].token
     _, trainer_id, trainer_secret = trainer.split("_", 2)
-    _, reader_id, reader_secret = reader.split("_", 2)
+    reader_id = reader.split("_", 2)[1]
     return {
         "made-up secret": f"iris_{trainer_id}_{'A' * 43}",
         "reader id, trainer secret": f"iris_{reader_id}_{trainer_secret}",
@@ -71,6 +71,7 @@ def test_forged_tokens_are_401_and_change_nothing(store, team):
         for call in _everything(client):
             with pytest.raises(Unauthorized, match="invalid or has been revoked|Bearer"):
                 call()
+                pytest.fail(f"{name} was accepted")
     assert _state(store) == before
 
 

@@ -1,11 +1,12 @@
-"""Model ownership and grants (admin only): the operator claims a model for a namespace and shares it with others.
+"""Model ownership and grants (admin only): the operator claims a model for a namespace and shares it with
+others.
 
-    GET    /v1/ownership[?namespace=ns]              every owned, granted or existing model
-    GET    /v1/models/{model}/owner                  its owner (null: nobody)
-    PUT    /v1/models/{model}/owner {"namespace"}    claim: 201 new, 200 already that namespace's, 409 another's
-    DELETE /v1/models/{model}/owner                  release (grants stay)
+    GET    /v1/ownership[?namespace=ns]                every owned, granted or existing model
+    GET    /v1/models/{model}/owner                    its owner (null: nobody)
+    PUT    /v1/models/{model}/owner {"namespace"}      claim: 201 new, 200 already its own, 409 another's
+    DELETE /v1/models/{model}/owner                    release (grants stay)
     GET    /v1/models/{model}/grants
-    PUT    /v1/models/{model}/grants/{namespace} {"rights": [...]}   set (replace) that namespace's rights
+    PUT    /v1/models/{model}/grants/{namespace} {"rights": [...]}    set (replace) that namespace's rights
     DELETE /v1/models/{model}/grants/{namespace}
 """
 
@@ -35,7 +36,8 @@ async def list_ownership(
     request: Request,
     caller: Caller,
     namespace: Annotated[
-        str | None, Query(pattern=DNS_LABEL_PATTERN, max_length=63, description="only what it owns or is granted")
+        str | None,
+        Query(pattern=DNS_LABEL_PATTERN, max_length=63, description="only what it owns or is granted"),
     ] = None,
 ):
     """Every model that exists, has an owner or has grants: what a migration or a reconcile starts from."""
@@ -64,7 +66,9 @@ def claim(request: Request, response: Response, model: ModelName, body: OwnerIn,
     try:
         record, created = store_of(request).ownership.claim(model, body.namespace)
     except Owned as error:
-        raise ApiError(409, str(error), code="owned", fields={"model": model, "owner": error.owner}) from error
+        raise ApiError(
+            409, str(error), code="owned", fields={"model": model, "owner": error.owner}
+        ) from error
     if created:
         log.info("model claimed", extra={"model": model, "namespace": body.namespace})
     response.status_code = 201 if created else 200
