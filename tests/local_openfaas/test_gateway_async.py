@@ -52,6 +52,8 @@ def test_callers_call_id_is_kept_and_a_call_without_callback_still_runs(gateway)
     accepted = requests.post(gateway.url + "/async-function/echo/print?text=async-without-callback",
                              headers={"X-Call-Id": "my-own-id"}, timeout=10)
     assert accepted.status_code == 202 and accepted.headers["X-Call-Id"] == "my-own-id"
+    odd = requests.post(gateway.url + "/async-function/echo", headers={"X-Call-Id": "x" * 500}, timeout=10)
+    assert odd.status_code == 202 and len(odd.headers["X-Call-Id"]) == 36  # not a plain token: a new UUID
     log_dir = gateway.state_dir / "logs" / "openfaas-fn"
     wait_for(lambda: any("async-without-callback" in p.read_text() for p in log_dir.glob("echo-*.log")),
              what="the queued call to run the function")

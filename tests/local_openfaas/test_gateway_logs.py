@@ -73,6 +73,7 @@ def test_follow_streams_new_lines_and_ends_when_the_client_disconnects(gateway):
     ({"name": "echo", "tail": "many"}, 400, "tail"),
     ({"name": "echo", "since": "yesterday"}, 400, "RFC 3339"),
     ({"name": "nobody"}, 404, "nobody"),
+    ({"name": "echo", "namespace": "../.."}, 400, "invalid namespace"),
 ])
 def test_bad_log_requests(gateway, params, status, expected):
     assert deploy(gateway, "echo").status_code == 202

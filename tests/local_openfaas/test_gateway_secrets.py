@@ -33,6 +33,7 @@ def test_secrets_crud_never_reads_values_back(gateway):
                              {"name": "blob", "namespace": "openfaas-fn"}]
     assert "first-value" not in listed.text
     assert _secrets(gateway, "GET", namespace="elsewhere").json() == []
+    assert _secrets(gateway, "GET", namespace="../..").status_code == 400  # never a folder outside the store
 
     stored = gateway.state_dir / "secrets" / "openfaas-fn" / "api-key"
     assert stat.S_IMODE(stored.stat().st_mode) == 0o600

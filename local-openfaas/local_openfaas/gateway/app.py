@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import platform
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -36,6 +37,7 @@ _HOP_BY_HOP = frozenset(h.lower() for h in (
     "Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "TE", "Trailer",
     "Transfer-Encoding", "Upgrade", "Host", "Content-Length", "Expect"))
 MAX_BODY = 64 * 1024 * 1024
+_CALL_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 def _target(request: web.Request, route: str = "/function/") -> str:
@@ -206,7 +208,9 @@ class Gateway:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
             return _error(413, f"the request body is larger than the gateway's limit of {MAX_BODY} bytes")
-        call_id = request.headers.get("X-Call-Id") or str(uuid.uuid4())
+        call_id = request.headers.get("X-Call-Id", "")
+        if not _CALL_ID.match(call_id):  # the caller's own id is kept when it is a plain token
+            call_id = str(uuid.uuid4())
         headers = [(k, v) for k, v in self._forwarded_headers(request) if k.lower() != "x-call-id"]
         headers.append(("X-Call-Id", call_id))
         call = AsyncCall(call_id, namespace, name, request.method, _target(request, "/async-function/"), headers,

@@ -20,6 +20,7 @@ from pathlib import Path
 from aiohttp import web
 
 log = logging.getLogger("mlfunctions.gateway")
+_NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")  # a DNS-1123 label: it names a folder under log_dir
 POLL_SECONDS = 0.2  # how often a follower looks for new output (the files have no change notification here)
 
 
@@ -53,6 +54,8 @@ class LogsAPI:
         name, namespace = query.get("name", ""), query.get("namespace") or self.default_namespace
         if not name:
             return _error(400, "expected ?name=<function> (and optionally namespace, tail, follow, since)")
+        if len(namespace) > 63 or not _NAMESPACE.match(namespace):
+            return _error(400, f"invalid namespace {namespace!r}: lower-case letters, digits and '-'")
         try:
             tail = int(query.get("tail", "-1") or "-1")
             follow = query.get("follow", "false").lower() in ("1", "true")
@@ -92,8 +95,8 @@ class LogsAPI:
         return response
 
     async def _history(self, response, namespace, name, instance, path: Path, tail: int, since) -> int:
-        data = path.read_bytes()
-        changed = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
+        data, changed = await asyncio.to_thread(lambda: (path.read_bytes(), path.stat().st_mtime))
+        changed = datetime.fromtimestamp(changed, timezone.utc)
         if since is not None and changed < since:
             return len(data)
         lines = data.decode("utf-8", "replace").splitlines()
@@ -104,9 +107,12 @@ class LogsAPI:
         return len(data)
 
     async def _new_lines(self, response, namespace, name, instance, path: Path, offset: int) -> int:
-        with path.open("rb") as file:
-            file.seek(offset)
-            chunk = file.read()
+        def read() -> bytes:
+            with path.open("rb") as file:
+                file.seek(offset)
+                return file.read()
+
+        chunk = await asyncio.to_thread(read)
         complete = chunk[:chunk.rfind(b"\n") + 1]  # a line still being written waits for its newline
         if not complete:
             return offset

@@ -56,6 +56,8 @@ class SecretsAPI:
         namespace = self._namespace(request, {})
         try:
             names = await self.store.names(namespace)
+        except InvalidSecret as error:
+            return _error(400, str(error))
         except ProviderUnavailable as error:
             return _error(503, str(error))
         return web.json_response([{"name": name, "namespace": namespace} for name in names])

@@ -31,13 +31,17 @@ class SecretNotFound(LookupError):
     pass
 
 
+def check_namespace(namespace: str) -> None:
+    if not (0 < len(namespace) <= 63 and _LABEL.match(namespace)):
+        raise InvalidSecret(f"invalid namespace {namespace!r}: lower-case letters, digits and '-', "
+                            "at most 63 characters")
+
+
 def check_names(namespace: str, name: str) -> None:
     if not (0 < len(name) <= 253 and _SUBDOMAIN.match(name)):
         raise InvalidSecret(f"invalid secret name {name!r}: lower-case letters, digits, '-' and '.', "
                             "starting and ending with a letter or digit, at most 253 characters")
-    if not (0 < len(namespace) <= 63 and _LABEL.match(namespace)):
-        raise InvalidSecret(f"invalid namespace {namespace!r}: lower-case letters, digits and '-', "
-                            "at most 63 characters")
+    check_namespace(namespace)
 
 
 class SecretStore(Protocol):
@@ -62,8 +66,9 @@ class LocalSecrets:
         return self.root / namespace / name
 
     async def names(self, namespace: str) -> list[str]:
+        check_namespace(namespace)
         folder = self.root / namespace
-        return sorted(p.name for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+        return sorted(p.name for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")) if folder.is_dir() else []
 
     async def create(self, namespace: str, name: str, value: bytes) -> None:
         path = self._path(namespace, name)
