@@ -114,12 +114,20 @@ def test_a_glob_token_of_eve_is_refused_at_every_call_and_changes_nothing(store)
 
 def test_the_first_upload_claims_an_unused_model_for_its_namespace(store):
     eve = Tenant(store, ATTACKER).mint("own", ["eve-model"], ["read", "write"])
-    version = eve.upload("eve-model", onnx_model(seed=3))
+    # Claiming to be someone else in the upload's own metadata changes nothing the store records.
+    forged = {"written_by": {"namespace": VICTIM, "token_id": "admin"}}
+    version = eve.upload("eve-model", onnx_model(seed=3), metadata=forged)
     claim = store.admin.ownership(ATTACKER)
     assert [(c["model"], c["owner"], c["claimed_by"]) for c in claim] == [
         ("eve-model", ATTACKER, eve.whoami()["id"])
     ]
-    assert version.written_by["namespace"] == ATTACKER
+    assert version.written_by == {
+        "token_id": eve.whoami()["id"],
+        "namespace": ATTACKER,
+        "description": f"mlfunctions-operator: MLFunction {ATTACKER}/own",
+        "metadata": {"mlfunction": f"{ATTACKER}/own"},
+    }
+    assert store.admin.get_version("eve-model").written_by == version.written_by
     # Now data-science is the outsider: no token, and a glob token is refused.
     assert (
         _refusal(lambda: store.admin.create_token(["eve-model"], ["read"], namespace=VICTIM))["owner"]
