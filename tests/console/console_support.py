@@ -45,7 +45,10 @@ def _mlfunction(namespace: str, name: str, spec: dict) -> dict:
 
 
 def functions_of(namespace: str) -> list[dict]:
-    iris = {"dataset": "iris", "estimator": "LogisticRegression", "params": {"max_iter": 300}}
+    iris = {"dataset": "iris", "estimator": "LogisticRegression", "params": {"max_iter": 300},
+            "allowOverrides": ["estimator", "params"],
+            "paramBounds": {"max_iter": {"minimum": 50, "maximum": 2000}, "n_estimators": {"minimum": 1, "maximum": 200},
+                            "criterion": {"values": ["gini", "entropy"]}}}
     return [
         _mlfunction(namespace, "iris-train", {"task": "train", "model": {"name": "iris"}, "training": iris}),
         _mlfunction(namespace, "iris-train-other", {"task": "train", "model": {"name": "iris"}, "training": iris,

@@ -143,7 +143,7 @@ def test_no_secret_reaches_the_browser(console_stack, k8s):
         seen.append(session.get(console_stack.url + page, timeout=60).text)
     page = seen[2 + list(console_stack.mlfunctions).index("iris-train")]
     started = session.post(f"{console_stack.url}/functions/{ns}/iris-train/train", data={
-        "csrf": csrf_of(page), "estimator": "LogisticRegression", "params": '{"max_iter": 300}'}, timeout=30)
+        "csrf": csrf_of(page), "estimator": "LogisticRegression", "param.max_iter": "300"}, timeout=30)
     assert started.status_code == 200 and "/jobs/" in started.url
     status_url = started.url.replace("/jobs/", "/jobs/", 1) + "/status"
     job = wait_for(lambda: (j := session.get(status_url, timeout=10).json())["phase"] in ("done", "failed") and j,

@@ -145,9 +145,8 @@ def test_train_a_new_version_and_watch_it_become_the_one_served(browser, console
     ns = console_stack.namespace
     _open(browser, f"{console_stack.url}/functions/{ns}/iris-train")
     Select(browser.find_element(By.ID, "estimator")).select_by_visible_text("RandomForestClassifier")
-    params = browser.find_element(By.ID, "params")
-    params.clear()
-    params.send_keys('{"n_estimators": 25}')
+    browser.find_element(By.ID, "param-max_iter").clear()  # LogisticRegression's, pre-filled from the spec
+    browser.find_element(By.ID, "param-n_estimators").send_keys("25")
     browser.find_element(By.ID, "train-button").click()
     _wait(browser, lambda d: "/jobs/" in d.current_url)
     status = _wait(browser, lambda d: (t := d.find_element(By.ID, "job-status").text).startswith("Done") and t,

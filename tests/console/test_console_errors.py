@@ -135,22 +135,24 @@ def test_input_is_checked_and_named(console_stack):
     assert bad.status_code == 400 and "sepal length (cm): 'five' is not a number" in _text(bad)
     assert 'value="five"' in bad.text  # what was typed stays, to be corrected
     page = session.get(f"{base}/iris-train", timeout=30).text
-    bad = session.post(f"{base}/iris-train/train", data={"csrf": csrf_of(page), "estimator": "Ridge",
-                                                          "params": "{}"}, timeout=30)
+    bad = session.post(f"{base}/iris-train/train", data={"csrf": csrf_of(page), "estimator": "Ridge"}, timeout=30)
     assert bad.status_code == 400 and "'Ridge' is not allowed for dataset iris" in _text(bad)
+    bad = session.post(f"{base}/iris-train/train", data={"csrf": csrf_of(page), "param.max_iter": "5"}, timeout=30)
+    assert bad.status_code == 400 and "max_iter: must be between 50 and 2000" in _text(bad)
 
 
 def test_the_train_function_names_a_parameter_it_refuses(console_stack):
     session = console_stack.session()
     base = f"{console_stack.url}/functions/{console_stack.namespace}/iris-train"
+    # n_estimators is within the spec's bounds, but LogisticRegression has no such parameter.
     started = session.post(base + "/train", data={"csrf": csrf_of(session.get(base, timeout=30).text),
                                                   "estimator": "LogisticRegression",
-                                                  "params": '{"no_such_param": 1}'}, timeout=30)
+                                                  "param.n_estimators": "10"}, timeout=30)
     job = wait_for(lambda: (j := session.get(started.url + "/status", timeout=10).json())["phase"]
                    in ("done", "failed") and j, timeout=120, what="the training to end")
     assert job["phase"] == "failed"
     assert job["problem"]["title"] == "The function refused the input"
-    assert "no_such_param" in job["problem"]["detail"]
+    assert "n_estimators" in job["problem"]["detail"]
     assert "The function refused the input" in _text(session.get(started.url, timeout=30))
 
 

@@ -5,6 +5,7 @@ given by name; and a train trigger it was not given fails with that said, traini
 from __future__ import annotations
 
 import pytest
+import requests
 from console_support import csrf_of
 from iris_client import ModelStoreClient
 from kubernetes import client, config
@@ -68,8 +69,7 @@ def _train(console_stack, name: str, session=None, **form) -> dict:
     page = session.get(f"{console_stack.url}/functions/{console_stack.namespace}/{name}", timeout=60)
     assert page.status_code == 200, page.text
     started = session.post(f"{console_stack.url}/functions/{console_stack.namespace}/{name}/train",
-                           data={"csrf": csrf_of(page.text), "estimator": "LogisticRegression",
-                                 "params": '{"max_iter": 300}', **form}, timeout=30)
+                           data={"csrf": csrf_of(page.text), **form}, timeout=30)
     assert started.status_code == 200 and "/jobs/" in started.url, started.text
     return wait_for(lambda: (j := session.get(started.url + "/status", timeout=10).json())["phase"]
                     in ("done", "failed") and j, timeout=180, what=f"the training of {name} to end")
@@ -86,13 +86,23 @@ def test_a_train_trigger_the_console_was_not_given_trains_nothing(console_stack)
     assert len(store.list_versions("iris")) == before
 
 
+def test_the_train_function_wants_the_credential_the_console_sends(console_stack):
+    function = console_stack.mlfunctions["iris-train"]["status"]["function"]
+    url = f"{console_stack.gateway_url()}/function/{function['name']}.{function['namespace']}"
+    for headers in ({}, {"Authorization": "Bearer not-the-token-not-the-token-not-the-token"}):
+        refused = requests.post(url, json={}, headers=headers, timeout=60)
+        assert refused.status_code == 401, refused.text
+    # ...while the console's calls (above and below) are answered: it sent the function's invoke credential.
+
+
 def test_a_train_trigger_it_was_given_trains_a_new_version(console_stack):
     store = ModelStoreClient(console_stack.store_url, console_stack.admin_token)
     newest = max(v.version for v in store.list_versions("iris"))
-    job = _train(console_stack, "iris-train", estimator="RandomForestClassifier", params='{"n_estimators": 20}')
+    job = _train(console_stack, "iris-train", **{"estimator": "RandomForestClassifier", "param.n_estimators": "20",
+                                                 "param.criterion": "entropy"})
     assert job["phase"] == "done", job
     assert job["result"]["model"] == {"name": "iris", "version": newest + 1}
     assert job["result"]["estimator"] == "RandomForestClassifier" and job["result"]["metrics"]["accuracy"] > 0.8
     stored = store.get_version("iris", newest + 1)
     assert stored.metadata["estimator"] == "RandomForestClassifier"
-    assert stored.metadata["params"] == {"n_estimators": 20}
+    assert stored.metadata["params"] == {"n_estimators": 20, "criterion": "entropy"}

@@ -96,16 +96,29 @@ def test_the_estimator_allow_list_is_the_crds():
     assert list(train_form.CLASSIFIERS + train_form.REGRESSORS) == training["estimator"]["enum"]
 
 
-def test_train_form_offers_what_fits_the_dataset_and_names_bad_fields():
-    form = train_form.for_spec({"dataset": "diabetes", "estimator": "Ridge", "params": {"alpha": 0.5}})
-    assert form.estimators == train_form.REGRESSORS and form.params == '{"alpha": 0.5}'
-    body = json.loads(train_form.request_body(form, {"estimator": "Lasso", "params": '{"alpha": 1}',
-                                                     "testSize": "0.3"}))
-    assert body == {"estimator": "Lasso", "params": {"alpha": 1}, "testSize": 0.3}
+def test_train_form_offers_only_what_the_spec_allows():
+    fixed = train_form.for_spec({"dataset": "iris", "estimator": "SVC", "params": {"C": 2}})
+    assert fixed.fixed and fixed.estimators == () and fixed.param_fields == []
+    # Nothing may change: whatever the form says, the call trains the spec as it is.
+    assert json.loads(train_form.request_body(fixed, {"estimator": "GaussianNB", "param.C": "9"})) == {}
+
+    spec = {"dataset": "diabetes", "estimator": "Ridge", "params": {"alpha": 0.5},
+            "allowOverrides": ["estimator", "params", "testSize", "randomState"],
+            "paramBounds": {"alpha": {"minimum": 0.01, "maximum": 10}, "max_depth": {"minimum": 1, "maximum": 8},
+                            "solver": {"values": ["auto", "svd"]}}}
+    form = train_form.for_spec(spec)
+    assert not form.fixed and form.estimators == train_form.REGRESSORS
+    assert [(f.name, f.value) for f in form.param_fields] == [("alpha", "0.5"), ("max_depth", ""), ("solver", "")]
+    body = json.loads(train_form.request_body(form, {"estimator": "Lasso", "param.alpha": "1", "param.max_depth": "",
+                                                     "param.solver": "svd", "testSize": "0.3", "randomState": "7"}))
+    assert body == {"estimator": "Lasso", "params": {"alpha": 1, "solver": "svd"}, "testSize": 0.3, "randomState": 7}
+    assert isinstance(json.loads(train_form.request_body(form, {"param.max_depth": "3"}))["params"]["max_depth"], int)
     for values, complaint in (({"estimator": "SVC"}, "choose a regressor"),
-                              ({"estimator": "Ridge", "params": "{"}, "params: not JSON"),
-                              ({"estimator": "Ridge", "params": "[1]"}, "JSON object"),
-                              ({"estimator": "Ridge", "testSize": "1"}, "strictly between")):
+                              ({"param.alpha": "20"}, "alpha: must be between 0.01 and 10"),
+                              ({"param.alpha": "lots"}, "alpha: 'lots' is not a number"),
+                              ({"param.solver": "lbfgs"}, "solver: choose one of auto, svd"),
+                              ({"testSize": "1"}, "strictly between"),
+                              ({"randomState": "-1"}, "whole number")):
         with pytest.raises(train_form.FormError, match=complaint):
             train_form.request_body(form, values)
 
