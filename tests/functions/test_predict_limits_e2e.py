@@ -133,9 +133,11 @@ def test_health_answers_while_large_pictures_are_decoded(digits, large_png):
     alone = _post_png(digits, large_png)
     one_decode = time.perf_counter() - started
     assert alone.status_code == 200, alone.text
-    # Were decoding done on the event loop, a health check arriving during one would wait for it to finish.
+    # Were decoding done on the event loop, a health check arriving during one would wait for it to finish:
+    # the slowest of many would wait most of a decode (measured so: 3.1 s against 2.8 s for one picture). Off
+    # the loop they take milliseconds, with rare outliers of a few hundred when the shared machine is busy.
     assert one_decode > 0.4, f"one large picture took only {one_decode:.2f} s: too fast to tell anything"
-    deadline = min(0.5, one_decode / 2)
+    deadline = one_decode / 2
 
     answers: list[int] = []
     senders = [
