@@ -43,6 +43,9 @@ def test_logs_are_logs_messages_of_each_replica(gateway):
         assert stamp.tzinfo is not None and abs(datetime.now(timezone.utc) - stamp) < timedelta(minutes=1)
 
     assert [m["text"] for m in _logs(gateway, tail="2")] == ["second line", "third line"]
+    instance = messages[-1]["instance"]
+    assert {m["instance"] for m in _logs(gateway, instance=instance)} == {instance}
+    assert _logs(gateway, instance="echo-0") == []
     assert _logs(gateway, tail="0") == []
     future = (datetime.now(timezone.utc) + timedelta(minutes=5)).isoformat()
     assert _logs(gateway, since=future) == []

@@ -1,4 +1,4 @@
-"""/system/logs, the stream `faas-cli logs` reads: `?name=<fn>&namespace=&tail=<n>&follow=<bool>&since=<RFC3339>`
+"""/system/logs, the stream `faas-cli logs` reads: `?name=<fn>&namespace=&instance=&tail=<n>&follow=<bool>&since=<RFC3339>`
 answered as newline-delimited JSON, one faas-provider logs.Message per line:
 `{"name", "namespace", "instance", "timestamp", "text"}`.
 
@@ -42,16 +42,17 @@ class LogsAPI:
     async def stop(self, _app=None) -> None:
         self._stopping.set()
 
-    def _files(self, namespace: str, name: str) -> dict[str, Path]:
+    def _files(self, namespace: str, name: str, instance: str = "") -> dict[str, Path]:
         pattern = re.compile(rf"^{re.escape(name)}-(\d+)\.log$")
         folder = self.log_dir / namespace
         found = [(int(m.group(1)), p) for p in folder.glob("*.log") if (m := pattern.match(p.name))] \
             if folder.is_dir() else []
-        return {path.stem: path for _, path in sorted(found)}
+        return {path.stem: path for _, path in sorted(found) if not instance or path.stem == instance}
 
     async def stream(self, request: web.Request) -> web.StreamResponse:
         query = request.query
         name, namespace = query.get("name", ""), query.get("namespace") or self.default_namespace
+        instance = query.get("instance", "")
         if not name:
             return _error(400, "expected ?name=<function> (and optionally namespace, tail, follow, since)")
         if len(namespace) > 63 or not _NAMESPACE.match(namespace):
@@ -64,7 +65,7 @@ class LogsAPI:
                 raise ValueError("since needs a time zone")
         except ValueError as error:
             return _error(400, f"tail must be an integer, follow a boolean, since an RFC 3339 time: {error}")
-        files = self._files(namespace, name)
+        files = self._files(namespace, name, instance)
         if not files and not self._known(namespace, name):
             return _error(404, f"function {name} not found in namespace {namespace}")
 
@@ -74,8 +75,8 @@ class LogsAPI:
         ended = "done"
         offsets: dict[str, int] = {}
         try:
-            for instance, path in files.items():
-                offsets[instance] = await self._history(response, namespace, name, instance, path, tail, since)
+            for replica, path in files.items():
+                offsets[replica] = await self._history(response, namespace, name, replica, path, tail, since)
             while follow:
                 if self._stopping.is_set():
                     ended = "gateway stopping"
@@ -83,9 +84,9 @@ class LogsAPI:
                 if request.transport is None or request.transport.is_closing():
                     ended = "client disconnected"
                     break
-                for instance, path in self._files(namespace, name).items():
-                    offsets[instance] = await self._new_lines(response, namespace, name, instance, path,
-                                                              offsets.get(instance, 0))
+                for replica, path in self._files(namespace, name, instance).items():
+                    offsets[replica] = await self._new_lines(response, namespace, name, replica, path,
+                                                             offsets.get(replica, 0))
                 await asyncio.sleep(POLL_SECONDS)
         except (ConnectionResetError, ConnectionError):
             ended = "client disconnected"
