@@ -1,6 +1,6 @@
 """`make up`: the whole mlfunctions stack on this machine, no cluster and no container engine needed.
 
-    python -m mlfunctions_stack up [--gateway-port 8080] [--store-port 8081]
+    python -m mlfunctions_stack up [--gateway-port 8080] [--store-port 8081] [--console-port 8088]
 
 It starts a real control plane (etcd, kube-apiserver, kube-controller-manager), installs the CRDs, runs a model
 store (iris-server, referenced by an external ModelStore), the operator (as its ServiceAccount, with the Helm
