@@ -1,4 +1,4 @@
-"""python -m mlfunctions_console: the console on CONSOLE_HOST:CONSOLE_PORT (settings.py lists the variables)."""
+"""python -m mlfunctions_console: the console on CONSOLE_HOST:CONSOLE_PORT (settings.py has the variables)."""
 
 from __future__ import annotations
 
@@ -22,8 +22,14 @@ def main() -> int:
         print(f"mlfunctions-console: {error}", file=sys.stderr)
         return 2
     # One worker: training jobs and the activity history live in the process.
-    uvicorn.run(create_app(settings, credentials), host=settings.host, port=settings.port, log_level="warning",
-                proxy_headers=False, server_header=False)
+    uvicorn.run(
+        create_app(settings, credentials),
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        proxy_headers=False,
+        server_header=False,
+    )
     return 0
 
 

@@ -54,14 +54,18 @@ def create_app(settings: Settings, credentials: kube.Credentials) -> Starlette:
         Route("/healthz", pages.healthz),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(SignedIn, login=login)],
-                    exception_handlers={Exception: server_error})
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        middleware=[Middleware(SignedIn, login=login)],
+        exception_handlers={Exception: server_error},
+    )
     app.state.login, app.state.throttle = login, Throttle()
     return app
 
 
 async def _sample(services: Services) -> None:
-    """The gateway's invocation counters every few seconds, so "recent" spans a window even when nobody looks."""
+    """The gateway's invocation counters every few seconds: "recent" spans a window even when nobody looks."""
     while True:
         await services.metrics()
         await asyncio.sleep(SAMPLE_SECONDS)

@@ -1,11 +1,11 @@
 """Who may use the console: one login (user and password from a Secret), pure functions.
 
-A browser signs in once on /login and gets a session cookie; scripts send HTTP Basic credentials on each request.
-The cookie holds an expiry, a random id and an HMAC over both, keyed by a key derived from the password: changing
-the password ends every session, and replicas sharing the Secret accept each other's cookies. Forms that change
-something carry a CSRF token (an HMAC of the session id), checked on every POST from a cookie session; the cookie
-is also HttpOnly and SameSite=Strict. Nothing here is ever sent to a browser but the cookie and the CSRF token.
-"""
+A browser signs in once on /login and gets a session cookie; scripts send HTTP Basic credentials on each
+request. The cookie holds an expiry, a random id and an HMAC over both, keyed by a key derived from the
+password: changing the password ends every session, and replicas sharing the Secret accept each other's
+cookies. Forms that change something carry a CSRF token (an HMAC of the session id), checked on every POST
+from a cookie session; the cookie is also HttpOnly and SameSite=Strict. Nothing here is ever sent to a browser
+but the cookie and the CSRF token."""
 
 from __future__ import annotations
 
@@ -83,9 +83,9 @@ class Login:
 
 
 class Throttle:
-    """Failed sign-ins, counted over a sliding window: past `limit` of them, every attempt is refused until the
-    window has moved on. One counter for the whole console: the password is the only secret, and a guesser from
-    many addresses is still one guesser."""
+    """Failed sign-ins, counted over a sliding window: past `limit` of them, every attempt is refused until
+    the window has moved on. One counter for the whole console: the password is the only secret, and a
+    guesser from many addresses is still one guesser."""
 
     def __init__(self, limit: int = 10, window_seconds: float = 60.0):
         self.limit, self.window = limit, window_seconds

@@ -1,9 +1,9 @@
 """The OpenFaaS gateway: its Prometheus metrics (invocations, ready replicas, latency where it has them), and
 calling a function through /function/<name>.<namespace>, timed.
 
-The series are OpenFaaS's own names: gateway_function_invocation_total and gateway_service_count (which the local
-OpenFaaS serves too), and the gateway_functions_seconds histogram (OpenFaaS's gateway; summed over status codes).
-"""
+The series are OpenFaaS's own names: gateway_function_invocation_total and gateway_service_count (which the
+local OpenFaaS serves too), and the gateway_functions_seconds histogram (OpenFaaS's gateway; summed over
+status codes)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import httpx
 
-_SAMPLE = re.compile(r'^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)\{(?P<labels>[^}]*)\}\s+(?P<value>\S+)')
+_SAMPLE = re.compile(r"^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)\{(?P<labels>[^}]*)\}\s+(?P<value>\S+)")
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 
 
@@ -85,8 +85,9 @@ class Gateway:
         try:
             answer = await self._http.get(self.metrics_url)
         except httpx.HTTPError as error:
-            raise GatewayError(f"the gateway's metrics at {self.metrics_url} did not answer "
-                               f"({type(error).__name__})") from None
+            raise GatewayError(
+                f"the gateway's metrics at {self.metrics_url} did not answer ({type(error).__name__})"
+            ) from None
         if answer.status_code != 200:
             raise GatewayError(f"the gateway's metrics at {self.metrics_url} answered {answer.status_code}")
         return parse_metrics(answer.text)
@@ -94,23 +95,49 @@ class Gateway:
     def function_url(self, name: str, namespace: str, path: str = "/") -> str:
         return f"{self.url}/function/{name}.{namespace}{path}"
 
-    async def invoke(self, name: str, namespace: str, body: bytes, content_type: str, *, path: str = "/",
-                     params: dict[str, str] | None = None, headers: dict[str, str] | None = None,
-                     method: str = "POST", timeout: float | None = None) -> Invocation:
+    async def invoke(
+        self,
+        name: str,
+        namespace: str,
+        body: bytes,
+        content_type: str,
+        *,
+        path: str = "/",
+        params: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        method: str = "POST",
+        timeout: float | None = None,
+    ) -> Invocation:
         started = time.perf_counter()
         timeout = timeout or self._invoke_timeout
         try:
             answer = await self._http.request(
-                method, self.function_url(name, namespace, path), content=body if method == "POST" else None,
-                params=params, headers={"Content-Type": content_type, **(headers or {})}, timeout=timeout)
+                method,
+                self.function_url(name, namespace, path),
+                content=body if method == "POST" else None,
+                params=params,
+                headers={"Content-Type": content_type, **(headers or {})},
+                timeout=timeout,
+            )
         except httpx.TimeoutException:
-            return Invocation(None, b"", "", time.perf_counter() - started,
-                              f"no answer within {timeout:.0f}s")
+            return Invocation(
+                None, b"", "", time.perf_counter() - started, f"no answer within {timeout:.0f}s"
+            )
         except httpx.HTTPError as error:
-            return Invocation(None, b"", "", time.perf_counter() - started,
-                              f"the gateway at {self.url} did not answer ({type(error).__name__})")
-        return Invocation(answer.status_code, answer.content, answer.headers.get("content-type", ""),
-                          time.perf_counter() - started, gateway_seconds=_seconds(answer.headers))
+            return Invocation(
+                None,
+                b"",
+                "",
+                time.perf_counter() - started,
+                f"the gateway at {self.url} did not answer ({type(error).__name__})",
+            )
+        return Invocation(
+            answer.status_code,
+            answer.content,
+            answer.headers.get("content-type", ""),
+            time.perf_counter() - started,
+            gateway_seconds=_seconds(answer.headers),
+        )
 
 
 def _seconds(headers: httpx.Headers) -> float | None:

@@ -1,8 +1,8 @@
 """Reading the Kubernetes API: GET and LIST only, over one httpx client.
 
-The console never writes to the cluster, so it needs no client library: its ServiceAccount's token (re-read from
-its file, which the kubelet rotates) or a kubeconfig's token or client certificate, the cluster's CA, and JSON.
-"""
+The console never writes to the cluster, so it needs no client library: its ServiceAccount's token (re-read
+from its file, which the kubelet rotates) or a kubeconfig's token or client certificate, the cluster's CA, and
+JSON."""
 
 from __future__ import annotations
 
@@ -48,8 +48,9 @@ class Credentials:
 def in_cluster() -> Credentials:
     host, port = os.environ.get("KUBERNETES_SERVICE_HOST"), os.environ.get("KUBERNETES_SERVICE_PORT", "443")
     if not host or not (IN_CLUSTER / "token").exists():
-        raise KubeError(None, "not in a pod with a ServiceAccount token and no kubeconfig given: set "
-                              "CONSOLE_KUBECONFIG")
+        raise KubeError(
+            None, "not in a pod with a ServiceAccount token and no kubeconfig given: set CONSOLE_KUBECONFIG"
+        )
     host = f"[{host}]" if ":" in host else host
     context = ssl.create_default_context(cafile=str(IN_CLUSTER / "ca.crt"))
     return Credentials(server=f"https://{host}:{port}", ssl=context, token_file=IN_CLUSTER / "token")
@@ -79,7 +80,9 @@ def from_kubeconfig(path: Path) -> Credentials:
 
 def _ca_context(cluster: dict) -> ssl.SSLContext:
     if cluster.get("certificate-authority-data"):
-        return ssl.create_default_context(cadata=base64.b64decode(cluster["certificate-authority-data"]).decode())
+        return ssl.create_default_context(
+            cadata=base64.b64decode(cluster["certificate-authority-data"]).decode()
+        )
     if cluster.get("certificate-authority"):
         return ssl.create_default_context(cafile=cluster["certificate-authority"])
     return ssl.create_default_context()
@@ -145,8 +148,11 @@ class Kube:
         try:
             answer = await self._http.get(path, headers=headers)
         except httpx.HTTPError as error:
-            raise KubeError(None, f"the Kubernetes API server at {self.credentials.server} did not answer "
-                                  f"({type(error).__name__} after {time.monotonic() - started:.1f}s)") from None
+            raise KubeError(
+                None,
+                f"the Kubernetes API server at {self.credentials.server} did not answer "
+                f"({type(error).__name__} after {time.monotonic() - started:.1f}s)",
+            ) from None
         if answer.status_code == 200:
             return answer.json()
         try:

@@ -58,8 +58,10 @@ class FunctionView:
 
 
 def _conditions(obj: dict | None) -> list[Condition]:
-    return [Condition(c.get("type", ""), c.get("status", "Unknown"), c.get("reason", ""), c.get("message", ""))
-            for c in ((obj or {}).get("status") or {}).get("conditions") or []]
+    return [
+        Condition(c.get("type", ""), c.get("status", "Unknown"), c.get("reason", ""), c.get("message", ""))
+        for c in ((obj or {}).get("status") or {}).get("conditions") or []
+    ]
 
 
 def _find(conditions: list[Condition], kind: str) -> Condition | None:
@@ -73,8 +75,14 @@ def state_of(mlfunction: dict) -> tuple[str, str, str]:
     generation = mlfunction.get("metadata", {}).get("generation")
     stalled, ready, reconciling = (_find(conditions, t) for t in ("Stalled", "Ready", "Reconciling"))
     if not status or not conditions:
-        return ("Waiting", "NoStatus", "the operator has not written a status yet: is it running? "
-                                       "(kubectl -n mlfunctions-system get pods)")
+        return (
+            "Waiting",
+            "NoStatus",
+            (
+                "the operator has not written a status yet: is it running? "
+                "(kubectl -n mlfunctions-system get pods)"
+            ),
+        )
     if stalled and stalled.status == "True":
         return "Stalled", stalled.reason, stalled.message
     if status.get("observedGeneration") != generation:
@@ -94,16 +102,20 @@ def function_problem(function: dict | None) -> str:
     return ""
 
 
-def build(mlfunction: dict, function: dict | None, metrics: FunctionMetrics | None,
-          activity: Activity) -> FunctionView:
+def build(
+    mlfunction: dict, function: dict | None, metrics: FunctionMetrics | None, activity: Activity
+) -> FunctionView:
     meta, spec = mlfunction["metadata"], mlfunction.get("spec") or {}
     status = mlfunction.get("status") or {}
     ref = status.get("function") or {}
     state, reason, message = state_of(mlfunction)
     fn_status = (function or {}).get("status") or {}
     desired = status.get("replicas", fn_status.get("replicas"))
-    ready = metrics.ready_replicas if metrics and metrics.ready_replicas is not None else \
-        status.get("availableReplicas", fn_status.get("availableReplicas"))
+    ready = (
+        metrics.ready_replicas
+        if metrics and metrics.ready_replicas is not None
+        else status.get("availableReplicas", fn_status.get("availableReplicas"))
+    )
     problem = function_problem(function)
     key = f"{ref.get('name')}.{ref.get('namespace')}"
     recent = activity.recent(key)
@@ -114,15 +126,33 @@ def build(mlfunction: dict, function: dict | None, metrics: FunctionMetrics | No
     if state == "Waiting":
         todo = "Start the operator: MLFunctions get a status once it runs."
     return FunctionView(
-        namespace=meta["namespace"], name=meta["name"], task=spec.get("task", "?"),
-        model=(spec.get("model") or {}).get("name", "?"), pinned_version=(spec.get("model") or {}).get("version"),
-        version=(status.get("model") or {}).get("version"), state=state, reason=reason, message=message, todo=todo,
-        conditions=_conditions(mlfunction), function_name=ref.get("name"), function_namespace=ref.get("namespace"),
-        desired=desired, ready=ready, warmth=_warmth(desired, ready, reason, problem),
-        invocations=recent.invocations, invocations_seconds=recent.seconds,
-        total_invocations=int(metrics.invocations) if metrics else None, latency_ms=latency, latency_source=source,
-        answered_version=activity.last_version(key), training=spec.get("training") or {},
-        scaling=spec.get("scaling") or {}, function_conditions=_conditions(function), function_problem=problem)
+        namespace=meta["namespace"],
+        name=meta["name"],
+        task=spec.get("task", "?"),
+        model=(spec.get("model") or {}).get("name", "?"),
+        pinned_version=(spec.get("model") or {}).get("version"),
+        version=(status.get("model") or {}).get("version"),
+        state=state,
+        reason=reason,
+        message=message,
+        todo=todo,
+        conditions=_conditions(mlfunction),
+        function_name=ref.get("name"),
+        function_namespace=ref.get("namespace"),
+        desired=desired,
+        ready=ready,
+        warmth=_warmth(desired, ready, reason, problem),
+        invocations=recent.invocations,
+        invocations_seconds=recent.seconds,
+        total_invocations=int(metrics.invocations) if metrics else None,
+        latency_ms=latency,
+        latency_source=source,
+        answered_version=activity.last_version(key),
+        training=spec.get("training") or {},
+        scaling=spec.get("scaling") or {},
+        function_conditions=_conditions(function),
+        function_problem=problem,
+    )
 
 
 def _warmth(desired: int | None, ready: int | None, reason: str, problem: str) -> str:

@@ -1,8 +1,8 @@
 """The predict form fitted to a model, and the request it becomes. Pure.
 
-What a model takes is in its store metadata (the train function writes it): `image` ({width, height}) for image
-models, else `features` and `featureNames`. Without metadata (no read token, store down) the form asks for the
-rows as JSON, which every predict function accepts."""
+What a model takes is in its store metadata (the train function writes it): `image` ({width, height}) for
+image models, else `features` and `featureNames`. Without metadata (no read token, store down) the form asks
+for the rows as JSON, which every predict function accepts."""
 
 from __future__ import annotations
 
@@ -47,23 +47,40 @@ def for_model(metadata: dict[str, Any] | None, note: str = "") -> PredictForm:
     classification = metadata.get("task", "classification") == "classification"
     classes = [str(c) for c in metadata.get("classes") or []]
     if metadata.get("image"):
-        return PredictForm(kind="image", image=metadata["image"], classes=classes, classification=classification)
+        return PredictForm(
+            kind="image", image=metadata["image"], classes=classes, classification=classification
+        )
     count = metadata.get("features")
     if not isinstance(count, int) or count < 1 or count > 64:
-        return PredictForm(kind="json", classes=classes, classification=classification,
-                           note="the model has too many features for a form" if isinstance(count, int) else "")
+        return PredictForm(
+            kind="json",
+            classes=classes,
+            classification=classification,
+            note="the model has too many features for a form" if isinstance(count, int) else "",
+        )
     names = metadata.get("featureNames") or []
     example = EXAMPLES.get(metadata.get("dataset", ""), [])
-    fields = [Field(f"f{i}", str(names[i]) if i < len(names) else f"feature {i + 1}",
-                    str(example[i]) if i < len(example) else "") for i in range(count)]
+    fields = [
+        Field(
+            f"f{i}",
+            str(names[i]) if i < len(names) else f"feature {i + 1}",
+            str(example[i]) if i < len(example) else "",
+        )
+        for i in range(count)
+    ]
     return PredictForm(kind="numbers", fields=fields, classes=classes, classification=classification)
 
 
 def with_values(form: PredictForm, values: dict[str, str]) -> PredictForm:
     """The same form showing what was typed (after a call, or an error)."""
-    return PredictForm(kind=form.kind, fields=[Field(f.name, f.label, values.get(f.name, f.value))
-                                               for f in form.fields],
-                       image=form.image, classes=form.classes, classification=form.classification, note=form.note)
+    return PredictForm(
+        kind=form.kind,
+        fields=[Field(f.name, f.label, values.get(f.name, f.value)) for f in form.fields],
+        image=form.image,
+        classes=form.classes,
+        classification=form.classification,
+        note=form.note,
+    )
 
 
 def request_body(form: PredictForm, values: dict[str, str], upload: bytes | None) -> tuple[bytes, str]:
@@ -92,8 +109,11 @@ def _number(form_field: Field, raw: str) -> float:
     try:
         value = float(raw.strip())
     except ValueError:
-        raise FormError(f"{form_field.label}: {raw.strip()!r} is not a number" if raw.strip()
-                        else f"{form_field.label}: a number is needed") from None
+        raise FormError(
+            f"{form_field.label}: {raw.strip()!r} is not a number"
+            if raw.strip()
+            else f"{form_field.label}: a number is needed"
+        ) from None
     if not math.isfinite(value):
         raise FormError(f"{form_field.label}: must be a finite number")
     return value
@@ -107,7 +127,7 @@ def _data_url(value: str) -> bytes:
     if not value.startswith(prefix) or len(value) > MAX_IMAGE_BYTES * 2:
         raise FormError("the drawing was not sent as a PNG")
     try:
-        return base64.b64decode(value[len(prefix):], validate=True)
+        return base64.b64decode(value[len(prefix) :], validate=True)
     except binascii.Error:
         raise FormError("the drawing was not sent as a PNG") from None
 
@@ -118,7 +138,9 @@ def _instances(raw: str) -> list:
     try:
         rows = json.loads(raw)
     except json.JSONDecodeError as error:
-        raise FormError(f"instances: not JSON ({error.msg}); expected rows like [[5.1, 3.5, 1.4, 0.2]]") from None
+        raise FormError(
+            f"instances: not JSON ({error.msg}); expected rows like [[5.1, 3.5, 1.4, 0.2]]"
+        ) from None
     if not isinstance(rows, list) or not rows:
         raise FormError("instances: expected a non-empty list of rows, like [[5.1, 3.5, 1.4, 0.2]]")
     return rows
@@ -142,8 +164,11 @@ class Answer:
 
 def read_answer(document: Any) -> Answer:
     """The first row's answer from a KServe v1 answer; ValueError when it is not one."""
-    if not isinstance(document, dict) or not isinstance(document.get("predictions"), list) \
-            or not document["predictions"]:
+    if (
+        not isinstance(document, dict)
+        or not isinstance(document.get("predictions"), list)
+        or not document["predictions"]
+    ):
         raise ValueError("the answer has no predictions")
     probabilities: list[tuple[str, float]] = []
     first = (document.get("probabilities") or [None])[0]

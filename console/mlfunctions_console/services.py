@@ -1,5 +1,5 @@
-"""What the pages read, gathered concurrently: MLFunctions, their OpenFaaS Functions, the gateway's metrics and
-the model store. Every failure becomes a Problem the page shows beside whatever else could be read."""
+"""What the pages read, gathered concurrently: MLFunctions, their OpenFaaS Functions, the gateway's metrics
+and the model store. Every failure becomes a Problem the page shows beside whatever else could be read."""
 
 from __future__ import annotations
 
@@ -30,7 +30,9 @@ class Services:
         self.settings = settings
         self.kube = kube_client
         self.http = http
-        self.gateway = Gateway(settings.gateway_url, settings.gateway_metrics_url, http, settings.invoke_timeout)
+        self.gateway = Gateway(
+            settings.gateway_url, settings.gateway_metrics_url, http, settings.invoke_timeout
+        )
         self.activity = Activity()
 
     async def close(self) -> None:
@@ -43,10 +45,17 @@ class Services:
         try:
             found = await self.gateway.metrics()
         except GatewayError as error:
-            return {}, Problem("The gateway's metrics cannot be read", str(error),
-                               ["Replicas and invocations below come from the MLFunctions' status instead. Set "
-                                "CONSOLE_GATEWAY_METRICS_URL (chart: console.gateway.metricsURL) to the "
-                                "gateway's /metrics."])
+            return {}, Problem(
+                "The gateway's metrics cannot be read",
+                str(error),
+                [
+                    (
+                        "Replicas and invocations below come from the MLFunctions' status instead. Set "
+                        "CONSOLE_GATEWAY_METRICS_URL (chart: console.gateway.metricsURL) to the "
+                        "gateway's /metrics."
+                    )
+                ],
+            )
         self.activity.observe({name: m.invocations for name, m in found.items()})
         return found, None
 
@@ -61,7 +70,8 @@ class Services:
             return await self.kube.list(kube.MLFUNCTIONS)
 
         found, functions, (metrics, metrics_problem) = await asyncio.gather(
-            mlfunctions(), self._openfaas_functions(), self.metrics(), return_exceptions=True)
+            mlfunctions(), self._openfaas_functions(), self.metrics(), return_exceptions=True
+        )
         if isinstance(found, BaseException):
             result.problems.append(_kube_problem(found))
             return result
@@ -74,8 +84,14 @@ class Services:
         for mlfunction in sorted(found, key=lambda o: (o["metadata"]["namespace"], o["metadata"]["name"])):
             ref = (mlfunction.get("status") or {}).get("function") or {}
             key = f"{ref.get('name')}.{ref.get('namespace')}"
-            result.views.append(overview.build(mlfunction, functions.get((ref.get("namespace"), ref.get("name"))),
-                                               metrics.get(key), self.activity))
+            result.views.append(
+                overview.build(
+                    mlfunction,
+                    functions.get((ref.get("namespace"), ref.get("name"))),
+                    metrics.get(key),
+                    self.activity,
+                )
+            )
         return result
 
     async def _openfaas_functions(self) -> dict[tuple[str, str], dict] | Problem:
@@ -123,16 +139,23 @@ class Services:
 
     async def invoke_credential(self, view: overview.FunctionView) -> tuple[dict[str, str], Problem | None]:
         """The header a train function requires, from its invoke Secret (read here, sent by this server,
-        never shown to the browser). No Secret: the function asks for none (an operator before credentials)."""
+        never shown to the browser). No Secret: the function asks for none (an operator from before them)."""
         try:
             return await train_credential.header_for(self.kube, view.namespace, view.name), None
         except KubeError as error:
             problem = advice.kube(error.status, str(error))
             if error.status == 403:
-                problem = Problem(f"The console may not read the train credential of {view.namespace}/{view.name}",
-                                  str(error), [f"Allow it in the chart: console.trainTriggers: [{{namespace: "
-                                               f"{view.namespace}, mlfunction: {view.name}}}] (a Role that may get "
-                                               "only that Secret)."])
+                problem = Problem(
+                    f"The console may not read the train credential of {view.namespace}/{view.name}",
+                    str(error),
+                    [
+                        (
+                            f"Allow it in the chart: console.trainTriggers: [{{namespace: "
+                            f"{view.namespace}, mlfunction: {view.name}}}] (a Role that may get "
+                            "only that Secret)."
+                        )
+                    ],
+                )
             return {}, problem
 
 

@@ -1,8 +1,7 @@
 """The console's configuration, read once from the environment (the chart sets it; `make up` too).
 
-Secrets are read from files (how Kubernetes mounts a Secret) and never logged; the plain-variable forms exist for
-running it by hand. A missing or invalid setting stops the console at start with a message naming it.
-"""
+Secrets are read from files (how Kubernetes mounts a Secret) and never logged; the plain-variable forms exist
+for running it by hand. A missing or invalid setting stops the console at start with a message naming it."""
 
 from __future__ import annotations
 
@@ -92,8 +91,10 @@ def from_environment(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     password = _secret(env, "CONSOLE_PASSWORD")
     if len(password) < MIN_PASSWORD:
-        raise ConfigError(f"CONSOLE_PASSWORD (or CONSOLE_PASSWORD_FILE) must hold at least {MIN_PASSWORD} "
-                          "characters: the console never runs without its login")
+        raise ConfigError(
+            f"CONSOLE_PASSWORD (or CONSOLE_PASSWORD_FILE) must hold at least {MIN_PASSWORD} "
+            "characters: the console never runs without its login"
+        )
     token_file = env.get("CONSOLE_STORE_TOKEN_FILE", "").strip()
     kubeconfig = env.get("CONSOLE_KUBECONFIG", "").strip() or env.get("KUBECONFIG", "").strip()
     return Settings(

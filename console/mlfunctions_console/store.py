@@ -32,15 +32,21 @@ class Store:
 
     async def _get(self, path: str) -> dict[str, Any]:
         if not self.url:
-            raise StoreError("unconfigured", "no model store URL: the default ModelStore has no status.url yet "
-                                             "and CONSOLE_STORE_URL is not set")
+            raise StoreError(
+                "unconfigured",
+                "no model store URL: the default ModelStore has no status.url yet "
+                "and CONSOLE_STORE_URL is not set",
+            )
         if not self._token:
             raise StoreError("unconfigured", "the console has no read token for the model store", self.url)
         try:
             answer = await self._http.get(self.url + path, headers={"Authorization": f"Bearer {self._token}"})
         except httpx.HTTPError as error:
-            raise StoreError("unreachable", f"the model store at {self.url} did not answer "
-                                            f"({type(error).__name__})", self.url) from None
+            raise StoreError(
+                "unreachable",
+                f"the model store at {self.url} did not answer ({type(error).__name__})",
+                self.url,
+            ) from None
         if answer.status_code == 200:
             return answer.json()
         try:

@@ -1,6 +1,6 @@
 """The credential a train function's callers present: the operator keeps it in Secret `<mlfunction>-invoke`
-(key `token`) in the MLFunction's own namespace, and the function knows only its SHA-256. The console reads it
-server-side at each train call, sends it as a bearer token, and never keeps it or shows it."""
+(key `token`) in the MLFunction's own namespace, and the function knows only its SHA-256. The console reads
+it server-side at each train call, sends it as a bearer token, and never keeps it or shows it."""
 
 from __future__ import annotations
 

@@ -1,10 +1,11 @@
-"""The train form: exactly what an MLFunction's spec lets a caller change, and the request body it becomes. Pure.
+"""The train form: exactly what an MLFunction's spec lets a caller change, and the request body it becomes.
+Pure.
 
 `spec.training.allowOverrides` names what one call may change (the train function refuses anything else, 403):
-the estimator (from the CRD's allow-list, fitted to the dataset: regressors for diabetes, classifiers otherwise),
-the params named in `paramBounds` (each within its bounds: a number between minimum and maximum, or one of
-`values`), testSize, randomState, the dataset. Empty or omitted: the call trains what the spec says, so the form
-is a button. The train function checks the values again and names what is wrong."""
+the estimator (from the CRD's allow-list, fitted to the dataset: regressors for diabetes, classifiers
+otherwise), the params named in `paramBounds` (each within its bounds: a number between minimum and maximum,
+or one of `values`), testSize, randomState, the dataset. Empty or omitted: the call trains what the spec says,
+so the form is a button. The train function checks the values again and names what is wrong."""
 
 from __future__ import annotations
 
@@ -15,10 +16,30 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # The CRD's allow-list (tests/console checks it against crds/).
-CLASSIFIERS = ("LogisticRegression", "RandomForestClassifier", "ExtraTreesClassifier", "GradientBoostingClassifier",
-               "DecisionTreeClassifier", "KNeighborsClassifier", "SVC", "GaussianNB", "MLPClassifier")
-REGRESSORS = ("LinearRegression", "Ridge", "Lasso", "ElasticNet", "RandomForestRegressor", "ExtraTreesRegressor",
-              "GradientBoostingRegressor", "DecisionTreeRegressor", "KNeighborsRegressor", "SVR", "MLPRegressor")
+CLASSIFIERS = (
+    "LogisticRegression",
+    "RandomForestClassifier",
+    "ExtraTreesClassifier",
+    "GradientBoostingClassifier",
+    "DecisionTreeClassifier",
+    "KNeighborsClassifier",
+    "SVC",
+    "GaussianNB",
+    "MLPClassifier",
+)
+REGRESSORS = (
+    "LinearRegression",
+    "Ridge",
+    "Lasso",
+    "ElasticNet",
+    "RandomForestRegressor",
+    "ExtraTreesRegressor",
+    "GradientBoostingRegressor",
+    "DecisionTreeRegressor",
+    "KNeighborsRegressor",
+    "SVR",
+    "MLPRegressor",
+)
 CLASSIFICATION_DATASETS = ("iris", "wine", "breast_cancer", "digits")
 REGRESSION_DATASETS = ("diabetes",)
 _INTEGER = re.compile(r"^[+-]?\d+$")
@@ -68,14 +89,23 @@ def for_spec(training: dict[str, Any], values: dict[str, str] | None = None) -> 
     if "params" in allow:
         for name, bound in sorted((training.get("paramBounds") or {}).items()):
             shown = values.get(f"param.{name}", "" if params.get(name) is None else str(params[name]))
-            fields.append(ParamField(name, bound.get("minimum"), bound.get("maximum"),
-                                     tuple(bound.get("values") or ()), shown))
+            fields.append(
+                ParamField(
+                    name, bound.get("minimum"), bound.get("maximum"), tuple(bound.get("values") or ()), shown
+                )
+            )
     kind = REGRESSION_DATASETS if dataset in REGRESSION_DATASETS else CLASSIFICATION_DATASETS
     return TrainForm(
-        dataset=dataset, estimator=training.get("estimator", ""), params=params,
-        test_size=training.get("testSize", 0.2), allow=allow,
+        dataset=dataset,
+        estimator=training.get("estimator", ""),
+        params=params,
+        test_size=training.get("testSize", 0.2),
+        allow=allow,
         estimators=_estimators_for(dataset) if "estimator" in allow else (),
-        datasets=kind if "dataset" in allow else (), param_fields=fields, values=values)
+        datasets=kind if "dataset" in allow else (),
+        param_fields=fields,
+        values=values,
+    )
 
 
 def request_body(form: TrainForm, values: dict[str, str]) -> bytes:
@@ -90,12 +120,17 @@ def request_body(form: TrainForm, values: dict[str, str]) -> bytes:
         allowed = _estimators_for(dataset)
         if values["estimator"] not in allowed:
             kind = "regressor" if allowed == REGRESSORS else "classifier"
-            raise FormError(f"estimator: {values['estimator']!r} is not allowed for dataset {dataset}; choose a "
-                            f"{kind} from the list")
+            raise FormError(
+                f"estimator: {values['estimator']!r} is not allowed for dataset {dataset}; choose a "
+                f"{kind} from the list"
+            )
         body["estimator"] = values["estimator"]
     if "params" in form.allow:
-        params = {f.name: _param(f, values.get(f"param.{f.name}", "").strip()) for f in form.param_fields
-                  if values.get(f"param.{f.name}", "").strip()}
+        params = {
+            f.name: _param(f, values.get(f"param.{f.name}", "").strip())
+            for f in form.param_fields
+            if values.get(f"param.{f.name}", "").strip()
+        }
         if params:
             body["params"] = params
     if "testSize" in form.allow and values.get("testSize", "").strip():
@@ -126,8 +161,12 @@ def _param(bound: ParamField, raw: str) -> int | float | str:
         if raw not in bound.values:
             raise FormError(f"{bound.name}: choose one of {', '.join(bound.values)}")
         return raw
-    value: int | float = int(raw) if _INTEGER.match(raw) else _number(bound.name, raw)  # n_estimators wants an int
-    if (bound.minimum is not None and value < bound.minimum) or (bound.maximum is not None and value > bound.maximum):
+    value: int | float = (
+        int(raw) if _INTEGER.match(raw) else _number(bound.name, raw)
+    )  # n_estimators wants an int
+    if (bound.minimum is not None and value < bound.minimum) or (
+        bound.maximum is not None and value > bound.maximum
+    ):
         raise FormError(f"{bound.name}: must be between {_show(bound.minimum)} and {_show(bound.maximum)}")
     return value
 

@@ -1,8 +1,8 @@
 """The triggers: a prediction (answered in the same page) and a training (a job the page follows).
 
-A cold start is told from the replicas read just before the call: none ready means the gateway had to start one
-for it. A training runs as a background task, so the page can show its progress (starting the function, training,
-done) and, once done, which predict functions serve the new version, by asking the warm ones."""
+A cold start is told from the replicas read just before the call: none ready means the gateway had to start
+one for it. A training runs as a background task, so the page can show its progress (starting the function,
+training, done) and, once done, which predict functions serve the new version, by asking the warm ones."""
 
 from __future__ import annotations
 
@@ -40,21 +40,33 @@ async def predict(services: Services, view: FunctionView, body: bytes, content_t
     ready = await services.live_ready(view)
     cold = not ready
     called = await services.gateway.invoke(view.function_name, view.function_namespace, body, content_type)
-    outcome = PredictOutcome(cold=cold, ready_before=ready, seconds=called.seconds,
-                             gateway_seconds=called.gateway_seconds)
+    outcome = PredictOutcome(
+        cold=cold, ready_before=ready, seconds=called.seconds, gateway_seconds=called.gateway_seconds
+    )
     if called.status == 200:
         try:
             document = called.json()
             outcome.answer = read_answer(document)
             outcome.raw = json.dumps(document, indent=2)[:20000]
         except ValueError as error:
-            outcome.problem = Problem("The function's answer is not a prediction", str(error),
-                                      ["See the function's logs."])
+            outcome.problem = Problem(
+                "The function's answer is not a prediction", str(error), ["See the function's logs."]
+            )
     else:
-        outcome.problem = advice.invocation(called.status, called.error or _message(called.body),
-                                            f"{view.namespace}/{view.name}")
-    services.activity.record(view.key, Call(time.time(), "predict", called.seconds, called.status, cold,
-                                            outcome.answer.version if outcome.answer else None))
+        outcome.problem = advice.invocation(
+            called.status, called.error or _message(called.body), f"{view.namespace}/{view.name}"
+        )
+    services.activity.record(
+        view.key,
+        Call(
+            time.time(),
+            "predict",
+            called.seconds,
+            called.status,
+            cold,
+            outcome.answer.version if outcome.answer else None,
+        ),
+    )
     return outcome
 
 
@@ -74,15 +86,23 @@ class TrainJob:
     served: dict[str, int | None] = field(default_factory=dict)  # predict MLFunction -> version it serves
 
     def public(self) -> dict[str, Any]:
-        """What the job page's script polls: never a credential (the request is the form's estimator/params)."""
+        """What the job page's script polls: never a credential (the request is what the form changed)."""
         end = self.finished or time.time()
         version = (self.result.get("model") or {}).get("version")
-        return {"served_all": bool(self.served) and all(v == version for v in self.served.values()),"id": self.id, "function": f"{self.namespace}/{self.name}", "phase": self.phase,
-                "cold": self.cold, "elapsedSeconds": round(end - self.started, 1), "request": self.request,
-                "result": self.result, "served": self.served,
-                "problem": None if self.problem is None else {"title": self.problem.title,
-                                                               "detail": self.problem.detail,
-                                                               "todo": self.problem.todo}}
+        return {
+            "served_all": bool(self.served) and all(v == version for v in self.served.values()),
+            "id": self.id,
+            "function": f"{self.namespace}/{self.name}",
+            "phase": self.phase,
+            "cold": self.cold,
+            "elapsedSeconds": round(end - self.started, 1),
+            "request": self.request,
+            "result": self.result,
+            "served": self.served,
+            "problem": None
+            if self.problem is None
+            else {"title": self.problem.title, "detail": self.problem.detail, "todo": self.problem.todo},
+        }
 
 
 class Jobs:
@@ -95,8 +115,13 @@ class Jobs:
         return self._jobs.get(job_id)
 
     def start(self, view: FunctionView, body: bytes) -> TrainJob:
-        job = TrainJob(id=secrets.token_urlsafe(12), namespace=view.namespace, name=view.name, model=view.model,
-                       request=json.loads(body))
+        job = TrainJob(
+            id=secrets.token_urlsafe(12),
+            namespace=view.namespace,
+            name=view.name,
+            model=view.model,
+            request=json.loads(body),
+        )
         self._jobs[job.id] = job
         while len(self._jobs) > JOBS_KEPT:
             self._jobs.pop(next(iter(self._jobs)))
@@ -119,14 +144,19 @@ class Jobs:
         ready = await services.live_ready(view)
         job.cold = not ready
         job.phase = "starting" if job.cold else "training"
-        call = asyncio.create_task(services.gateway.invoke(view.function_name, view.function_namespace, body,
-                                                           "application/json", headers=headers))
+        call = asyncio.create_task(
+            services.gateway.invoke(
+                view.function_name, view.function_namespace, body, "application/json", headers=headers
+            )
+        )
         while job.cold and job.phase == "starting" and not call.done():
             await asyncio.wait({call}, timeout=0.5)
             if not call.done() and await services.live_ready(view):
                 job.phase = "training"  # a replica is up: the request is being trained on
         called = await call
-        services.activity.record(view.key, Call(time.time(), "train", called.seconds, called.status, job.cold))
+        services.activity.record(
+            view.key, Call(time.time(), "train", called.seconds, called.status, job.cold)
+        )
         job.finished = time.time()
         if called.status == 200:
             try:
@@ -136,8 +166,9 @@ class Jobs:
             job.phase = "done"
             await self._watch_served(job)
         else:
-            job.problem = advice.invocation(called.status, called.error or _message(called.body),
-                                            f"{view.namespace}/{view.name}")
+            job.problem = advice.invocation(
+                called.status, called.error or _message(called.body), f"{view.namespace}/{view.name}"
+            )
             job.phase = "failed"
 
     async def _watch_served(self, job: TrainJob) -> None:
@@ -147,8 +178,14 @@ class Jobs:
         deadline = time.monotonic() + SERVED_WATCH_SECONDS
         while version is not None and time.monotonic() < deadline:
             functions = await self.services.functions()
-            predictors = [v for v in functions.views if v.task == "predict" and v.model == job.model
-                          and v.pinned_version is None and v.function_name]
+            predictors = [
+                v
+                for v in functions.views
+                if v.task == "predict"
+                and v.model == job.model
+                and v.pinned_version is None
+                and v.function_name
+            ]
             for view in predictors:
                 job.served[f"{view.namespace}/{view.name}"] = await served_version(self.services, view)
             if all(v == version for v in job.served.values()):
@@ -161,8 +198,15 @@ async def served_version(services: Services, view: FunctionView) -> int | None:
     ready replica: asking would start one."""
     if not view.ready:
         return None
-    called = await services.gateway.invoke(view.function_name, view.function_namespace, b"", "application/json",
-                                           path=f"/v2/models/{view.model}", method="GET", timeout=5.0)
+    called = await services.gateway.invoke(
+        view.function_name,
+        view.function_namespace,
+        b"",
+        "application/json",
+        path=f"/v2/models/{view.model}",
+        method="GET",
+        timeout=5.0,
+    )
     try:
         return int(called.json()["versions"][0]) if called.status == 200 else None
     except (ValueError, KeyError, IndexError, TypeError):

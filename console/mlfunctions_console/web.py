@@ -21,10 +21,16 @@ HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 PUBLIC = ("/login", "/healthz", "/static/")
 # Everything the pages use is served by the console itself: no CDN, no inline script or style.
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-       "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
-HEADERS = [(b"content-security-policy", CSP.encode()), (b"x-content-type-options", b"nosniff"),
-           (b"referrer-policy", b"same-origin"), (b"x-frame-options", b"DENY")]
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+)
+HEADERS = [
+    (b"content-security-policy", CSP.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+    (b"x-frame-options", b"DENY"),
+]
 
 
 def _ago(seconds_since_epoch: float | None) -> str:
@@ -45,10 +51,17 @@ def page(request: Request, template: str, status_code: int = 200, **context) -> 
     session = getattr(request.state, "session", None)
     login: Login = request.app.state.login
     context.setdefault("problems", [])
-    return templates.TemplateResponse(request, template, {
-        "csrf": login.csrf_token(session) if session else "", "signed_in": session is not None
-        or getattr(request.state, "basic", False), **context}, status_code=status_code,
-        headers={"Cache-Control": "no-store"})
+    return templates.TemplateResponse(
+        request,
+        template,
+        {
+            "csrf": login.csrf_token(session) if session else "",
+            "signed_in": session is not None or getattr(request.state, "basic", False),
+            **context,
+        },
+        status_code=status_code,
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 def problem_page(request: Request, problem: Problem, status_code: int) -> Response:
@@ -86,8 +99,9 @@ class SignedIn:
             return await self.app(scope, receive, with_headers)
         origin = request.headers.get("origin")
         if request.method == "POST" and origin and origin != f"{request.url.scheme}://{request.url.netloc}":
-            return await JSONResponse({"error": "forbidden", "message": "cross-site request refused"},
-                                      status_code=403)(scope, receive, with_headers)
+            return await JSONResponse(
+                {"error": "forbidden", "message": "cross-site request refused"}, status_code=403
+            )(scope, receive, with_headers)
         session = self.login.session(request.cookies.get(COOKIE))
         basic = session is None and self.login.check_basic(request.headers.get("authorization"))
         if session is None and not basic:
@@ -95,8 +109,14 @@ class SignedIn:
                 target = path + (f"?{scope['query_string'].decode()}" if scope.get("query_string") else "")
                 response = RedirectResponse(f"/login?next={quote(target)}", status_code=303)
             else:
-                response = JSONResponse({"error": "unauthorized", "message": "sign in on /login, or send the "
-                                         "console's user and password as HTTP Basic credentials"}, status_code=401)
+                response = JSONResponse(
+                    {
+                        "error": "unauthorized",
+                        "message": "sign in on /login, or send the "
+                        "console's user and password as HTTP Basic credentials",
+                    },
+                    status_code=401,
+                )
             return await response(scope, receive, with_headers)
         scope.setdefault("state", {})
         scope["state"]["session"] = session
@@ -116,9 +136,12 @@ def csrf_ok(request: Request, form) -> bool:
 
 async def server_error(request: Request, error: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
-    problem = Problem("Something went wrong in the console", f"{type(error).__name__} (the console's log has "
-                      "the details)", ["Reload the page; if it persists, look at the console's log."])
+    problem = Problem(
+        "Something went wrong in the console",
+        f"{type(error).__name__} (the console's log has the details)",
+        ["Reload the page; if it persists, look at the console's log."],
+    )
     try:
         return problem_page(request, problem, 500)
-    except Exception:  # the templates themselves failed: plain text, still no trace
+    except Exception:  # noqa: BLE001 -- the templates themselves failed: plain text, still no trace
         return Response(f"{problem.title}: {problem.detail}", status_code=500, media_type="text/plain")

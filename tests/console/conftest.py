@@ -1,10 +1,10 @@
 """The console's test stack: `make up`'s own pieces (mlfunctions_stack.up.LocalStack) on the session's control
-plane, in namespaces of its own: the model store, the operator under the chart's RBAC, the local OpenFaaS, iris
-and digits trained through their train functions, and the console as its own ServiceAccount under the chart's
-console RBAC, allowed to train iris-train and digits-train (and not iris-train-other).
+plane, in namespaces of its own: the model store, the operator under the chart's RBAC, the local OpenFaaS,
+iris and digits trained through their train functions, and the console as its own ServiceAccount under the
+chart's console RBAC, allowed to train iris-train and digits-train (and not iris-train-other).
 
-The operator gets short intervals (resync 3 s; predict functions look for a new model version every second), so a
-test sees a new version served in seconds rather than minutes."""
+The operator gets short intervals (resync 3 s; predict functions look for a new model version every second),
+so a test sees a new version served in seconds rather than minutes."""
 
 from __future__ import annotations
 
@@ -48,9 +48,15 @@ def console_stack(control_plane, k8s, tmp_path_factory) -> ConsoleStack:
     namespace, operator_ns, function_ns = f"{base}-ds", f"{base}-sys", f"{base}-fn"
     workdir = tmp_path_factory.mktemp("console-stack")
     core = client.CoreV1Api(k8s)
-    stack = LocalStack(control_plane, workdir / "stack", gateway_port=processes.free_port(),
-                       store_port=processes.free_port(), operator_namespace=operator_ns,
-                       function_namespace=function_ns, release=base)
+    stack = LocalStack(
+        control_plane,
+        workdir / "stack",
+        gateway_port=processes.free_port(),
+        store_port=processes.free_port(),
+        operator_namespace=operator_ns,
+        function_namespace=function_ns,
+        release=base,
+    )
     try:
         stack.install()
         core.create_namespace({"metadata": {"name": namespace}})
@@ -64,15 +70,28 @@ def console_stack(control_plane, k8s, tmp_path_factory) -> ConsoleStack:
         for trainer in ("iris-train", "digits-train"):
             _train(core, stack, stack.wait_ready(applied[trainer]))
         ready = {name: stack.wait_ready(m) for name, m in applied.items()}
-        url, user, password_file = stack.start_console(store_url, token_file, processes.free_port(),
-                                                       ((namespace, "iris-train"), (namespace, "digits-train")))
+        url, user, password_file = stack.start_console(
+            store_url,
+            token_file,
+            processes.free_port(),
+            ((namespace, "iris-train"), (namespace, "digits-train")),
+        )
         folder = stack.state_dir / "console"
-        yield ConsoleStack(stack=stack, url=url, user=user, password=password_file.read_text().strip(),
-                           store_url=store_url, admin_token=token_file.read_text().strip(),
-                           read_token=(folder / "store-token").read_text().strip(),
-                           kubeconfig=folder / "console.kubeconfig", namespace=namespace,
-                           operator_namespace=operator_ns, function_namespace=function_ns, workdir=workdir,
-                           mlfunctions=ready)
+        yield ConsoleStack(
+            stack=stack,
+            url=url,
+            user=user,
+            password=password_file.read_text().strip(),
+            store_url=store_url,
+            admin_token=token_file.read_text().strip(),
+            read_token=(folder / "store-token").read_text().strip(),
+            kubeconfig=folder / "console.kubeconfig",
+            namespace=namespace,
+            operator_namespace=operator_ns,
+            function_namespace=function_ns,
+            workdir=workdir,
+            mlfunctions=ready,
+        )
     finally:
         stack.close()
         for name in (namespace, operator_ns, function_ns):
@@ -84,7 +103,7 @@ def console_stack(control_plane, k8s, tmp_path_factory) -> ConsoleStack:
 
 
 def _train(core: client.CoreV1Api, stack: LocalStack, mlfunction: dict) -> None:
-    """Version 1, trained as any caller does: with the function's invoke credential when the operator made one."""
+    """Version 1, trained as any caller does: with the function's invoke credential (when there is one)."""
     meta = mlfunction["metadata"]
     try:
         secret = core.read_namespaced_secret(f"{meta['name']}-invoke", meta["namespace"])
@@ -94,8 +113,12 @@ def _train(core: client.CoreV1Api, stack: LocalStack, mlfunction: dict) -> None:
             raise
         headers = {}
     function = mlfunction["status"]["function"]
-    trained = requests.post(f"{stack.gateway.url}/function/{function['name']}.{function['namespace']}", json={},
-                            headers=headers, timeout=300)
+    trained = requests.post(
+        f"{stack.gateway.url}/function/{function['name']}.{function['namespace']}",
+        json={},
+        headers=headers,
+        timeout=300,
+    )
     assert trained.status_code == 200, trained.text
 
 
@@ -111,13 +134,20 @@ def other_console(console_stack: ConsoleStack, tmp_path):
         password_file.write_text(console_stack.password)
         token_file = tmp_path / f"token-{port}"
         token_file.write_text(overrides.pop("STORE_TOKEN", console_stack.read_token))
-        env = {**os.environ, "CONSOLE_HOST": "127.0.0.1", "CONSOLE_PORT": str(port),
-               "CONSOLE_USERNAME": console_stack.user, "CONSOLE_PASSWORD_FILE": str(password_file),
-               "CONSOLE_KUBECONFIG": str(console_stack.kubeconfig),
-               "CONSOLE_OPERATOR_NAMESPACE": console_stack.operator_namespace,
-               "CONSOLE_FUNCTION_NAMESPACE": console_stack.function_namespace,
-               "CONSOLE_GATEWAY_URL": console_stack.gateway_url(), "CONSOLE_STORE_URL": console_stack.store_url,
-               "CONSOLE_STORE_TOKEN_FILE": str(token_file), **overrides}
+        env = {
+            **os.environ,
+            "CONSOLE_HOST": "127.0.0.1",
+            "CONSOLE_PORT": str(port),
+            "CONSOLE_USERNAME": console_stack.user,
+            "CONSOLE_PASSWORD_FILE": str(password_file),
+            "CONSOLE_KUBECONFIG": str(console_stack.kubeconfig),
+            "CONSOLE_OPERATOR_NAMESPACE": console_stack.operator_namespace,
+            "CONSOLE_FUNCTION_NAMESPACE": console_stack.function_namespace,
+            "CONSOLE_GATEWAY_URL": console_stack.gateway_url(),
+            "CONSOLE_STORE_URL": console_stack.store_url,
+            "CONSOLE_STORE_TOKEN_FILE": str(token_file),
+            **overrides,
+        }
         log = tmp_path / f"console-{port}.log"
         process = processes.spawn([sys.executable, "-m", "mlfunctions_console"], log, env=env)
         started.append(process)

@@ -1,7 +1,7 @@
-"""Headless Chromium for the console's browser tests: Debian's chromium and chromedriver (hack/browser-packages.sh
-installs them), driven by Selenium with explicit paths, so Selenium never looks for a browser or a driver of its
-own. Flags as this machine needs them (no background networking, no sync, no component updates: nothing leaves
-the machine), and a fresh profile each time."""
+"""Headless Chromium for the console's browser tests: Debian's chromium and chromedriver
+(hack/browser-packages.sh installs them), driven by Selenium with explicit paths, so Selenium never looks for
+a browser or a driver of its own. Flags as this machine needs them (no background networking, no sync, no
+component updates: nothing leaves the machine), and a fresh profile each time."""
 
 from __future__ import annotations
 
@@ -16,9 +16,19 @@ from selenium.webdriver.chrome.service import Service
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 ARTIFACTS = Path(__file__).parent / "artifacts"
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-default-apps", "--disable-extensions", "--window-size=1360,1000")
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-default-apps",
+    "--disable-extensions",
+    "--window-size=1360,1000",
+)
 
 
 def install() -> None:
@@ -44,8 +54,13 @@ def screenshot(driver: webdriver.Chrome, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     metrics = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})
     size = metrics["cssContentSize"]
-    shot = driver.execute_cdp_cmd("Page.captureScreenshot", {
-        "format": "png", "captureBeyondViewport": True,
-        "clip": {"x": 0, "y": 0, "width": size["width"], "height": min(size["height"], 4000), "scale": 1}})
+    shot = driver.execute_cdp_cmd(
+        "Page.captureScreenshot",
+        {
+            "format": "png",
+            "captureBeyondViewport": True,
+            "clip": {"x": 0, "y": 0, "width": size["width"], "height": min(size["height"], 4000), "scale": 1},
+        },
+    )
     path.write_bytes(base64.b64decode(shot["data"]))
     return path

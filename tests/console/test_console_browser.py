@@ -1,7 +1,8 @@
-"""The console in a real browser (Debian's headless Chromium through chromedriver) against the running stack: sign
-in, see the functions, predict iris, predict a digit from an uploaded picture and from one drawn on the canvas,
-train a new version and watch it become the one served, and see a function scaled to zero come back on a
-trigger. Screenshots go to tests/console/artifacts/. A browser that cannot start is an error, never a skip."""
+"""The console in a real browser (Debian's headless Chromium through chromedriver) against the running stack:
+sign in, see the functions, predict iris, predict a digit from an uploaded picture and from one drawn on the
+canvas, train a new version and watch it become the one served, and see a function scaled to zero come back on
+a trigger. Screenshots go to tests/console/artifacts/. A browser that cannot start is an error, never a
+skip."""
 
 from __future__ import annotations
 
@@ -44,9 +45,11 @@ def _row(driver, function: str):
 
 def _until_row(driver, console_stack, function: str, test, what: str, timeout: float = 90):
     """Reload the functions page until the function's row passes `test` (its text)."""
+
     def check(d):
         _open(d, console_stack.url + "/")
         return test(_row(d, function).text)
+
     return _wait(driver, check, timeout, what)
 
 
@@ -63,8 +66,10 @@ def test_sign_in_and_see_every_function(browser, console_stack):
     assert "scales" not in _row(browser, f"{ns}/iris-predict").text
     # The first page, as the browser measured it: from the request to the last byte of the answer.
     _open(browser, console_stack.url + "/")
-    timing = browser.execute_script("const n = performance.getEntriesByType('navigation')[0];"
-                                    "return [n.responseEnd - n.requestStart, n.loadEventEnd - n.startTime];")
+    timing = browser.execute_script(
+        "const n = performance.getEntriesByType('navigation')[0];"
+        "return [n.responseEnd - n.requestStart, n.loadEventEnd - n.startTime];"
+    )
     print(f"functions page: answered in {timing[0]:.0f} ms, loaded in {timing[1]:.0f} ms")
     assert timing[0] < 200, timing
     screenshot(browser, "functions")
@@ -74,7 +79,8 @@ def test_every_control_has_a_label_and_the_form_works_from_the_keyboard(browser,
     _open(browser, f"{console_stack.url}/functions/{console_stack.namespace}/iris-predict")
     unlabelled = browser.execute_script(
         "return [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]"
-        ".filter(e => e.labels.length === 0).map(e => e.id || e.name);")
+        ".filter(e => e.labels.length === 0).map(e => e.id || e.name);"
+    )
     assert unlabelled == []
     first = browser.find_element(By.ID, "f0")
     first.click()
@@ -98,7 +104,7 @@ def test_predict_iris(browser, console_stack):
     _wait(browser, lambda d: d.find_elements(By.ID, "prediction"))
     assert browser.find_element(By.ID, "prediction").text == "virginica"
     rows = browser.find_elements(By.CSS_SELECTOR, "#probabilities tbody tr")
-    assert [r.find_element(By.TAG_NAME, "th").text for r in rows][0] == "virginica" and len(rows) == 3
+    assert rows[0].find_element(By.TAG_NAME, "th").text == "virginica" and len(rows) == 3
     assert "Time taken:" in browser.find_element(By.ID, "time-taken").text
     assert browser.find_element(By.ID, "start-kind").text.startswith("Warm:")
     screenshot(browser, "predict-iris")
@@ -131,8 +137,9 @@ def test_predict_a_drawn_digit(browser, console_stack):
     _open(browser, f"{console_stack.url}/functions/{console_stack.namespace}/digits-predict")
     canvas = browser.find_element(By.ID, "drawing-canvas")
     # A "1": one stroke down the middle, drawn with the mouse.
-    ActionChains(browser).move_to_element_with_offset(canvas, 5, -100).click_and_hold() \
-        .move_by_offset(-5, 70).move_by_offset(-5, 70).move_by_offset(0, 60).release().perform()
+    ActionChains(browser).move_to_element_with_offset(canvas, 5, -100).click_and_hold().move_by_offset(
+        -5, 70
+    ).move_by_offset(-5, 70).move_by_offset(0, 60).release().perform()
     browser.find_element(By.ID, "predict-button").click()
     _wait(browser, lambda d: d.find_elements(By.ID, "prediction"))
     rows = browser.find_elements(By.CSS_SELECTOR, "#probabilities tbody tr")
@@ -149,24 +156,41 @@ def test_train_a_new_version_and_watch_it_become_the_one_served(browser, console
     browser.find_element(By.ID, "param-n_estimators").send_keys("25")
     browser.find_element(By.ID, "train-button").click()
     _wait(browser, lambda d: "/jobs/" in d.current_url)
-    status = _wait(browser, lambda d: (t := d.find_element(By.ID, "job-status").text).startswith("Done") and t,
-                   timeout=180, what="the training to finish")
+    status = _wait(
+        browser,
+        lambda d: (t := d.find_element(By.ID, "job-status").text).startswith("Done") and t,
+        timeout=180,
+        what="the training to finish",
+    )
     version = int(status.split("version ")[1].split(" ")[0])
     assert browser.find_elements(By.CSS_SELECTOR, "#job-metrics tbody tr")
-    _wait(browser, lambda d: f"{ns}/iris-predict: serves version {version}" in d.find_element(
-        By.ID, "job-result").text, timeout=60, what=f"iris-predict to serve version {version}")
+    _wait(
+        browser,
+        lambda d: f"{ns}/iris-predict: serves version {version}" in d.find_element(By.ID, "job-result").text,
+        timeout=60,
+        what=f"iris-predict to serve version {version}",
+    )
     screenshot(browser, "train-done")
-    _until_row(browser, console_stack, f"{ns}/iris-predict",
-               lambda text: text.split("\n")[0] and f"\n{version}\n" in f"\n{text}\n" or f" {version} " in text,
-               f"the functions page to show version {version} served")
+    _until_row(
+        browser,
+        console_stack,
+        f"{ns}/iris-predict",
+        lambda text: text.split("\n")[0] and f"\n{version}\n" in f"\n{text}\n" or f" {version} " in text,
+        f"the functions page to show version {version} served",
+    )
     _open(browser, f"{console_stack.url}/functions/{ns}/iris-predict")
     assert f"serves version {version}" in browser.find_element(By.ID, "version-served").text
 
 
 def test_a_function_scaled_to_zero_comes_back_on_a_trigger(browser, console_stack):
     ns = console_stack.namespace
-    _until_row(browser, console_stack, f"{ns}/iris-cold", lambda text: "scaled to zero" in text,
-               "iris-cold to be scaled to zero")
+    _until_row(
+        browser,
+        console_stack,
+        f"{ns}/iris-cold",
+        lambda text: "scaled to zero" in text,
+        "iris-cold to be scaled to zero",
+    )
     _open(browser, f"{console_stack.url}/functions/{ns}/iris-cold")
     assert "scaled to zero" in browser.find_element(By.ID, "replicas").text
     started = time.monotonic()
@@ -175,7 +199,8 @@ def test_a_function_scaled_to_zero_comes_back_on_a_trigger(browser, console_stac
     print(f"cold start through the console: {time.monotonic() - started:.2f} s")
     assert browser.find_element(By.ID, "prediction").text == "setosa"
     assert browser.find_element(By.ID, "start-kind").text.startswith(
-        "Cold start: the function was scaled to zero before this call")
+        "Cold start: the function was scaled to zero before this call"
+    )
     assert "warm" in browser.find_element(By.ID, "replicas").text
     screenshot(browser, "cold-start")
     _open(browser, console_stack.url + "/")

@@ -1,5 +1,6 @@
 """The console's pure parts: login cookies and CSRF tokens, the gateway's metrics, the predict and train forms
-(the estimator allow-list is the CRD's), recent invocations, and the state read from an MLFunction's status."""
+(the estimator allow-list is the CRD's), recent invocations, and the state read from an MLFunction's
+status."""
 
 from __future__ import annotations
 
@@ -10,13 +11,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from PIL import Image
-
 from mlfunctions_console import overview, predict_form, train_form
 from mlfunctions_console.activity import Activity
 from mlfunctions_console.auth import Login, Throttle
 from mlfunctions_console.gateway import parse_metrics
 from mlfunctions_console.settings import ConfigError, from_environment
+from PIL import Image
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,7 +28,9 @@ def test_cookies_prove_a_session_until_they_expire_or_the_password_changes():
     assert session is not None and session.expires == 4600
     assert login.session(cookie, now=4601) is None
     expires, session_id, signature = cookie.split(".")
-    assert login.session(f"{int(expires) + 9999}.{session_id}.{signature}", now=2000) is None  # longer: forged
+    assert (
+        login.session(f"{int(expires) + 9999}.{session_id}.{signature}", now=2000) is None
+    )  # longer: forged
     assert login.session(f"{expires}.other.{signature}", now=2000) is None
     assert Login("admin", "another-password-2", 3600).session(cookie, now=2000) is None
     assert login.csrf_ok(session, login.csrf_token(session))
@@ -42,7 +44,11 @@ def test_basic_credentials_and_the_throttle():
     header = "Basic " + base64.b64encode(b"admin:a-long-password-1").decode()
     assert login.check_basic(header)
     assert not login.check_basic("Basic " + base64.b64encode(b"admin:wrong").decode())
-    assert not login.check_basic("Basic !!!") and not login.check_basic("Bearer x") and not login.check_basic(None)
+    assert (
+        not login.check_basic("Basic !!!")
+        and not login.check_basic("Bearer x")
+        and not login.check_basic(None)
+    )
     throttle = Throttle(limit=3, window_seconds=60)
     for at in (0, 1, 2):
         assert throttle.blocked_for(now=at) == 0
@@ -56,22 +62,26 @@ def test_settings_refuse_a_console_without_a_password(tmp_path):
         from_environment({"CONSOLE_PASSWORD": "short"})
     (tmp_path / "pw").write_text("long-enough-password\n")
     settings = from_environment({"CONSOLE_PASSWORD_FILE": str(tmp_path / "pw"), "CONSOLE_PORT": "9000"})
-    assert settings.password == "long-enough-password" and settings.username == "admin" and settings.port == 9000
+    assert (
+        settings.password == "long-enough-password" and settings.username == "admin" and settings.port == 9000
+    )
     with pytest.raises(ConfigError, match="CONSOLE_GATEWAY_URL"):
         from_environment({"CONSOLE_PASSWORD": "long-enough-password", "CONSOLE_GATEWAY_URL": "gateway:8080"})
 
 
 def test_gateway_metrics_of_openfaas_and_of_the_local_gateway():
-    text = "\n".join([
-        "# HELP gateway_function_invocation_total Requests",
-        'gateway_function_invocation_total{code="200",function_name="a.openfaas-fn"} 7',
-        'gateway_function_invocation_total{code="500",function_name="a.openfaas-fn"} 2',
-        'gateway_service_count{function_name="a.openfaas-fn"} 3',
-        'gateway_functions_seconds_sum{code="200",function_name="a.openfaas-fn"} 0.9',
-        'gateway_functions_seconds_count{code="200",function_name="a.openfaas-fn"} 9',
-        'gateway_function_invocation_total{function_name="b.fn"} 1',
-        "local_openfaas_autoscaler_passes_total 40",
-    ])
+    text = "\n".join(
+        [
+            "# HELP gateway_function_invocation_total Requests",
+            'gateway_function_invocation_total{code="200",function_name="a.openfaas-fn"} 7',
+            'gateway_function_invocation_total{code="500",function_name="a.openfaas-fn"} 2',
+            'gateway_service_count{function_name="a.openfaas-fn"} 3',
+            'gateway_functions_seconds_sum{code="200",function_name="a.openfaas-fn"} 0.9',
+            'gateway_functions_seconds_count{code="200",function_name="a.openfaas-fn"} 9',
+            'gateway_function_invocation_total{function_name="b.fn"} 1',
+            "local_openfaas_autoscaler_passes_total 40",
+        ]
+    )
     metrics = parse_metrics(text)
     assert metrics["a.openfaas-fn"].invocations == 9 and metrics["a.openfaas-fn"].ready_replicas == 3
     assert metrics["a.openfaas-fn"].mean_seconds == pytest.approx(0.1)
@@ -92,7 +102,8 @@ def test_recent_invocations_span_the_window_and_survive_a_counter_reset():
 def test_the_estimator_allow_list_is_the_crds():
     crd = yaml.safe_load((REPO_ROOT / "crds" / "mlfunctions.dev_mlfunctions.yaml").read_text())
     training = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"][
-        "training"]["properties"]
+        "training"
+    ]["properties"]
     assert list(train_form.CLASSIFIERS + train_form.REGRESSORS) == training["estimator"]["enum"]
 
 
@@ -102,29 +113,65 @@ def test_train_form_offers_only_what_the_spec_allows():
     # Nothing may change: whatever the form says, the call trains the spec as it is.
     assert json.loads(train_form.request_body(fixed, {"estimator": "GaussianNB", "param.C": "9"})) == {}
 
-    spec = {"dataset": "diabetes", "estimator": "Ridge", "params": {"alpha": 0.5},
-            "allowOverrides": ["estimator", "params", "testSize", "randomState"],
-            "paramBounds": {"alpha": {"minimum": 0.01, "maximum": 10}, "max_depth": {"minimum": 1, "maximum": 8},
-                            "solver": {"values": ["auto", "svd"]}}}
+    spec = {
+        "dataset": "diabetes",
+        "estimator": "Ridge",
+        "params": {"alpha": 0.5},
+        "allowOverrides": ["estimator", "params", "testSize", "randomState"],
+        "paramBounds": {
+            "alpha": {"minimum": 0.01, "maximum": 10},
+            "max_depth": {"minimum": 1, "maximum": 8},
+            "solver": {"values": ["auto", "svd"]},
+        },
+    }
     form = train_form.for_spec(spec)
     assert not form.fixed and form.estimators == train_form.REGRESSORS
-    assert [(f.name, f.value) for f in form.param_fields] == [("alpha", "0.5"), ("max_depth", ""), ("solver", "")]
-    body = json.loads(train_form.request_body(form, {"estimator": "Lasso", "param.alpha": "1", "param.max_depth": "",
-                                                     "param.solver": "svd", "testSize": "0.3", "randomState": "7"}))
-    assert body == {"estimator": "Lasso", "params": {"alpha": 1, "solver": "svd"}, "testSize": 0.3, "randomState": 7}
-    assert isinstance(json.loads(train_form.request_body(form, {"param.max_depth": "3"}))["params"]["max_depth"], int)
-    for values, complaint in (({"estimator": "SVC"}, "choose a regressor"),
-                              ({"param.alpha": "20"}, "alpha: must be between 0.01 and 10"),
-                              ({"param.alpha": "lots"}, "alpha: 'lots' is not a number"),
-                              ({"param.solver": "lbfgs"}, "solver: choose one of auto, svd"),
-                              ({"testSize": "1"}, "strictly between"),
-                              ({"randomState": "-1"}, "whole number")):
+    assert [(f.name, f.value) for f in form.param_fields] == [
+        ("alpha", "0.5"),
+        ("max_depth", ""),
+        ("solver", ""),
+    ]
+    body = json.loads(
+        train_form.request_body(
+            form,
+            {
+                "estimator": "Lasso",
+                "param.alpha": "1",
+                "param.max_depth": "",
+                "param.solver": "svd",
+                "testSize": "0.3",
+                "randomState": "7",
+            },
+        )
+    )
+    assert body == {
+        "estimator": "Lasso",
+        "params": {"alpha": 1, "solver": "svd"},
+        "testSize": 0.3,
+        "randomState": 7,
+    }
+    assert isinstance(
+        json.loads(train_form.request_body(form, {"param.max_depth": "3"}))["params"]["max_depth"], int
+    )
+    for values, complaint in (
+        ({"estimator": "SVC"}, "choose a regressor"),
+        ({"param.alpha": "20"}, "alpha: must be between 0.01 and 10"),
+        ({"param.alpha": "lots"}, "alpha: 'lots' is not a number"),
+        ({"param.solver": "lbfgs"}, "solver: choose one of auto, svd"),
+        ({"testSize": "1"}, "strictly between"),
+        ({"randomState": "-1"}, "whole number"),
+    ):
         with pytest.raises(train_form.FormError, match=complaint):
             train_form.request_body(form, values)
 
 
-IRIS = {"task": "classification", "dataset": "iris", "features": 4, "classes": ["setosa", "versicolor", "virginica"],
-        "featureNames": ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]}
+IRIS = {
+    "task": "classification",
+    "dataset": "iris",
+    "features": 4,
+    "classes": ["setosa", "versicolor", "virginica"],
+    "featureNames": ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"],
+}
 
 
 def test_predict_form_fits_the_model():
@@ -138,12 +185,16 @@ def test_predict_form_fits_the_model():
     with pytest.raises(predict_form.FormError, match="finite"):
         predict_form.request_body(form, {"f0": "nan", "f1": "1", "f2": "1", "f3": "1"}, None)
     regression = predict_form.for_model({"task": "regression", "features": 2})
-    assert "probabilities" not in json.loads(predict_form.request_body(regression, {"f0": "1", "f1": "2"}, None)[0])
+    assert "probabilities" not in json.loads(
+        predict_form.request_body(regression, {"f0": "1", "f1": "2"}, None)[0]
+    )
     assert predict_form.for_model(None, "the store is down").kind == "json"
 
 
 def test_predict_form_takes_a_drawing_or_an_upload_as_png():
-    form = predict_form.for_model({"task": "classification", "features": 64, "image": {"width": 8, "height": 8}})
+    form = predict_form.for_model(
+        {"task": "classification", "features": 64, "image": {"width": 8, "height": 8}}
+    )
     assert form.kind == "image"
     picture = io.BytesIO()
     Image.new("L", (16, 16), 255).save(picture, "PNG")
@@ -152,15 +203,23 @@ def test_predict_form_takes_a_drawing_or_an_upload_as_png():
     for values, upload in (({"drawing": drawn}, None), ({}, png)):
         body, _ = predict_form.request_body(form, values, upload)
         assert base64.b64decode(json.loads(body)["instances"][0]["b64"]) == png
-    for values, upload, complaint in (({}, None, "draw a digit"), ({}, b"GIF89a", "must be a PNG"),
-                                      ({"drawing": "data:image/gif;base64,AAAA"}, None, "not sent as a PNG")):
+    for values, upload, complaint in (
+        ({}, None, "draw a digit"),
+        ({}, b"GIF89a", "must be a PNG"),
+        ({"drawing": "data:image/gif;base64,AAAA"}, None, "not sent as a PNG"),
+    ):
         with pytest.raises(predict_form.FormError, match=complaint):
             predict_form.request_body(form, values, upload)
 
 
 def test_answers_are_read_with_probabilities_highest_first():
-    answer = predict_form.read_answer({"predictions": ["virginica"], "model": {"name": "iris", "version": 3},
-                                       "probabilities": [{"setosa": 0.01, "versicolor": 0.2, "virginica": 0.79}]})
+    answer = predict_form.read_answer(
+        {
+            "predictions": ["virginica"],
+            "model": {"name": "iris", "version": 3},
+            "probabilities": [{"setosa": 0.01, "versicolor": 0.2, "virginica": 0.79}],
+        }
+    )
     assert answer.prediction == "virginica" and answer.version == 3
     assert [name for name, _ in answer.probabilities] == ["virginica", "versicolor", "setosa"]
     with pytest.raises(ValueError):
@@ -173,12 +232,21 @@ def _condition(kind: str, status: str, reason: str, message: str = "") -> dict:
 
 def test_state_follows_kstatus():
     def mlf(conditions, generation=2, observed=2):
-        return {"metadata": {"generation": generation},
-                "status": {"observedGeneration": observed, "conditions": conditions}}
+        return {
+            "metadata": {"generation": generation},
+            "status": {"observedGeneration": observed, "conditions": conditions},
+        }
 
-    stalled = mlf([_condition("Ready", "False", "ModelStoreNotFound"),
-                   _condition("Stalled", "True", "ModelStoreNotFound", "ModelStore x not found")])
+    stalled = mlf(
+        [
+            _condition("Ready", "False", "ModelStoreNotFound"),
+            _condition("Stalled", "True", "ModelStoreNotFound", "ModelStore x not found"),
+        ]
+    )
     assert overview.state_of(stalled) == ("Stalled", "ModelStoreNotFound", "ModelStore x not found")
-    assert overview.state_of(mlf([_condition("Ready", "True", "ScaledToZero")]))[:2] == ("Ready", "ScaledToZero")
+    assert overview.state_of(mlf([_condition("Ready", "True", "ScaledToZero")]))[:2] == (
+        "Ready",
+        "ScaledToZero",
+    )
     assert overview.state_of(mlf([_condition("Ready", "True", "Deployed")], observed=1))[0] == "Reconciling"
     assert overview.state_of({"metadata": {"generation": 1}})[0] == "Waiting"

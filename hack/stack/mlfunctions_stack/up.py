@@ -5,8 +5,9 @@
 It starts a real control plane (etcd, kube-apiserver, kube-controller-manager), installs the CRDs, runs a model
 store (iris-server, referenced by an external ModelStore), the operator (as its ServiceAccount, with the Helm
 chart's RBAC), and the local OpenFaaS (runtime + gateway); then applies the iris examples, trains iris, starts
-the web console (console/, on 127.0.0.1:8088, as its own ServiceAccount) and prints what to try. Ctrl-C stops everything. State lives in .stack/: the cluster is new on every start (re-applying is
-a matter of seconds), while the models, the gateway's password and what the warm pools learned are kept.
+the web console (console/, on 127.0.0.1:8088, as its own ServiceAccount) and prints what to try. Ctrl-C stops
+everything. State lives in .stack/: the cluster is new on every start (re-applying is a matter of seconds),
+while the models, the gateway's password and what the warm pools learned are kept.
 """
 
 from __future__ import annotations
@@ -183,14 +184,15 @@ class LocalStack:
                 "models": ["*"], "rights": ["read"], "description": "console (make up)"},
                 headers={"Authorization": f"Bearer {admin_token_file.read_text().strip()}"})
             if minted.status_code != 201:
-                raise StackError(f"the store refused a read token for the console: {minted.status_code} {minted.text}")
+                raise StackError(f"the store refused a console token: {minted.status_code} {minted.text}")
             token_file.touch(mode=0o600)
             token_file.write_text(minted.json()["token"])
         triggers = [arg for i, (namespace, name) in enumerate(train_triggers) for arg in (
             "--set", f"console.trainTriggers[{i}].namespace={namespace}",
             "--set", f"console.trainTriggers[{i}].mlfunction={name}")]
-        rendered = _run([_helm(), "template", self.release, str(CHART), "--namespace", self.operator_namespace,
-                         "--kube-version", self.cluster.version, "--set", "console.enabled=true",
+        rendered = _run([_helm(), "template", self.release, str(CHART), "--namespace",
+                         self.operator_namespace, "--kube-version", self.cluster.version,
+                         "--set", "console.enabled=true",
                          "--set", f"functionNamespace={self.function_namespace}", *triggers,
                          "--show-only", "templates/console-serviceaccount.yaml",
                          "--show-only", "templates/console-rbac.yaml"])
@@ -199,8 +201,9 @@ class LocalStack:
         kubeconfig = self.cluster.service_account_kubeconfig(
             self.operator_namespace, account["metadata"]["name"], folder / "console.kubeconfig")
         _port_free(port, "the console", "--console-port")
-        env = {**os.environ, "CONSOLE_HOST": "127.0.0.1", "CONSOLE_PORT": str(port), "CONSOLE_USERNAME": "admin",
-               "CONSOLE_PASSWORD_FILE": str(password_file), "CONSOLE_KUBECONFIG": str(kubeconfig),
+        env = {**os.environ, "CONSOLE_HOST": "127.0.0.1", "CONSOLE_PORT": str(port),
+               "CONSOLE_USERNAME": "admin", "CONSOLE_PASSWORD_FILE": str(password_file),
+               "CONSOLE_KUBECONFIG": str(kubeconfig),
                "CONSOLE_OPERATOR_NAMESPACE": self.operator_namespace,
                "CONSOLE_FUNCTION_NAMESPACE": self.function_namespace,
                "CONSOLE_GATEWAY_URL": f"http://127.0.0.1:{self.gateway_port}", "CONSOLE_STORE_URL": store_url,
@@ -322,7 +325,8 @@ def up(options: argparse.Namespace) -> int:
     return 0
 
 
-def _instructions(cluster, gateway, store_url, token_file, trainer, predictors, seconds, sample, console) -> str:
+def _instructions(cluster, gateway, store_url, token_file, trainer, predictors, seconds, sample,
+                  console) -> str:
     train_url = trainer["status"]["url"]
     lines = [
         "",
