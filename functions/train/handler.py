@@ -2,7 +2,10 @@
 
 The body may override the configured training ({"dataset", "estimator", "params", "testSize", "randomState"}),
 or be a CSV table (Content-Type: text/csv) with a `target` column, options then in the query string. The
-answer is {"model": {"name", "version"}, "metrics": {...}, "durationSeconds": ...}."""
+answer is {"model": {"name", "version"}, "metrics": {...}, "durationSeconds": ...}.
+
+Deployed by the operator, a call must carry the MLFunction's invoke token and may change only what its spec
+allows (call_policy.py); that is checked before the body is read."""
 
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+import call_policy
 import function_support
 import json_http
 import onnx_export
@@ -38,18 +42,30 @@ def create_app() -> Starlette:
     except TrainingInputError as error:
         raise function_support.ConfigError(str(error)) from None
     max_body = int(function_support.env_float("TRAIN_MAX_BODY_BYTES", 64 * 1024 * 1024, minimum=0))
+    try:
+        policy = call_policy.from_environment(os.environ.get("TRAIN_CALL_POLICY"), function_support.secrets_dir(),
+                                              max_body)
+    except call_policy.PolicyError as error:
+        raise function_support.ConfigError(str(error)) from None
+    if policy.credential_file is None:
+        log.warning("TRAIN_CALL_POLICY is not set: anyone who reaches this function may train and store models")
     # Uploads are retried by the client with an idempotency key, so a retry never stores a second version.
     store = function_support.model_store_client(timeout=60.0, retries=3)
     one_at_a_time = asyncio.Lock()  # training is CPU-bound: a second request waits rather than halving both
+    scheduled = call_policy.ScheduledRuns()
 
     async def train(request: Request) -> JSONResponse:
         started = time.perf_counter()
         try:
-            spec, csv_body = await _training_request(request, configured, max_body)
+            authenticated = call_policy.authenticate(policy, request.headers.get("authorization"))
+            spec, csv_body = await _training_request(request, configured, policy,
+                                                     None if authenticated else scheduled)
+        except call_policy.CallRefused as error:
+            return json_http.json_error(error.status, str(error), error.headers)
         except TrainingInputError as error:
             return json_http.json_error(400, str(error))
-        except json_http.BodyTooLarge:
-            return json_http.json_error(413, f"the request body is larger than {max_body} bytes")
+        except json_http.BodyTooLarge as error:
+            return json_http.json_error(413, str(error))
 
         async with one_at_a_time:
             try:
@@ -101,12 +117,24 @@ def create_app() -> Starlette:
 
 
 async def _training_request(
-    request: Request, configured: training_request.TrainingSpec, max_body: int
+    request: Request,
+    configured: training_request.TrainingSpec,
+    policy: call_policy.CallPolicy,
+    anonymous: call_policy.ScheduledRuns | None,
 ) -> tuple[training_request.TrainingSpec, bytes | None]:
-    body = await json_http.read_body(request, max_body)
-    overrides = training_request.overrides_from_query(request.query_params)
+    """What to train. `anonymous`: the call carries no credential and may only run the configured training."""
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media_type in CSV_TYPES:
+    csv_body = media_type in CSV_TYPES
+    if csv_body and anonymous is None:  # before the body is read: who may not send data does not upload it
+        call_policy.check_overrides(policy, {}, csv_body=True)
+    limit = call_policy.MAX_OPTIONS_BYTES if anonymous is not None else policy.body_limit
+    body = await json_http.read_body(request, limit)
+    overrides = training_request.overrides_from_query(request.query_params)
+    if anonymous is not None:
+        anonymous.admit(overrides, body, csv_body=csv_body)
+        return configured, None
+    if csv_body:
+        call_policy.check_overrides(policy, overrides, csv_body=True)
         return training_request.with_overrides(configured, overrides, csv_body=True), body
     if body.strip():
         try:
@@ -120,4 +148,5 @@ async def _training_request(
         if not isinstance(fields, dict):
             raise TrainingInputError(f"the body must be a JSON object, got {type(fields).__name__}")
         overrides.update(fields)
+    call_policy.check_overrides(policy, overrides, csv_body=False)
     return training_request.with_overrides(configured, overrides, csv_body=False), None

@@ -14,17 +14,21 @@ log = logging.getLogger("function")
 class BodyTooLarge(Exception):
     """The request body is over the function's limit (answered 413)."""
 
+    def __init__(self, limit: int):
+        super().__init__(f"the request body is larger than {limit} bytes")
+        self.limit = limit
+
 
 async def read_body(request: Request, limit: int) -> bytes:
     """The whole body, refusing more than `limit` bytes without reading them all (chunked bodies included)."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge()
+        raise BodyTooLarge(limit)
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise BodyTooLarge()
+            raise BodyTooLarge(limit)
         chunks.append(chunk)
     return b"".join(chunks)
 

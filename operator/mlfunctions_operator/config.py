@@ -6,6 +6,8 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .api.common import Quantity
+
 
 class OperatorConfig(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MLFUNCTIONS_", frozen=True)
@@ -33,3 +35,24 @@ class OperatorConfig(BaseSettings):
     store_timeout_seconds: float = Field(10.0, gt=0, description="Timeout of each call to a model store.")
     orphan_token_grace_seconds: float = Field(
         300.0, gt=0, description="Age before a token no credential Secret holds is revoked by the store's sweep.")
+    # Caps per tenant (none by default). An MLFunction over one is Stalled (LimitExceeded) naming the field and the
+    # cap; per namespace, MLFunctions are counted oldest first, and the one that would pass a cap is Stalled.
+    max_replicas_per_function: int | None = Field(None, ge=1, description="Most spec.scaling.maxReplicas.")
+    max_cpu_per_replica: Quantity | None = Field(None, description="Most CPU a replica may request or be limited "
+                                                                  "to; also the limit of one that sets none.")
+    max_memory_per_replica: Quantity | None = Field(None, description="Most memory a replica may request or be "
+                                                                     "limited to; also the limit of one that sets "
+                                                                     "none.")
+    max_functions_per_namespace: int | None = Field(None, ge=1, description="Most MLFunctions in one namespace.")
+    max_replicas_per_namespace: int | None = Field(None, ge=1, description="Most replicas (the sum of "
+                                                                          "maxReplicas) in one namespace.")
+    max_cpu_per_namespace: Quantity | None = Field(None, description="Most CPU requested in one namespace, every "
+                                                                    "MLFunction at maxReplicas.")
+    max_memory_per_namespace: Quantity | None = Field(None, description="Most memory requested in one namespace, "
+                                                                       "every MLFunction at maxReplicas.")
+
+    @property
+    def limits_namespaces(self) -> bool:
+        """Whether any per-namespace cap is set."""
+        return any(cap is not None for cap in (self.max_functions_per_namespace, self.max_replicas_per_namespace,
+                                               self.max_cpu_per_namespace, self.max_memory_per_namespace))

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import kopf
 
 from . import GROUP, VERSION, scheduler
+from .builders.limits import Peer, peer_of
 from .builders.status import observe_function
 from .config import OperatorConfig
 from .controllers import Context, Reconciler
@@ -52,6 +53,7 @@ def registry() -> kopf.OperatorRegistry:
     kopf.on.startup(registry=registry)(startup)
     kopf.on.cleanup(registry=registry)(cleanup)
     kopf.index(GROUP, VERSION, "modelstores", registry=registry)(modelstore_index)
+    kopf.index(GROUP, VERSION, "mlfunctions", registry=registry)(mlfunction_peers)
     kopf.daemon(GROUP, VERSION, "mlfunctions", cancellation_timeout=10.0, registry=registry)(mlfunction_loop)
     kopf.on.event(GROUP, VERSION, "mlfunctions", registry=registry)(object_event)
     kopf.on.delete(GROUP, VERSION, "mlfunctions", registry=registry)(mlfunction_deleted)
@@ -98,7 +100,7 @@ async def cleanup(memo: kopf.Memo, **_) -> None:
         await runtime.kube.api.close()
 
 
-def _context(runtime: Runtime, body: kopf.Body, stores: kopf.Index) -> Context:
+def _context(runtime: Runtime, body: kopf.Body, stores: kopf.Index, peers: kopf.Index) -> Context:
     def emit(type: str, reason: str, message: str) -> None:
         kopf.event(body, type=type, reason=reason, message=message)
 
@@ -106,8 +108,11 @@ def _context(runtime: Runtime, body: kopf.Body, stores: kopf.Index) -> Context:
         found = stores.get((namespace, name))
         return next(iter(found), None) if found else None
 
+    async def lookup_peers(namespace: str) -> list[Peer]:
+        return list(peers.get(namespace) or ())
+
     return Context(kube=runtime.kube, stores=runtime.stores, config=runtime.config, emit=emit,
-                   lookup_store=lookup_store)
+                   lookup_store=lookup_store, lookup_peers=lookup_peers)
 
 
 async def modelstore_index(namespace: str, name: str, body: kopf.Body, **_) -> dict:
@@ -116,12 +121,21 @@ async def modelstore_index(namespace: str, name: str, body: kopf.Body, **_) -> d
                                 "spec": copy.deepcopy(dict(body.get("spec") or {}))}}
 
 
-async def _loop(memo: kopf.Memo, body: kopf.Body, stores: kopf.Index, kind: Kind, reconcile: Reconciler,
-                logger: logging.Logger) -> None:
+async def mlfunction_peers(namespace: str, body: kopf.Body, memo: kopf.Memo, **_) -> dict:
+    """Every MLFunction by namespace, as the per-namespace caps count it (nothing when no such cap is set)."""
+    config: OperatorConfig = memo["config"]
+    if not config.limits_namespaces:
+        return {}
+    peer = peer_of(dict(body), config)
+    return {namespace: peer} if peer is not None else {}
+
+
+async def _loop(memo: kopf.Memo, body: kopf.Body, stores: kopf.Index, peers: kopf.Index, kind: Kind,
+                reconcile: Reconciler, logger: logging.Logger) -> None:
     runtime = _runtime(memo)
     uid = body["metadata"]["uid"]
     wakeups = runtime.wakeups[uid] = scheduler.Wakeups()
-    one_pass = PassRunner(_context(runtime, body, stores), kind, reconcile, runtime.limit, logger)
+    one_pass = PassRunner(_context(runtime, body, stores, peers), kind, reconcile, runtime.limit, logger)
     schedule = scheduler.Schedule(runtime.config.resync_seconds, runtime.config.retry_max_seconds)
     try:
         await scheduler.run(wakeups, schedule, lambda: dict(body), one_pass)
@@ -129,14 +143,14 @@ async def _loop(memo: kopf.Memo, body: kopf.Body, stores: kopf.Index, kind: Kind
         runtime.wakeups.pop(uid, None)
 
 
-async def mlfunction_loop(body: kopf.Body, memo: kopf.Memo, modelstore_index: kopf.Index, logger: logging.Logger,
-                          **_) -> None:
-    await _loop(memo, body, modelstore_index, MLFUNCTION, mlfunction_controller.reconcile, logger)
+async def mlfunction_loop(body: kopf.Body, memo: kopf.Memo, modelstore_index: kopf.Index,
+                          mlfunction_peers: kopf.Index, logger: logging.Logger, **_) -> None:
+    await _loop(memo, body, modelstore_index, mlfunction_peers, MLFUNCTION, mlfunction_controller.reconcile, logger)
 
 
-async def modelstore_loop(body: kopf.Body, memo: kopf.Memo, modelstore_index: kopf.Index, logger: logging.Logger,
-                          **_) -> None:
-    await _loop(memo, body, modelstore_index, MODELSTORE, modelstore_controller.reconcile, logger)
+async def modelstore_loop(body: kopf.Body, memo: kopf.Memo, modelstore_index: kopf.Index,
+                          mlfunction_peers: kopf.Index, logger: logging.Logger, **_) -> None:
+    await _loop(memo, body, modelstore_index, mlfunction_peers, MODELSTORE, modelstore_controller.reconcile, logger)
 
 
 async def object_event(body: kopf.Body, memo: kopf.Memo, **_) -> None:
@@ -154,10 +168,11 @@ async def function_event(body: kopf.Body, memo: kopf.Memo, **_) -> None:
         wakeups.child_reported(observe_function(dict(body)))
 
 
-async def mlfunction_deleted(body: kopf.Body, memo: kopf.Memo, modelstore_index: kopf.Index, retry: int,
-                             **_) -> None:
+async def mlfunction_deleted(body: kopf.Body, memo: kopf.Memo, modelstore_index: kopf.Index,
+                             mlfunction_peers: kopf.Index, retry: int, **_) -> None:
     runtime = _runtime(memo)
-    cleanup = await mlfunction_controller.finalize(_context(runtime, body, modelstore_index), dict(body),
+    cleanup = await mlfunction_controller.finalize(_context(runtime, body, modelstore_index, mlfunction_peers),
+                                                   dict(body),
                                                    give_up_revoking=retry >= REVOKE_ATTEMPTS)
     if cleanup.pending:
         raise kopf.TemporaryError(f"cleanup pending: {cleanup.pending}",

@@ -1,4 +1,4 @@
-"""The operator's small IO layer over the Kubernetes API: get, server-side apply, create, delete, patch, list.
+"""The operator's small IO layer over the Kubernetes API: get, server-side apply, create, delete, patches, list.
 
 Objects are plain dicts (the API's JSON), not generated model classes: builders produce dicts, and decoding every
 response into models would cost the operator CPU it needs when thousands of objects change at once. Transport,
@@ -185,6 +185,12 @@ class Kube:
             if error.not_found:
                 return False
             raise
+
+    async def json_patch(self, kind: Kind, namespace: str, name: str, operations: list[dict]) -> dict:
+        """A JSON patch (RFC 6902): its `test` operations make it conditional."""
+        return (await self.request("PATCH", kind.path(namespace, name), body=operations,
+                                   query={"fieldManager": self.field_manager},
+                                   content_type="application/json-patch+json"))[1]
 
     async def merge_patch(self, kind: Kind, namespace: str, name: str, patch: dict,
                           subresource: str | None = None) -> dict:

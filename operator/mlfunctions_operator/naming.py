@@ -3,6 +3,7 @@ children again by recomputing these, so they never depend on anything but the ow
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 from dataclasses import dataclass
@@ -19,31 +20,46 @@ LABEL_OWNER_UID = f"{GROUP}/owner-uid"
 LABEL_TASK = f"{GROUP}/task"
 LABEL_MODEL = f"{GROUP}/model"
 
-_DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 MAX_LABEL = 63
-_HASH_LENGTH = 8
+# 10 base32 characters: 50 bits of SHA-256. The readable part of a name that fits is fixed by its namespace and
+# name, so only a name long enough to be truncated leaves room to search for a clash, and that search costs ~2**50
+# hashes; even then the clash is refused by the ownership labels, never resolved by overwriting.
+HASH_LENGTH = 10
+_READABLE_LENGTH = MAX_LABEL - HASH_LENGTH - 1
 
 
-def _short_hash(*parts: str) -> str:
-    return hashlib.sha256("/".join(parts).encode()).hexdigest()[:_HASH_LENGTH]
+def _short_hash(namespace: str, name: str) -> str:
+    """A hash of "<namespace>/<name>": neither may contain "/", so different owners hash different text."""
+    digest = hashlib.sha256(f"{namespace}/{name}".encode()).digest()
+    return base64.b32encode(digest).decode().lower()[:HASH_LENGTH]
 
 
 def function_name(namespace: str, name: str) -> str:
-    """The OpenFaaS Function's name for MLFunction `namespace/name`: `<namespace>-<name>` when that is a valid
-    DNS-1035 label (what OpenFaaS needs for the function's Service), else a truncated form with a hash of both.
+    """The OpenFaaS Function's name for MLFunction `namespace/name`: `<namespace>-<name>` (truncated to fit) and a
+    hash of both, e.g. `data-science-iris-predict-qrdifyuc4a`. A valid DNS-1035 label of at most 63 characters
+    (OpenFaaS names the function's Service after it), the same on every run.
 
-    Functions of every user namespace share one function namespace, so the namespace is part of the name: two
-    MLFunctions called `iris` in different namespaces get different Functions. The rare clash of `a-b/c` with
-    `a/b-c` is caught by the ownership labels and reported, never resolved by overwriting.
+    Functions of every user namespace share one function namespace, so the name must tell every owner apart:
+    `<namespace>-<name>` alone does not (`a-b/c` and `a/b-c` both read `a-b-c`, and truncation merges long
+    names), the hash always does. It is always there, so no owner can pick a name that reads like another's hash.
     """
+    readable = re.sub(r"[^-a-z0-9]", "-", f"{namespace}-{name}".lower())
+    if not readable[:1].isalpha():
+        readable = f"f-{readable}"
+    return f"{readable[:_READABLE_LENGTH].rstrip('-')}-{_short_hash(namespace, name)}"
+
+
+def legacy_function_name(namespace: str, name: str) -> str:
+    """The name earlier releases gave the Function: `<namespace>-<name>`, hashed only when that was no valid
+    label. Kept so that the token sweep sees the credentials of Functions not yet moved to their new name."""
     base = f"{namespace}-{name}"
-    if len(base) <= MAX_LABEL and _DNS_1035.match(base):
+    if len(base) <= MAX_LABEL and re.match(r"^[a-z]([-a-z0-9]*[a-z0-9])?$", base):
         return base
     cleaned = re.sub(r"[^-a-z0-9]", "-", base.lower())
     if not cleaned[:1].isalpha():
         cleaned = f"f-{cleaned}"
-    stem = cleaned[: MAX_LABEL - _HASH_LENGTH - 1].strip("-")
-    return f"{stem}-{_short_hash(namespace, name)}"
+    digest = hashlib.sha256(f"{namespace}/{name}".encode()).hexdigest()[:8]
+    return f"{cleaned[: MAX_LABEL - 9].strip('-')}-{digest}"
 
 
 @dataclass(frozen=True)
@@ -105,9 +121,19 @@ class FunctionNames:
 
     @classmethod
     def for_mlfunction(cls, namespace: str, name: str) -> FunctionNames:
-        fn = function_name(namespace, name)
+        return cls.for_function(function_name(namespace, name))
+
+    @classmethod
+    def for_function(cls, fn: str) -> FunctionNames:
+        """The names that go with Function `fn`, also under a name an earlier release derived (migration)."""
         return cls(function=fn, service_account=fn, role=fn, role_binding=fn,
                    credential_secret=f"{fn}-model-store")
+
+
+def invoke_secret_name(name: str) -> str:
+    """The Secret, in MLFunction `name`'s own namespace, with the credential that callers of its train function
+    present (at most 70 characters: a Secret's name may have 253)."""
+    return f"{name}-invoke"
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""The model-store calls the operator makes (issue, list and revoke tokens; look a model version up), asynchronous.
+"""The model-store calls the operator makes (issue, list and revoke tokens; claim models and grant them to other
+namespaces; look a model version up), asynchronous.
 
 One httpx.AsyncClient serves every store and every token: the token goes on each request, so keep-alive
 connections are shared and kept by one pool, and the event loop never waits on a slow or unreachable store. The
@@ -21,12 +22,22 @@ CONNECT_RETRIES = 2
 
 
 class ModelStoreError(Exception):
-    """Any failure talking to a model store. `status` is the HTTP status, or None if no answer came."""
+    """Any failure talking to a model store. `status` is the HTTP status, or None if no answer came; `code` the
+    store's error code (e.g. owned) and `details` the other fields of its answer (a refusal for tenancy names
+    `model`, `owner`, `namespace` and `right`)."""
 
-    def __init__(self, message: str, status: int | None = None):
+    def __init__(self, message: str, status: int | None = None, code: str | None = None,
+                 details: dict | None = None):
         super().__init__(message)
         self.message = message
         self.status = status
+        self.code = code
+        self.details = details or {}
+
+    @property
+    def tenancy(self) -> bool:
+        """The store refused because of who owns the model (not because of the token's own scope)."""
+        return "namespace" in self.details and "model" in self.details
 
     def __str__(self) -> str:
         return self.message if self.status is None else f"{self.status}: {self.message}"
@@ -44,17 +55,22 @@ class NotFound(ModelStoreError):
     """404: no such model, version or token."""
 
 
+class Conflict(ModelStoreError):
+    """409: e.g. a claim of a model another namespace owns (`details["owner"]`)."""
+
+
 class Unavailable(ModelStoreError):
     """The store could not be reached, timed out, or answered 5xx."""
 
 
-_BY_STATUS: dict[int, type[ModelStoreError]] = {401: Unauthorized, 403: Forbidden, 404: NotFound}
+_BY_STATUS: dict[int, type[ModelStoreError]] = {401: Unauthorized, 403: Forbidden, 404: NotFound, 409: Conflict}
 
 
-def error_for_status(status: int, message: str) -> ModelStoreError:
+def error_for_status(status: int, message: str, code: str | None = None,
+                     details: dict | None = None) -> ModelStoreError:
     if status >= 500:
-        return Unavailable(message, status)
-    return _BY_STATUS.get(status, ModelStoreError)(message, status)
+        return Unavailable(message, status, code, details)
+    return _BY_STATUS.get(status, ModelStoreError)(message, status, code, details)
 
 
 @dataclass(frozen=True)
@@ -95,10 +111,43 @@ class StoreClient:
     def __repr__(self) -> str:
         return f"StoreClient(url={self.url!r})"
 
-    async def create_token(self, models: tuple[str, ...], rights: tuple[str, ...], description: str) -> IssuedToken:
-        body = await self._call("POST", "/v1/tokens", {"models": list(models), "rights": list(rights),
-                                                       "description": description})
+    async def create_token(self, models: tuple[str, ...], rights: tuple[str, ...], description: str, *,
+                           namespace: str | None = None, metadata: dict[str, str] | None = None) -> IssuedToken:
+        """A token for `models`; with `namespace` it acts for that tenant, and the store refuses to mint it (403,
+        a tenancy error) when the namespace may not have these rights on these models."""
+        request: dict[str, Any] = {"models": list(models), "rights": list(rights), "description": description}
+        if namespace is not None:
+            request.update(namespace=namespace, metadata=metadata or {})
+        body = await self._call("POST", "/v1/tokens", request)
         return IssuedToken(id=body["id"], token=body["token"])
+
+    async def claim_model(self, model: str, namespace: str) -> bool:
+        """Make `namespace` the model's owner: True if it was claimed now, False if it already owned it. Raises
+        Conflict (details["owner"]) when another namespace owns it."""
+        response = await self._request("PUT", f"/v1/models/{_segment(model)}/owner", {"namespace": namespace})
+        return response.status_code == 201
+
+    async def writers(self, model: str) -> list[dict]:
+        """`written_by` of every version of the model (token_id, namespace, description, metadata); [] when the
+        model has none."""
+        try:
+            body = await self._call("GET", f"/v1/models/{_segment(model)}/versions")
+        except NotFound:
+            return []
+        return [version.get("written_by") or {} for version in body["versions"]]
+
+    async def ownership(self) -> list[dict]:
+        """Every model that exists, has an owner or has grants: {model, owner, grants: {namespace: rights}}."""
+        return (await self._call("GET", "/v1/ownership"))["models"]
+
+    async def grant(self, model: str, namespace: str, rights: tuple[str, ...]) -> None:
+        await self._call("PUT", f"/v1/models/{_segment(model)}/grants/{_segment(namespace)}", {"rights": list(rights)})
+
+    async def revoke_grant(self, model: str, namespace: str) -> None:
+        try:
+            await self._call("DELETE", f"/v1/models/{_segment(model)}/grants/{_segment(namespace)}")
+        except NotFound:
+            pass  # already gone
 
     async def revoke_token(self, token_id: str) -> None:
         try:
@@ -118,24 +167,31 @@ class StoreClient:
         return ModelVersion(model=body["model"], version=int(body["version"]))
 
     async def _call(self, method: str, path: str, body: Any = None) -> Any:
+        response = await self._request(method, path, body)
+        return response.json() if response.content else None
+
+    async def _request(self, method: str, path: str, body: Any = None) -> httpx.Response:
         try:
             response = await self.http.request(method, f"{self.url}{path}", json=body, headers=self._headers)
         except httpx.HTTPError as error:  # connect, timeouts, a connection dropped before the answer
             raise Unavailable(f"{method} {path}: model store unreachable: {type(error).__name__}: {error}") \
                 from error
         if response.status_code >= 400:
-            raise error_for_status(response.status_code, f"{method} {path}: {_message(response)}")
-        return response.json() if response.content else None
+            message, code, details = _problem(response)
+            raise error_for_status(response.status_code, f"{method} {path}: {message}", code, details)
+        return response
 
 
-def _message(response: httpx.Response) -> str:
+def _problem(response: httpx.Response) -> tuple[str, str | None, dict]:
+    """(message, error code, the other fields) of an error answer."""
     try:
         body = response.json()
     except ValueError:
-        return response.text.strip()[:500] or response.reason_phrase or "no message"
+        return response.text.strip()[:500] or response.reason_phrase or "no message", None, {}
     if isinstance(body, dict) and isinstance(body.get("message"), str):
-        return body["message"]
-    return json.dumps(body)[:500]
+        code = body.get("error") if isinstance(body.get("error"), str) else None
+        return body["message"], code, {k: v for k, v in body.items() if k not in ("message", "error")}
+    return json.dumps(body)[:500], None, {}
 
 
 def _segment(value: int | str) -> str:

@@ -34,6 +34,15 @@ class StoreProblem(Exception):
 
 
 @dataclass(frozen=True)
+class Grant:
+    """One namespace's rights on one model it does not own (from the ModelStore's spec.access)."""
+
+    model: str
+    namespace: str
+    rights: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class StoreRef:
     """A ModelStore as its users see it."""
 
@@ -43,17 +52,36 @@ class StoreRef:
     admin_secret: str
     admin_secret_key: str
     external: bool
+    namespaces: tuple[str, ...] | None = None  # spec.namespaces; None: left out
+    grants: tuple[Grant, ...] = ()
 
     def describe(self) -> str:
         return f"ModelStore {self.namespace}/{self.name}"
 
+    def admits(self, namespace: str, default: bool) -> bool:
+        """Whether MLFunctions of `namespace` may use this store: the default store admits every namespace unless
+        its spec.namespaces says otherwise; any other store only those its spec.namespaces or spec.access name."""
+        if self.namespaces is None and default:
+            return True
+        named = set(self.namespaces or ()) | {grant.namespace for grant in self.grants}
+        return "*" in named or namespace in named
+
 
 def store_ref(name: str, namespace: str, spec: ModelStoreSpec) -> StoreRef:
+    namespaces = tuple(spec.namespaces) if spec.namespaces is not None else None
+    # One grant per (model, namespace): entries naming the same pair add up their rights.
+    rights: dict[tuple[str, str], set[str]] = {}
+    for entry in spec.access:
+        for model in entry.models:
+            # write is given with read: a train function reads the model it writes.
+            rights.setdefault((model, entry.namespace), set()).update({*entry.rights, "read"})
+    grants = tuple(Grant(model, ns, tuple(sorted(r))) for (model, ns), r in sorted(rights.items()))
     if spec.external:
         ref = spec.external.admin_token_secret_ref
-        return StoreRef(name, namespace, spec.external.url.rstrip("/"), ref.name, ref.key, external=True)
+        return StoreRef(name, namespace, spec.external.url.rstrip("/"), ref.name, ref.key, external=True,
+                        namespaces=namespaces, grants=grants)
     return StoreRef(name, namespace, store_url(name, namespace), StoreNames.for_store(name).admin_secret,
-                    ADMIN_TOKEN_KEY, external=False)
+                    ADMIN_TOKEN_KEY, external=False, namespaces=namespaces, grants=grants)
 
 
 def parse_store(obj: dict) -> StoreRef:

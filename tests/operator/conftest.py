@@ -65,7 +65,8 @@ def iris_store(tmp_path_factory, k8s, operator_identity):
         "metadata": {"name": "iris-admin"}, "stringData": {"admin-token": ADMIN_TOKEN}})
     client.CustomObjectsApi(k8s).create_namespaced_custom_object(GROUP, VERSION, OPERATOR_NAMESPACE, "modelstores", {
         "apiVersion": f"{GROUP}/{VERSION}", "kind": "ModelStore", "metadata": {"name": STORE},
-        "spec": {"external": {"url": url, "adminTokenSecretRef": {"name": "iris-admin"}}}})
+        # Not the operator's default store: it admits only the namespaces it names ("*": every test's).
+        "spec": {"external": {"url": url, "adminTokenSecretRef": {"name": "iris-admin"}}, "namespaces": ["*"]}})
     with ModelStoreClient(url, ADMIN_TOKEN) as admin:
         yield IrisStore(url=url, name=STORE, admin=admin, log=data.parent / f"{data.name}.log")
     stop_iris_server(process)

@@ -12,6 +12,7 @@ from iris_client import ModelStoreClient
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 from mlfunctions_harness.operator_process import OperatorProcess
+from mlfunctions_operator.naming import function_name
 
 OPERATOR_NAMESPACE = "mlfunctions-system"
 FUNCTION_NAMESPACE = "openfaas-fn"
@@ -40,6 +41,12 @@ class IrisStore:
             count += entry.get("message") == "request" and entry.get("method") == method and \
                 entry.get("path") == path
         return count
+
+    def publish(self, model: str, namespace: str, artifact: bytes) -> int:
+        """Upload a version as the store's admin, for `namespace`'s MLFunctions: a model the admin uploads belongs
+        to nobody until it is claimed, and namespaced tokens may not use it before."""
+        self.admin.claim(model, namespace)
+        return self.admin.upload(model, artifact, format="onnx").version
 
     def live_tokens(self, namespace: str, name: str) -> list[str]:
         """Ids of unrevoked tokens the operator issued for MLFunction namespace/name."""
@@ -117,6 +124,15 @@ class Objects:
             time.sleep(0.1)
         raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {last!r}\n"
                              f"--- operator log ---\n{self.operator.log_tail()}")
+
+
+def fn_name(namespace: str, name: str) -> str:
+    """The Function of MLFunction namespace/name, named as the operator names it."""
+    return function_name(namespace, name)
+
+
+def credential_secret(namespace: str, name: str) -> str:
+    return f"{fn_name(namespace, name)}-model-store"
 
 
 def condition(obj: dict | None, type_: str) -> dict:

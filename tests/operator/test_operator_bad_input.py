@@ -19,6 +19,7 @@ from operator_cluster import (
     STORE,
     VERSION,
     condition,
+    fn_name,
 )
 
 pytestmark = pytest.mark.integration
@@ -95,7 +96,7 @@ def test_missing_store_is_stalled_naming_the_field(objects, namespace):
 
 
 def test_foreign_object_is_never_adopted(objects, namespace):
-    name = f"{namespace}-taken"
+    name = fn_name(namespace, "taken")
     foreign = {"apiVersion": "openfaas.com/v1", "kind": "Function",
                "metadata": {"name": name, "labels": {"team": "someone-else"}},
                "spec": {"name": name, "image": "someone/else:1"}}
@@ -124,7 +125,8 @@ def test_store_down_backs_off_and_recovers_without_restart(objects, namespace, t
     store = f"down-{namespace}"
     objects.custom.create_namespaced_custom_object(GROUP, VERSION, OPERATOR_NAMESPACE, "modelstores", {
         "apiVersion": f"{GROUP}/{VERSION}", "kind": "ModelStore", "metadata": {"name": store},
-        "spec": {"external": {"url": listener.url, "adminTokenSecretRef": {"name": "iris-admin"}}}})
+        "spec": {"external": {"url": listener.url, "adminTokenSecretRef": {"name": "iris-admin"}},
+                 "namespaces": [namespace]}})
     process = None
     try:
         objects.create_mlf(namespace, "waiting", with_(BASE, modelStore=store))
@@ -143,7 +145,7 @@ def test_store_down_backs_off_and_recovers_without_restart(objects, namespace, t
         # the store comes up on the same address: the function converges, the operator was never restarted
         listener.close()
         _, process = start_iris_server(tmp_path / "store", admin_token=ADMIN_TOKEN, port=listener.port)
-        objects.wait(lambda: objects.function(f"{namespace}-waiting"), timeout=20, what="the Function")
+        objects.wait(lambda: objects.function(fn_name(namespace, "waiting")), timeout=20, what="the Function")
         mlf = objects.wait(lambda: (m := objects.mlf(namespace, "waiting")) and
                            condition(m, "Reconciling").get("reason") != "ModelStoreUnavailable" and m, timeout=20,
                            what="recovery")

@@ -54,8 +54,12 @@ def test_credential_secret(golden):
     stored = credentials.StoredCredential(token="secret-token-value", token_id="0123456789abcdef",
                                           fingerprint="f" * 16)
     secret = credentials.build_credential_secret(OWNER, NAMES, "openfaas-fn", "default", stored)
-    golden("credential-secret", [secret])
-    assert credentials.read_credential(secret) == stored
+    train = credentials.build_credential_secret(OWNER, NAMES, "openfaas-fn", "default", stored,
+                                                credentials.invoke_digest("i" * 43))
+    invoke = credentials.build_invoke_secret(OWNER, "i" * 43)
+    golden("credential-secret", [secret, train, invoke])
+    assert credentials.read_credential(secret) == stored == credentials.read_credential(train)
+    assert credentials.read_invoke_token(invoke) == "i" * 43
 
 
 def test_model_store(golden):
@@ -100,27 +104,42 @@ def test_environment_tells_the_function_its_model_and_task():
         "MODEL_NAME": "iris", "MODEL_VERSION": "", "TASK": "train", "MODEL_STORE_URL": STORE_URL,
         "TRAIN_DATASET": "iris", "TRAIN_ESTIMATOR": "LogisticRegression",
         "TRAIN_PARAMS": '{"C":0.5,"max_iter":200}', "TRAIN_TEST_SIZE": "0.25",
+        "TRAIN_CALL_POLICY": '{"allowOverrides":[],"credential":"invoke-token-sha256","maxDataBytes":1048576,'
+                             '"paramBounds":{},"scheduledRuns":true}',
     }
     assert environment(PREDICT, CONFIG, STORE_URL)["MODEL_VERSION"] == "3"
     assert environment(PREDICT, CONFIG, STORE_URL)["MODEL_REFRESH_SECONDS"] == "30"
 
 
-def test_credential_fingerprint_changes_with_model_task_store_and_owner():
-    base = credentials.fingerprint(STORE_URL, credentials.token_scope("iris", "predict"), OWNER)
-    assert base == credentials.fingerprint(STORE_URL, credentials.token_scope("iris", "predict"), OWNER)
+def test_credential_fingerprint_changes_with_model_task_store_namespace_and_owner():
+    def scope(model="iris", task="predict", namespace="data-science"):
+        return credentials.token_scope(model, task, namespace)
+
+    base = credentials.fingerprint(STORE_URL, scope(), OWNER)
+    assert base == credentials.fingerprint(STORE_URL, scope(), OWNER)
     others = {
-        credentials.fingerprint(STORE_URL, credentials.token_scope("wine", "predict"), OWNER),
-        credentials.fingerprint(STORE_URL, credentials.token_scope("iris", "train"), OWNER),
-        credentials.fingerprint("http://elsewhere:8080", credentials.token_scope("iris", "predict"), OWNER),
-        credentials.fingerprint(STORE_URL, credentials.token_scope("iris", "predict"),
-                                Owner("MLFunction", "data-science", "iris-predict", "another-uid")),
+        credentials.fingerprint(STORE_URL, scope(model="wine"), OWNER),
+        credentials.fingerprint(STORE_URL, scope(task="train"), OWNER),
+        credentials.fingerprint(STORE_URL, scope(namespace="eve"), OWNER),
+        credentials.fingerprint("http://elsewhere:8080", scope(), OWNER),
+        credentials.fingerprint(STORE_URL, scope(), Owner("MLFunction", "data-science", "iris-predict", "another-uid")),
     }
-    assert base not in others and len(others) == 4
+    assert base not in others and len(others) == 5
 
 
-def test_token_scope_is_least_privilege():
-    assert credentials.token_scope("iris", "predict") == credentials.TokenScope(("iris",), ("read",))
-    assert credentials.token_scope("iris", "train") == credentials.TokenScope(("iris",), ("read", "write"))
+def test_token_scope_is_least_privilege_and_acts_for_the_namespace():
+    assert credentials.token_scope("iris", "predict", "ds") == credentials.TokenScope(("iris",), ("read",), "ds")
+    assert credentials.token_scope("iris", "train", "ds") == credentials.TokenScope(("iris",), ("read", "write"), "ds")
+    assert credentials.token_metadata(OWNER) == {"mlfunction": "data-science/iris-predict", "uid": OWNER.uid}
+
+
+@pytest.mark.parametrize("token", [None, "", "too-short", "\udcff" * 40])
+def test_an_invoke_secret_without_a_usable_token_is_refused(token):
+    secret = {"metadata": {"namespace": "ds", "name": "x-invoke"},
+              "data": {} if token is None else {"token": base64.b64encode(token.encode(errors="surrogateescape"))
+                                                .decode()}}
+    with pytest.raises(credentials.InvokeCredentialInvalid, match="ds/x-invoke"):
+        credentials.read_invoke_token(secret)
 
 
 def test_read_credential_ignores_secrets_that_are_not_credentials():

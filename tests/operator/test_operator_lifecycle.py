@@ -9,7 +9,7 @@ import subprocess
 import pytest
 from iris_client import Forbidden, ModelStoreClient, NotFound, Unauthorized
 from onnx import TensorProto, helper
-from operator_cluster import FUNCTION_NAMESPACE, RESYNC_SECONDS, STORE, condition
+from operator_cluster import FUNCTION_NAMESPACE, RESYNC_SECONDS, STORE, condition, fn_name
 
 pytestmark = pytest.mark.integration
 
@@ -26,10 +26,6 @@ def predict_spec(model: str, **extra) -> dict:
     return {"task": "predict", "model": {"name": model}, "modelStore": STORE, **extra}
 
 
-def fn_name(namespace: str, name: str) -> str:
-    return f"{namespace}-{name}"
-
-
 def token_of(objects, namespace: str, name: str) -> tuple[str, str]:
     secret = objects.secret(FUNCTION_NAMESPACE, f"{fn_name(namespace, name)}-model-store")
     return (base64.b64decode(secret.data["model-store-token"]).decode(),
@@ -37,7 +33,7 @@ def token_of(objects, namespace: str, name: str) -> tuple[str, str]:
 
 
 def test_create_makes_every_child_and_reports_status(objects, namespace, iris_store):
-    version = iris_store.admin.upload(f"m-{namespace}", tiny_onnx_model(), format="onnx")
+    version = iris_store.publish(f"m-{namespace}", namespace, tiny_onnx_model())
     objects.create_mlf(namespace, "iris", predict_spec(f"m-{namespace}", scaling={"minReplicas": 0, "maxReplicas": 3,
                                                                                  "scaleToZeroAfter": "5m"},
                                                        resources={"requests": {"cpu": "100m"}}))
@@ -68,7 +64,7 @@ def test_create_makes_every_child_and_reports_status(objects, namespace, iris_st
     # a scoped credential that works: reads this model, cannot write it or read another
     token, token_id = objects.wait(lambda: token_of(objects, namespace, "iris"), what="the credential")
     with ModelStoreClient(iris_store.url, token) as store:
-        assert store.get_version(f"m-{namespace}").version == version.version
+        assert store.get_version(f"m-{namespace}").version == version
         with pytest.raises(Forbidden):
             store.upload(f"m-{namespace}", tiny_onnx_model(), format="onnx")
     assert iris_store.live_tokens(namespace, "iris") == [token_id]
@@ -79,7 +75,7 @@ def test_create_makes_every_child_and_reports_status(objects, namespace, iris_st
     assert status["observedGeneration"] == mlf["metadata"]["generation"]
     assert status["url"] == f"http://gateway.openfaas:8080/function/{name}"
     assert status["function"] == {"name": name, "namespace": FUNCTION_NAMESPACE}
-    assert status["model"] == {"name": f"m-{namespace}", "version": version.version}
+    assert status["model"] == {"name": f"m-{namespace}", "version": version}
     assert condition(mlf, "Ready")["status"] == "False"          # OpenFaaS has not reported yet
     assert condition(mlf, "Reconciling")["status"] == "True"
 
@@ -133,21 +129,22 @@ def test_scaling_change_moves_the_labels(objects, namespace):
 
 
 def test_model_change_replaces_the_credential(objects, namespace, iris_store):
-    objects.create_mlf(namespace, "swap", predict_spec("first"))
+    objects.create_mlf(namespace, "swap", predict_spec(f"first-{namespace}"))
     old_token, old_id = objects.wait(lambda: objects.secret(FUNCTION_NAMESPACE, f"{fn_name(namespace, 'swap')}"
                                                                                 "-model-store")
                                      and token_of(objects, namespace, "swap"), what="the first credential")
-    objects.patch_mlf(namespace, "swap", {"spec": {"model": {"name": "second"}}})
+    second = f"second-{namespace}"
+    objects.patch_mlf(namespace, "swap", {"spec": {"model": {"name": second}}})
     new_token, new_id = objects.wait(lambda: (t := token_of(objects, namespace, "swap"))[1] != old_id and t,
                                      what="a new credential")
     assert iris_store.live_tokens(namespace, "swap") == [new_id]   # the old one is revoked
-    iris_store.admin.upload("second", tiny_onnx_model(), format="onnx")
+    iris_store.publish(second, namespace, tiny_onnx_model())
     with ModelStoreClient(iris_store.url, new_token) as store:
-        assert store.get_version("second").version >= 1
+        assert store.get_version(second).version >= 1
     with ModelStoreClient(iris_store.url, old_token) as store, pytest.raises(Unauthorized):
-        store.get_version("second")
+        store.get_version(second)
     function = objects.function(fn_name(namespace, "swap"))
-    assert function["spec"]["environment"]["MODEL_NAME"] == "second"
+    assert function["spec"]["environment"]["MODEL_NAME"] == second
 
 
 def test_delete_leaves_nothing_behind(objects, namespace, iris_store):
@@ -245,7 +242,7 @@ def test_store_client_sees_no_model_with_a_predict_token(iris_store, objects, na
     token, _ = objects.wait(lambda: objects.secret(FUNCTION_NAMESPACE, f"{fn_name(namespace, 'scoped')}"
                                                                        "-model-store")
                             and token_of(objects, namespace, "scoped"), what="the credential")
-    iris_store.admin.upload(f"other-{namespace}", tiny_onnx_model(), format="onnx")
+    iris_store.publish(f"other-{namespace}", namespace, tiny_onnx_model())
     with ModelStoreClient(iris_store.url, token) as store, pytest.raises((Forbidden, NotFound)):
         store.get_version(f"other-{namespace}")
 
@@ -275,7 +272,7 @@ def test_train_function_gets_schedule_training_env_and_a_write_token(objects, na
 
 
 def test_reconciling_again_changes_nothing(objects, namespace, iris_store):
-    iris_store.admin.upload(f"s-{namespace}", tiny_onnx_model(), format="onnx")
+    iris_store.publish(f"s-{namespace}", namespace, tiny_onnx_model())
     objects.create_mlf(namespace, "steady", predict_spec(f"s-{namespace}"))
     name = fn_name(namespace, "steady")
     objects.wait(lambda: objects.function(name) and objects.secret(FUNCTION_NAMESPACE, f"{name}-model-store")

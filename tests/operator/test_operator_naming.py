@@ -8,12 +8,35 @@ from mlfunctions_operator.naming import FunctionNames, Owner, StoreNames, functi
 DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 
 
-def test_short_names_read_as_namespace_dash_name():
-    assert function_name("data-science", "iris-predict") == "data-science-iris-predict"
+def test_names_read_as_namespace_dash_name_and_a_hash():
+    assert function_name("data-science", "iris-predict") == "data-science-iris-predict-qrdifyuc4a"
 
 
 def test_same_name_in_two_namespaces_gives_two_functions():
     assert function_name("team-a", "iris") != function_name("team-b", "iris")
+
+
+@pytest.mark.parametrize("one,other", [
+    (("a-b", "c"), ("a", "b-c")),                     # the same `<namespace>-<name>`
+    (("team", "x" * 63), ("team", "x" * 62 + "y")),   # the same truncated prefix
+    (("n" * 63, "iris"), ("n" * 63, "iris2")),
+])
+def test_owners_that_read_alike_get_different_names(one, other):
+    assert function_name(*one) != function_name(*other)
+
+
+def test_no_name_can_be_chosen_to_read_like_another_owners_name():
+    """An attacker in namespace `a` picks `b-c-<victim's hash>` as its name: the hash of its own owner is
+    appended after it, so the result is never the victim's `a-b-c-<hash>`."""
+    victim = function_name("a-b", "c")
+    squatter = function_name("a", f"b-c-{victim.rsplit('-', 1)[1]}")
+    assert squatter != victim and squatter.startswith(victim)
+
+
+def test_names_are_injective_over_many_owners():
+    owners = [(f"ns{i % 37}-{'x' * (i % 5)}", f"{'y' * (i % 7)}m-{i}") for i in range(20000)]
+    owners += [("a" * 63, "b" * 40 + str(i)) for i in range(2000)]  # all truncated to the same prefix
+    assert len({function_name(ns, name) for ns, name in owners}) == len(set(owners))
 
 
 @pytest.mark.parametrize("namespace,name", [

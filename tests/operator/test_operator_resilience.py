@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from operator_cluster import FUNCTION_NAMESPACE, STORE
+from operator_cluster import FUNCTION_NAMESPACE, STORE, credential_secret, fn_name
 
 pytestmark = pytest.mark.integration
 
@@ -21,7 +21,7 @@ def test_killed_mid_reconcile_converges_without_duplicates(objects, operator, na
     operator.start()
 
     def functions_done():
-        return sum(objects.function(f"{namespace}-{n}") is not None for n in names)
+        return sum(objects.function(fn_name(namespace, n)) is not None for n in names)
 
     # kill it again while it is part-way through: some children exist, others not yet
     deadline = time.monotonic() + 30
@@ -37,7 +37,7 @@ def test_killed_mid_reconcile_converges_without_duplicates(objects, operator, na
         objects.wait(lambda n=name: (m := objects.mlf(namespace, n)) and
                      m.get("status", {}).get("observedGeneration") == m["metadata"]["generation"],
                      what=f"{name} status")
-        secret = objects.wait(lambda n=name: objects.secret(FUNCTION_NAMESPACE, f"{namespace}-{n}-model-store"),
+        secret = objects.wait(lambda n=name: objects.secret(FUNCTION_NAMESPACE, credential_secret(namespace, n)),
                               what=f"{name} credential")
         stored = secret.metadata.annotations["mlfunctions.dev/token-id"]
         # exactly one live token, the stored one: a token issued but never stored (killed in between) is revoked
@@ -46,4 +46,4 @@ def test_killed_mid_reconcile_converges_without_duplicates(objects, operator, na
     owned = objects.custom.list_namespaced_custom_object(
         "openfaas.com", "v1", FUNCTION_NAMESPACE, "functions",
         label_selector=f"mlfunctions.dev/owner-namespace={namespace}")["items"]
-    assert sorted(f["metadata"]["name"] for f in owned) == sorted(f"{namespace}-{n}" for n in names)
+    assert sorted(f["metadata"]["name"] for f in owned) == sorted(fn_name(namespace, n) for n in names)

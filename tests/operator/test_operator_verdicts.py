@@ -57,7 +57,8 @@ def test_failures_outside_the_store(error, shape):
     (Unavailable("connection refused"), ("ModelStoreUnavailable", False, True, True),
      ("Unreachable", False, True, True)),
     (Unavailable("overloaded", 503), ("ModelStoreUnavailable", False, True, True), ("Unreachable", False, True, True)),
-    (ModelStoreError("teapot", 418), ("ModelStoreError", False, True, True), ("Unreachable", False, True, True)),
+    # answered, but refused: not "unreachable"
+    (ModelStoreError("teapot", 418), ("ModelStoreError", False, True, True), ("ModelStoreError", False, True, True)),
 ])
 def test_store_failures_depend_on_whose_reconcile_it_is(error, for_a_function, for_the_store):
     function = verdict_for(error, STORE)

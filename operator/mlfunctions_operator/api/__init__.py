@@ -8,23 +8,35 @@ it reads from the API server with the same classes, so the schema and the code c
 from .common import Condition, ConditionStatus, K8sModel, ResourceRequirements
 from .mlfunction import (
     CLASSIFIERS,
+    OVERRIDES,
     REGRESSORS,
     RESERVED_ENV,
+    RUNTIME_ENV,
+    RUNTIME_ENV_PREFIXES,
     EnvVar,
     FunctionRef,
     MLFunctionSpec,
     MLFunctionStatus,
     ModelRef,
     ModelStatus,
+    ParamBound,
     ScalingSpec,
     TrainingSpec,
 )
-from .modelstore import ExternalStoreSpec, ModelStoreSpec, ModelStoreStatus, SecretKeyRef, StorageSpec
+from .modelstore import (
+    ExternalStoreSpec,
+    ModelAccess,
+    ModelStoreSpec,
+    ModelStoreStatus,
+    SecretKeyRef,
+    StorageSpec,
+)
 from .openfaas import FunctionCondition, FunctionStatus
 
 __all__ = [
-    "CLASSIFIERS", "REGRESSORS", "RESERVED_ENV", "Condition", "ConditionStatus", "EnvVar", "ExternalStoreSpec",
-    "FunctionCondition", "FunctionRef", "FunctionStatus", "K8sModel", "MLFunctionSpec", "MLFunctionStatus", "ModelRef", "ModelStatus",
-    "ModelStoreSpec", "ModelStoreStatus", "ResourceRequirements", "ScalingSpec", "SecretKeyRef", "StorageSpec",
+    "CLASSIFIERS", "OVERRIDES", "REGRESSORS", "RESERVED_ENV", "RUNTIME_ENV", "RUNTIME_ENV_PREFIXES", "Condition",
+    "ConditionStatus", "EnvVar", "ExternalStoreSpec", "FunctionCondition", "FunctionRef", "FunctionStatus",
+    "K8sModel", "MLFunctionSpec", "MLFunctionStatus", "ModelAccess", "ModelRef", "ModelStatus", "ModelStoreSpec",
+    "ModelStoreStatus", "ParamBound", "ResourceRequirements", "ScalingSpec", "SecretKeyRef", "StorageSpec",
     "TrainingSpec",
 ]

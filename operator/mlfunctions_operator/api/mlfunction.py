@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import re
+from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import AfterValidator, ConfigDict, Field, StringConstraints
 
 from .common import DNS_LABEL, Condition, DnsLabel, DnsSubdomain, K8sModel, ResourceRequirements, go_duration
 
@@ -28,11 +29,34 @@ REGRESSORS = (
 Dataset = Literal[tuple(DATASETS)]  # type: ignore[valid-type]
 REGRESSION_DATASETS = tuple(name for name, task in DATASETS.items() if task == "regression")
 Estimator = Literal[CLASSIFIERS + REGRESSORS]  # type: ignore[valid-type]
-# Environment the operator sets on every function; user-supplied env must not shadow it.
+# Environment the operator sets on functions; user-supplied env must not shadow it.
 RESERVED_ENV = (
     "MODEL_NAME", "MODEL_VERSION", "TASK", "MODEL_STORE_URL", "MODEL_STORE_TOKEN", "MODEL_REFRESH_SECONDS",
-    "TRAIN_DATASET", "TRAIN_ESTIMATOR", "TRAIN_PARAMS", "TRAIN_TEST_SIZE",
+    "TRAIN_DATASET", "TRAIN_ESTIMATOR", "TRAIN_PARAMS", "TRAIN_TEST_SIZE", "TRAIN_CALL_POLICY",
+    "TRAIN_MAX_BODY_BYTES",
 )
+# Environment that decides what runs and how, not what the function does: the function template's own settings
+# (functions/template/mlfunctions-python3: index.py, function_support.py), the OpenFaaS watchdog's (an image of
+# one's own may run it) and what the shell and the dynamic loader read. Setting one would run other code than
+# the image's, or move the function's listener, secrets or handler directory.
+RUNTIME_ENV = (
+    "FUNCTION_DIR", "OPENFAAS_SECRETS_DIR", "HOST", "PORT", "TMPDIR", "PATH", "HOME",
+    "fprocess", "mode", "upstream_url", "http_upstream_url", "suppress_lock", "exec_timeout", "read_timeout",
+    "write_timeout", "healthcheck_interval", "max_inflight", "jwt_auth", "jwt_auth_local", "jwt_auth_debug",
+)
+RUNTIME_ENV_PREFIXES = ("LD_", "PYTHON")  # LD_PRELOAD, LD_LIBRARY_PATH, LD_AUDIT; PYTHONPATH, PYTHONHOME, ...
+# What a caller of a train function may change in one request when the MLFunction allows it.
+OVERRIDES = ("dataset", "estimator", "params", "testSize", "randomState", "data")
+MAX_DATA_BYTES = 64 * 1024 * 1024  # the train function's own ceiling on a request body
+Override = Literal[OVERRIDES]  # type: ignore[valid-type]
+PARAM_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
+
+
+def _param_names(bounds: dict[str, Any]) -> dict[str, Any]:
+    for name in bounds:
+        if not re.match(PARAM_NAME, name):
+            raise ValueError(f"paramBounds: {name!r} is not a parameter name (letters, digits and _, at most 64)")
+    return bounds
 # The autoscaler of OpenFaaS (and the local runtime's) looks about once a second: a shorter idle time cannot be
 # honoured, and 0s would scale a function to zero between two requests.
 SCALE_TO_ZERO_AFTER_MIN = "1s"
@@ -55,6 +79,24 @@ class ModelRef(K8sModel):
     )
 
 
+class ParamBound(K8sModel):
+    """What a caller may give one estimator parameter: a number within [minimum, maximum], or one of `values`."""
+
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [{
+        "rule": "has(self.values) != (has(self.minimum) || has(self.maximum))",
+        "message": "give either minimum and/or maximum (a number) or values (strings), not both and not neither",
+        "reason": "FieldValueInvalid",
+    }, {
+        "rule": "!has(self.minimum) || !has(self.maximum) || self.minimum <= self.maximum",
+        "message": "minimum must not be greater than maximum", "fieldPath": ".minimum", "reason": "FieldValueInvalid",
+    }]})
+
+    minimum: float | None = Field(None, description="The smallest number a caller may give.")
+    maximum: float | None = Field(None, description="The largest number a caller may give.")
+    values: list[Annotated[str, StringConstraints(max_length=256), Field(description="One of them.")]] | None = Field(
+        None, max_length=64, description="The strings a caller may give.")
+
+
 class TrainingSpec(K8sModel):
     """How a train function builds the model. Required when task is train, forbidden when task is predict."""
 
@@ -66,6 +108,13 @@ class TrainingSpec(K8sModel):
                    f"the other datasets need a classifier ({', '.join(CLASSIFIERS)})",
         "fieldPath": ".estimator",
         "reason": "FieldValueInvalid",
+    }, {
+        "rule": "!has(self.allowOverrides) || !('params' in self.allowOverrides) || "
+                "(has(self.paramBounds) && size(self.paramBounds) > 0)",
+        "message": "allowOverrides has params but paramBounds is empty: name each parameter a caller may set, "
+                   "with its bounds",
+        "fieldPath": ".paramBounds",
+        "reason": "FieldValueRequired",
     }]})
 
     dataset: Dataset = Field(description="One of scikit-learn's bundled datasets: iris, wine, breast_cancer, "
@@ -85,6 +134,27 @@ class TrainingSpec(K8sModel):
         description='Retrain on this cron schedule (five fields, e.g. "0 3 * * *", or @daily); through the '
                     "OpenFaaS cron-connector. Omitted: train only when invoked.",
     )
+    allow_overrides: list[Annotated[Override, Field(description="One thing a caller may change.")]] = Field(
+        default_factory=list, max_length=len(OVERRIDES),
+        description="What a caller of the train function may change in one request: dataset, estimator, params "
+                    "(only those named in paramBounds, within their bounds), testSize, randomState, and data (a "
+                    "CSV table as the body, up to maxDataBytes). Omitted or empty: a call trains exactly what "
+                    "this spec says.",
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
+    param_bounds: Annotated[dict[str, ParamBound], AfterValidator(_param_names)] = Field(
+        default_factory=dict, max_length=64,
+        json_schema_extra={"x-kubernetes-validations": [{
+            "rule": f"self.all(k, k.matches('{PARAM_NAME}'))",
+            "message": "every key must be a parameter name (letters, digits and _, at most 64 characters)",
+            "reason": "FieldValueInvalid"}]},
+        description="The estimator parameters a caller may set when allowOverrides has params, each with its "
+                    "bounds (e.g. {n_estimators: {minimum: 1, maximum: 500}}); any other parameter is refused.",
+    )
+    max_data_bytes: int = Field(
+        1024 * 1024, ge=1, le=MAX_DATA_BYTES,
+        description="The largest CSV table a caller may send when allowOverrides has data (default 1 MiB, at "
+                    "most 64 MiB).")
 
 
 class ScalingSpec(K8sModel):
@@ -116,10 +186,30 @@ class ScalingSpec(K8sModel):
     )
 
 
+def _env_allowed(name: str) -> str:
+    if name in RESERVED_ENV or name in RUNTIME_ENV or name.startswith(RUNTIME_ENV_PREFIXES):
+        raise ValueError(ENV_MESSAGE)
+    return name
+
+
+ENV_MESSAGE = (f"the operator sets this variable, or it controls the function's runtime or loader: not allowed "
+               f"are {', '.join(RESERVED_ENV + RUNTIME_ENV)} and names starting with "
+               f"{' or '.join(RUNTIME_ENV_PREFIXES)}")
+
+
 class EnvVar(K8sModel):
     """An environment variable for the function."""
 
-    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=256, description="Variable name.")
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [{
+        "rule": (f"!(self.name in {_cel_list(RESERVED_ENV + RUNTIME_ENV)}) && "
+                 + " && ".join(f"!self.name.startsWith('{p}')" for p in RUNTIME_ENV_PREFIXES)),
+        "message": ENV_MESSAGE,
+        "fieldPath": ".name",
+        "reason": "FieldValueForbidden",
+    }]})
+
+    name: Annotated[str, AfterValidator(_env_allowed)] = Field(
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=256, description="Variable name.")
     value: str = Field("", max_length=32768, description="Variable value.")
 
 
@@ -147,16 +237,10 @@ class MLFunctionSpec(K8sModel):
                               description="Run this image instead of the operator's default image for the task.")
     env: list[EnvVar] = Field(
         default_factory=list, max_length=64,
-        description="Extra environment variables for the function. Names the operator sets itself "
-                    f"({', '.join(RESERVED_ENV)}) are not allowed.",
-        json_schema_extra={
-            "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"],
-            "x-kubernetes-validations": [{
-                "rule": f"self.all(e, !(e.name in {_cel_list(RESERVED_ENV)}))",
-                "message": f"env must not set the variables the operator sets: {', '.join(RESERVED_ENV)}",
-                "reason": "FieldValueForbidden",
-            }],
-        },
+        description="Extra environment variables for the function. Not allowed: the names the operator sets "
+                    f"({', '.join(RESERVED_ENV)}), those that control the runtime or the loader "
+                    f"({', '.join(RUNTIME_ENV)}) and names starting with {' or '.join(RUNTIME_ENV_PREFIXES)}.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
     )
     model_store: DnsSubdomain | None = Field(
         None, description="Name of the ModelStore (in the operator's namespace) that holds the model. Omitted: "

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from pydantic import ConfigDict, Field
+from typing import Annotated, Literal
 
-from .common import Condition, DnsSubdomain, K8sModel, Quantity, ResourceRequirements
+from pydantic import ConfigDict, Field, StringConstraints
+
+from .common import Condition, DnsLabel, DnsSubdomain, K8sModel, Quantity, ResourceRequirements
+
+NamespaceOrAll = Annotated[str, StringConstraints(pattern=r"^(\*|[a-z0-9]([-a-z0-9]*[a-z0-9])?)$", max_length=63),
+                           Field(description='A namespace, or "*" for every namespace.')]
 
 
 class SecretKeyRef(K8sModel):
@@ -41,6 +46,24 @@ class StorageSpec(K8sModel):
                                            description="StorageClass of the claim; omitted: the cluster's default.")
 
 
+Right = Literal["read", "write"]
+
+
+class ModelAccess(K8sModel):
+    """A grant: a namespace may read, or read and write (train), some models it does not own."""
+
+    namespace: DnsLabel = Field(description="The namespace whose MLFunctions get the rights.")
+    models: list[Annotated[DnsLabel, Field(description="A model's name.")]] = Field(  # type: ignore[valid-type]
+                                   min_length=1, max_length=256,
+                                   description="The models (their names in the store).",
+                                   json_schema_extra={"x-kubernetes-list-type": "set"})
+    rights: list[Annotated[Right, Field(description="read or write.")]] = Field(  # type: ignore[valid-type]
+        default_factory=lambda: ["read"], min_length=1, max_length=2,
+        description="read (predict functions), write (train functions: read and upload new versions); default "
+                    "read. Deleting versions and moving aliases are never granted this way.",
+        json_schema_extra={"x-kubernetes-list-type": "set", "default": ["read"]})
+
+
 class ModelStoreSpec(K8sModel):
     """An iris-server deployed by the operator (Deployment, Service, PVC, admin Secret), or an external one."""
 
@@ -54,6 +77,18 @@ class ModelStoreSpec(K8sModel):
                                                                      "container.")
     external: ExternalStoreSpec | None = Field(None, description="Use an existing iris-server at this URL instead "
                                                                 "of deploying one.")
+    namespaces: list[NamespaceOrAll] | None = Field(  # type: ignore[valid-type]
+        None, max_length=1024,
+        description='The namespaces whose MLFunctions may use this store ("*": every namespace). Omitted: every '
+                    "namespace for the operator's default store; for any other store, only the namespaces named "
+                    "in access. Within a store, a model belongs to the namespace that first trains it.",
+        json_schema_extra={"x-kubernetes-list-type": "set"})
+    access: list[ModelAccess] = Field(
+        default_factory=list, max_length=1024,
+        description="Grants on models a namespace does not own: who may read or write which models. The operator "
+                    "keeps the store's grants equal to this list (grants made by hand through the store's API are "
+                    "left alone unless this list names the same model and namespace).",
+        json_schema_extra={"x-kubernetes-list-type": "atomic"})
 
 
 # The store's Service is `iris-server-<name>`, a DNS-1035 label of at most 63 characters.
@@ -63,6 +98,15 @@ STORE_NAME_RULE = {
                "iris-server-<name>)",
     "reason": "FieldValueInvalid",
 }
+
+
+class GrantStatus(K8sModel):
+    """A grant the operator keeps in the store."""
+
+    model: str = Field(description="The model.")
+    namespace: str = Field(description="The namespace granted rights on it.")
+    rights: list[Annotated[str, Field(description="read or write.")]] = Field(
+        description="What it may do: read, write.")
 
 
 class ModelStoreStatus(K8sModel):
@@ -76,3 +120,5 @@ class ModelStoreStatus(K8sModel):
     url: str | None = Field(None, description="Where functions reach the store.")
     admin_token_secret: str | None = Field(None, description="The Secret (in this namespace) holding the admin "
                                                              "token.")
+    grants: list[GrantStatus] | None = Field(None, description="The grants from spec.access the operator keeps in "
+                                                               "the store.")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 
-from ..api import MLFunctionSpec, ResourceRequirements
+from ..api import MLFunctionSpec, TrainingSpec
 from ..config import OperatorConfig
 from ..naming import LABEL_MODEL, LABEL_TASK, FunctionNames, Owner
 from .common import metadata
+from .credentials import INVOKE_DIGEST_KEY
+from .limits import effective_resources
 
 SCALE = "com.openfaas.scale"
 
@@ -45,20 +47,25 @@ def environment(spec: MLFunctionSpec, config: OperatorConfig, store_url: str) ->
             "TRAIN_ESTIMATOR": spec.training.estimator,
             "TRAIN_PARAMS": json.dumps(spec.training.params, sort_keys=True, separators=(",", ":")),
             "TRAIN_TEST_SIZE": repr(spec.training.test_size),
+            "TRAIN_CALL_POLICY": call_policy(spec.training),
         })
     else:
         env["MODEL_REFRESH_SECONDS"] = str(config.model_refresh_seconds)
     return env
 
 
-def _resources(resources: ResourceRequirements | None) -> dict[str, dict[str, str]]:
-    out = {}
-    for field in ("requests", "limits"):
-        amounts = getattr(resources, field) if resources else None
-        values = {k: str(v) for k, v in (amounts.dump() if amounts else {}).items()}
-        if values:
-            out[field] = values
-    return out
+def call_policy(training: TrainingSpec) -> str:
+    """What the train function lets its callers do (functions/train/call_policy.py reads it): only callers that
+    present the credential whose SHA-256 is in the mounted secret file `credential`, changing only what
+    allowOverrides names. On a schedule, the cron-connector (which sends no credential) may start a run of the
+    configured training, once a minute at most."""
+    return json.dumps({
+        "credential": INVOKE_DIGEST_KEY,
+        "allowOverrides": sorted(training.allow_overrides),
+        "paramBounds": {name: bound.dump() for name, bound in sorted(training.param_bounds.items())},
+        "maxDataBytes": training.max_data_bytes,
+        "scheduledRuns": training.schedule is not None,
+    }, sort_keys=True, separators=(",", ":"))
 
 
 def build_function(owner: Owner, spec: MLFunctionSpec, names: FunctionNames, config: OperatorConfig,
@@ -83,6 +90,6 @@ def build_function(owner: Owner, spec: MLFunctionSpec, names: FunctionNames, con
             "environment": environment(spec, config, store_url),
             "secrets": [names.credential_secret],
             "readOnlyRootFilesystem": True,
-            **_resources(spec.resources),
+            **effective_resources(spec, config),
         },
     }

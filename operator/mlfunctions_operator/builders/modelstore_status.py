@@ -3,7 +3,7 @@ answers; the status is built through ModelStoreStatus (the model the CRD's statu
 
 from __future__ import annotations
 
-from ..api import ModelStoreStatus
+from ..api.modelstore import GrantStatus, ModelStoreStatus
 from .status import Verdict, merge_conditions, verdict_conditions
 
 
@@ -29,11 +29,15 @@ def reachable_verdict(url: str) -> Verdict:
 
 
 def build_modelstore_status(body: dict, verdict: Verdict, now: str, *, url: str | None,
-                            admin_token_secret: str | None) -> ModelStoreStatus:
+                            admin_token_secret: str | None, grants: list[GrantStatus] | None = None
+                            ) -> ModelStoreStatus:
     """The status after a reconcile of `body` that ended in `verdict`; `url` and `admin_token_secret` are None
-    (and removed from the status) when the spec is too broken to say them."""
+    (and removed from the status) when the spec is too broken to say them; `grants` None leaves the status's
+    list as it is (the store could not be told)."""
     generation = body["metadata"].get("generation")
     previous = (body.get("status") or {}).get("conditions")
-    return ModelStoreStatus(observed_generation=generation,
-                            conditions=merge_conditions(previous, verdict_conditions(verdict), generation, now),
-                            url=url, admin_token_secret=admin_token_secret)
+    fields: dict = {"observed_generation": generation, "url": url, "admin_token_secret": admin_token_secret,
+                    "conditions": merge_conditions(previous, verdict_conditions(verdict), generation, now)}
+    if grants is not None:
+        fields["grants"] = grants
+    return ModelStoreStatus(**fields)

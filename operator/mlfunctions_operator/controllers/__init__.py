@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ..api import K8sModel
+from ..builders.limits import Peer, peer_of
 from ..builders.status import FunctionObservation, Verdict
 from ..config import OperatorConfig
-from ..kube import MODELSTORE, Kube
+from ..kube import MLFUNCTION, MODELSTORE, Kube
 from ..stores import ModelStores
 
 
@@ -19,22 +20,35 @@ class EventSink(Protocol):
 
 # (name, namespace) -> the ModelStore object, or None if there is none.
 StoreLookup = Callable[[str, str], Awaitable[dict | None]]
+# namespace -> its MLFunctions as the per-namespace caps count them.
+PeerLookup = Callable[[str], Awaitable[list[Peer]]]
 
 
 @dataclass(frozen=True)
 class Context:
-    """What a reconcile works with. `lookup_store` defaults to a GET; the operator answers from its watch cache."""
+    """What a reconcile works with. The lookups default to requests; the operator answers them from its watch
+    cache (kopf indexes)."""
 
     kube: Kube
     stores: ModelStores
     config: OperatorConfig
     emit: EventSink
     lookup_store: StoreLookup | None = None
+    lookup_peers: PeerLookup | None = None
 
     async def store_object(self, name: str, namespace: str) -> dict | None:
         if self.lookup_store is not None:
             return await self.lookup_store(name, namespace)
         return await self.kube.get(MODELSTORE, namespace, name)
+
+    async def namespace_peers(self, namespace: str) -> list[Peer]:
+        """The MLFunctions of `namespace`, for its caps (none asked for when no per-namespace cap is set)."""
+        if not self.config.limits_namespaces:
+            return []
+        if self.lookup_peers is not None:
+            return await self.lookup_peers(namespace)
+        found = (peer_of(obj, self.config) for obj in await self.kube.list(MLFUNCTION, namespace))
+        return [peer for peer in found if peer is not None]
 
 
 @dataclass(frozen=True)

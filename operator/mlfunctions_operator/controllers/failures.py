@@ -8,11 +8,14 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from ..builders.credentials import InvokeCredentialInvalid
+from ..builders.limits import LimitExceeded
 from ..builders.status import Verdict
 from ..children import NotOwned
 from ..kube import KubeError
 from ..store_client import Forbidden, ModelStoreError, Unauthorized, Unavailable
 from ..stores import StoreProblem, StoreRef
+from .model_access import ModelNotOwned
 
 Spec = TypeVar("Spec", bound=BaseModel)
 
@@ -32,7 +35,15 @@ def parse_spec(model: type[Spec], body: dict) -> Spec:
         return model.model_validate(body.get("spec") or {})
     except ValidationError as error:
         first = error.errors()[0]
-        raise InvalidSpec(".".join(str(part) for part in ("spec", *first["loc"])), first["msg"]) from None
+        raise InvalidSpec(field_path(first["loc"]), first["msg"]) from None
+
+
+def field_path(location: tuple) -> str:
+    """pydantic's error location as Kubernetes writes a field path: spec.env[2].name."""
+    path = "spec"
+    for part in location:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return path
 
 
 def verdict_for(error: Exception, store: StoreRef | None = None, *, store_itself: bool = False) -> Verdict:
@@ -42,6 +53,12 @@ def verdict_for(error: Exception, store: StoreRef | None = None, *, store_itself
         return Verdict.stalled_on("InvalidSpec", str(error), retry=False)
     if isinstance(error, NotOwned):
         return Verdict.stalled_on("NotOwned", str(error))
+    if isinstance(error, LimitExceeded):  # the resync sees a cap freed by another MLFunction's deletion
+        return Verdict.stalled_on("LimitExceeded", str(error), retry=False)
+    if isinstance(error, ModelNotOwned):  # the resync sees a grant given meanwhile
+        return Verdict.stalled_on("ModelNotOwned", str(error), retry=False)
+    if isinstance(error, InvokeCredentialInvalid):
+        return Verdict.stalled_on("InvokeCredentialInvalid", str(error), retry=False)
     if isinstance(error, StoreProblem):
         return (Verdict.stalled_on if error.stalled else Verdict.waiting_for)(error.reason, error.message)
     if isinstance(error, ModelStoreError):
@@ -66,4 +83,6 @@ def _store_itself(error: ModelStoreError, store: StoreRef) -> Verdict:
     if isinstance(error, (Unauthorized, Forbidden)):
         return Verdict.stalled_on("AdminTokenRejected", f"{store.url} rejected the admin token in Secret "
                                                         f"{store.namespace}/{store.admin_secret}: {error}")
-    return Verdict.waiting_for("Unreachable", f"{store.url} is unavailable: {error}")
+    if isinstance(error, Unavailable):
+        return Verdict.waiting_for("Unreachable", f"{store.url} is unavailable: {error}")
+    return Verdict.waiting_for("ModelStoreError", f"{store.url} refused a request: {error}")
