@@ -13,6 +13,7 @@ while the models, the gateway's password and what the warm pools learned are kep
 from __future__ import annotations
 
 import argparse
+import base64
 import logging
 import os
 import secrets
@@ -250,9 +251,26 @@ class LocalStack:
                              f"{conditions}; see {self.state_dir}/operator.log and {self.state_dir}/faas/") from None
 
     def invoke(self, mlfunction: dict, body: str, timeout: float = 600.0) -> requests.Response:
+        """POST to the function, as a caller with its invoke credential when it has one (train functions)."""
         function = mlfunction["status"]["function"]
         url = f"http://127.0.0.1:{self.gateway_port}/function/{function['name']}.{function['namespace']}"
-        return requests.post(url, data=body, headers={"Content-Type": "application/json"}, timeout=timeout)
+        headers = {"Content-Type": "application/json"}
+        token = self.invoke_token(mlfunction)
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        return requests.post(url, data=body, headers=headers, timeout=timeout)
+
+    def invoke_token(self, mlfunction: dict) -> str | None:
+        """The token in the MLFunction's invoke Secret (`<name>-invoke`, key `token`), or None without one."""
+        meta = mlfunction["metadata"]
+        try:
+            secret = client.CoreV1Api(self.api).read_namespaced_secret(f"{meta['name']}-invoke", meta["namespace"])
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+        encoded = (secret.data or {}).get("token")
+        return base64.b64decode(encoded).decode() if encoded else None
 
 
 def _helm() -> str:
@@ -347,7 +365,9 @@ def _instructions(cluster, gateway, store_url, token_file, trainer, predictors, 
         lines.append(f"  curl -s {predictor['status']['url']} -H 'Content-Type: application/json' -d '{SAMPLE}'")
     lines += [
         f"     -> {sample}",
-        f"  curl -s -X POST {train_url} -d '{{}}'        # train a new version of iris",
+        f"  curl -s -X POST {train_url} -d '{{}}' -H \"Authorization: Bearer $(kubectl -n "
+        f"{trainer['metadata']['namespace']} get secret {trainer['metadata']['name']}-invoke "
+        "-o jsonpath='{.data.token}' | base64 -d)\"   # train a new version of iris",
         f"  curl -s -u {gateway.credentials.user}:{gateway.credentials.password} {gateway.url}/system/functions",
         f"  faas-cli list -g {gateway.url}        # after: faas-cli login -g {gateway.url} -u "
         f"{gateway.credentials.user} -p {gateway.credentials.password}",
