@@ -4,6 +4,7 @@ the token its callers present (Secret `<name>-invoke` in the MLFunction's namesp
 from __future__ import annotations
 
 import secrets
+from collections.abc import Awaitable, Callable
 
 from ..api import MLFunctionSpec
 from ..builders import credentials
@@ -15,6 +16,9 @@ from ..stores import StoreRef, parse_store
 from . import Context
 from .failures import EXPECTED_FAILURES
 from .model_access import claim_for_training, refusal
+
+# What a train function's credential Secret carries besides its token (None for a predict function).
+InvokeDigest = Callable[[], Awaitable[str | None]]
 
 
 async def invoke_digest(ctx: Context, owner: Owner, existing: dict | None) -> str:
@@ -35,11 +39,12 @@ async def invoke_digest(ctx: Context, owner: Owner, existing: dict | None) -> st
 
 
 async def store_credential(ctx: Context, owner: Owner, names: FunctionNames, spec: MLFunctionSpec,
-                           store: StoreRef, secret: dict | None, digest: str | None, *, reissue: bool = False
+                           store: StoreRef, secret: dict | None, digest: InvokeDigest, *, reissue: bool = False
                            ) -> tuple[credentials.StoredCredential, bool]:
     """The function's token, and whether it was just issued: kept while it fits (store, model, task, owner),
     otherwise issued anew (a train function first claims a model nobody owns), stored, and the one it replaces
-    revoked. `secret` is the credential Secret as check_owned() read it (read again with `reissue`). A token issued but never stored (the
+    revoked. `secret` is the credential Secret as check_owned() read it (read again with `reissue`); `digest`
+    gives what the Secret also carries for a train function, asked for only once the store has said yes. A token issued but never stored (the
     operator died in between, or a foreign Secret appeared meanwhile) is revoked at once if possible, else by the
     ModelStore's sweep of unreferenced tokens."""
     fn_ns = ctx.config.function_namespace
@@ -51,11 +56,11 @@ async def store_credential(ctx: Context, owner: Owner, names: FunctionNames, spe
     scope = credentials.token_scope(spec.model.name, spec.task, owner.namespace)
     wanted = credentials.fingerprint(store.url, scope, owner)
 
-    def manifest(credential: credentials.StoredCredential) -> dict:
-        return credentials.build_credential_secret(owner, names, fn_ns, store.name, credential, digest)
+    async def manifest(credential: credentials.StoredCredential) -> dict:
+        return credentials.build_credential_secret(owner, names, fn_ns, store.name, credential, await digest())
 
     if stored and stored.fingerprint == wanted and not reissue:
-        await ensure(ctx.kube, owner, manifest(stored), existing=secret)
+        await ensure(ctx.kube, owner, await manifest(stored), existing=secret)
         return stored, False
     admin = await ctx.stores.admin(store)
     writers: list[str] = []
@@ -65,11 +70,11 @@ async def store_credential(ctx: Context, owner: Owner, names: FunctionNames, spe
         issued = await admin.create_token(scope.models, scope.rights, credentials.token_description(owner),
                                           namespace=scope.namespace, metadata=credentials.token_metadata(owner))
     except ModelStoreError as error:
-        raise (refusal(error, spec.model.name, store, owner.namespace, writers) or error) from None
+        raise (refusal(error, spec.model.name, store, owner.namespace, spec.task, writers) or error) from None
     fresh = credentials.StoredCredential(token=issued.token, token_id=issued.id, fingerprint=wanted)
     try:
-        await ensure(ctx.kube, owner, manifest(fresh), existing=secret)
-    except NotOwned:
+        await ensure(ctx.kube, owner, await manifest(fresh), existing=secret)
+    except Exception:
         await _revoke_quietly(ctx, admin, issued.id)  # never stored: nobody may hold it
         raise
     if stored:

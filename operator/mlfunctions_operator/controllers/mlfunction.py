@@ -24,7 +24,7 @@ from ..store_client import Forbidden, Unauthorized, Unavailable
 from ..stores import StoreProblem, StoreRef, parse_store
 from . import Context, Result
 from .failures import parse_spec, verdict_for
-from .function_credentials import invoke_digest, store_credential
+from .function_credentials import InvokeDigest, invoke_digest, store_credential
 from .mlfunction_cleanup import Cleanup, migrate
 from .mlfunction_cleanup import finalize as _finalize
 from .model_access import refusal
@@ -73,7 +73,7 @@ async def _reconcile(ctx: Context, body: dict, owner: Owner, names: FunctionName
     progress.store = store = await _store(ctx, owner, spec)
     refs = _children(ctx, owner, names, spec)
     found = await check_owned(ctx.kube, owner, refs.values())
-    digest = await invoke_digest(ctx, owner, found[refs["invoke"]]) if spec.task == "train" else None
+    digest = _digest(ctx, owner, spec, found.get(refs.get("invoke")))
     credential, issued = await store_credential(ctx, owner, names, spec, store, found[refs["secret"]], digest)
     # Independent children go in parallel: the latency of a new MLFunction is that of its longest chain.
     _, applied = await _gather(
@@ -94,6 +94,18 @@ async def _reconcile(ctx: Context, body: dict, owner: Owner, names: FunctionName
             verdict = Verdict.waiting_for("Migrating", f"Function {fn_ns}/{names.function} replaces "
                                                        f"{fn_ns}/{previous}; waiting for it to be ready", retry=False)
     return await _check_model(ctx, owner, names, spec, store, credential, digest, verdict, progress)
+
+
+def _digest(ctx: Context, owner: Owner, spec: MLFunctionSpec, invoke_secret: dict | None) -> InvokeDigest:
+    """The train function's invoke digest, made (and its Secret created) when first asked for, then kept."""
+    known: list[str | None] = []
+
+    async def digest() -> str | None:
+        if not known:
+            known.append(await invoke_digest(ctx, owner, invoke_secret) if spec.task == "train" else None)
+        return known[0]
+
+    return digest
 
 
 def _children(ctx: Context, owner: Owner, names: FunctionNames, spec: MLFunctionSpec) -> dict[str, ChildRef]:
@@ -189,7 +201,7 @@ async def _store(ctx: Context, owner: Owner, spec: MLFunctionSpec) -> StoreRef:
 
 
 async def _check_model(ctx: Context, owner: Owner, names: FunctionNames, spec: MLFunctionSpec, store: StoreRef,
-                       credential: credentials.StoredCredential, digest: str | None, verdict: Verdict,
+                       credential: credentials.StoredCredential, digest: InvokeDigest, verdict: Verdict,
                        progress: _Progress) -> Verdict:
     """Look the model up with the function's own token: proves the credential works (a token revoked by hand is
     replaced; a model that changed hands stalls the MLFunction) and finds the version in use."""
@@ -198,7 +210,7 @@ async def _check_model(ctx: Context, owner: Owner, names: FunctionNames, spec: M
         try:
             found = await ctx.stores.with_token(store, credential.token).get_version(spec.model.name, wanted)
         except (Unauthorized, Forbidden) as error:
-            if (denied := refusal(error, spec.model.name, store, owner.namespace)) is not None:
+            if (denied := refusal(error, spec.model.name, store, owner.namespace, spec.task)) is not None:
                 raise denied from None
             ctx.emit("Warning", "CredentialRejected", f"{store.describe()} rejected token {credential.token_id}; "
                                                       "issuing a new one")

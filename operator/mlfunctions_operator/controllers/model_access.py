@@ -21,11 +21,11 @@ from . import EventSink
 class ModelNotOwned(Exception):
     """The namespace may not use the model in this store."""
 
-    def __init__(self, model: str, store: StoreRef, namespace: str, owner: str | None, right: str,
+    def __init__(self, model: str, store: StoreRef, namespace: str, owner: str | None, task: str,
                  writers: list[str] | None = None):
         self.model, self.owner = model, owner
         what = f"model {model} in {store.describe()}"
-        verb = "write (train)" if right == "write" else "read"
+        verb = "write (train)" if task == "train" else "read"
         if owner:
             problem = f"{what} belongs to namespace {owner}; namespace {namespace} has no grant to {verb} it"
         else:
@@ -35,13 +35,12 @@ class ModelNotOwned(Exception):
                          "or use a model name of your own")
 
 
-def refusal(error: ModelStoreError, model: str, store: StoreRef, namespace: str,
+def refusal(error: ModelStoreError, model: str, store: StoreRef, namespace: str, task: str,
             writers: list[str] | None = None) -> ModelNotOwned | None:
     """The ModelNotOwned a store's answer means, if it refused for tenancy (not for the token itself)."""
     if not error.tenancy:
         return None
-    return ModelNotOwned(model, store, namespace, error.details.get("owner"), str(error.details.get("right")),
-                         writers)
+    return ModelNotOwned(model, store, namespace, error.details.get("owner"), task, writers)
 
 
 async def claim_for_training(admin: StoreClient, model: str, namespace: str, store: StoreRef,
