@@ -50,6 +50,8 @@ def test_sigkilled_node_is_swept_to_nothing_and_the_other_node_is_untouched(node
     harness = None
     try:
         _in_netns(name, "ip", "link", "set", "lo", "up")
+        # A new namespace starts with the host's IP forwarding (the session's node may have turned it on).
+        forwarding_before = _network_state(name)["forwarding"]
         log = tmp_path / "harness.log"
         harness = processes.spawn(["nsenter", f"--net=/run/netns/{name}", sys.executable, "-m",
                                    "mlfunctions_harness.node", "up", "--name", name], log)
@@ -67,14 +69,15 @@ def test_sigkilled_node_is_swept_to_nothing_and_the_other_node_is_untouched(node
         # What the kernel does not clean up by itself, and the sweep must: the pod outlived its harness.
         assert left["processes"] and left["mounts"] and ids and left["cgroups"], left
         assert left["network"]["address"] and left["network"]["bridge"] and left["network"]["rules"], left
-        assert left["network"]["forwarding"] == "1", left  # the bridge plugin's; a new namespace starts with 0
+        assert left["network"]["forwarding"] == "1", left  # the bridge plugin turns it on
 
         _in_netns(name, sys.executable, "-m", "mlfunctions_harness.node", "sweep", "--name", name)
 
         assert node_sweep.processes_of(workdir) == []
         assert node_sweep.mounts_under(workdir) == []  # container root filesystems, shm, netns, volumes
         assert [c for c in left["cgroups"] if c.parent.name == containerd.CRI_NAMESPACE and c.exists()] == []
-        assert _network_state(name) == {"address": False, "bridge": False, "rules": [], "forwarding": "0"}
+        assert _network_state(name) == {"address": False, "bridge": False, "rules": [],
+                                        "forwarding": forwarding_before}
         assert sorted(p.name for p in workdir.iterdir()) == sorted(KEPT)
         assert [p for p in CNI_CACHE.glob("*") if any(i in p.name for i in ids)] == []
         assert [p for p in CONTAINER_LOG_LINKS.glob("*") if str(workdir) in os.readlink(p)] == []
