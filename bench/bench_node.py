@@ -134,10 +134,10 @@ def _cold_starts(node: LocalNode, core: client.CoreV1Api, kubectl: Kubectl, rele
     measured = [cold_start.measure(core, release.function_namespace, function,
                                    lambda n: faas_netes.scale(function, n), node.container_pid, through_service,
                                    ROW, lambda a: a.get("predictions") == ["setosa"]) for _ in range(runs)]
-    parts = [k for k in measured[0] if k not in ("total", "first_answer_from_pod")]
+    parts = [k for k in measured[0] if k not in ("total", "first_answer_from_pod", "trigger")]
     medians = {k: _median(measured, k) for k in parts}
     total = _median(measured, "total")
-    return {"runs": measured, "median_parts_seconds": medians,
+    return {"runs": measured, "triggers": sorted({r["trigger"] for r in measured}), "median_parts_seconds": medians,
             "median_share": {k: round(v / total, 3) for k, v in medians.items()},
             "median_total_seconds": total,
             "median_first_answer_from_pod_seconds": _median(measured, "first_answer_from_pod"),
