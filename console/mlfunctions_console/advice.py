@@ -60,8 +60,8 @@ REASONS: dict[str, str] = {
     "APIError": "The Kubernetes API server did not answer the operator; it retries by itself.",
     # The OpenFaaS Function's own reasons (the local OpenFaaS and OpenFaaS Pro write these).
     "DeploymentFailed": (
-        "The function's image cannot run: check spec.image (or the operator's default image) and that the node"
-        " can pull it."
+        "The function's image cannot run: check spec.image (or the operator's default image) and that the "
+        "node can pull it."
     ),
     "CrashLoopBackOff": (
         "The function starts and exits: read its logs (kubectl logs, or .stack/faas/logs/ under make up); a "

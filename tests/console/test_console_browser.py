@@ -113,7 +113,9 @@ for (const element of document.querySelectorAll("body *")) {
   const fg = parse(getComputedStyle(element).color);
   const [a, b] = [luminance(fg), luminance(bg)].sort((x, y) => y - x);
   const ratio = (a + 0.05) / (b + 0.05);
-  if (ratio < 4.5) low.push(element.tagName + " " + element.textContent.trim().slice(0, 40) + " " + ratio.toFixed(2));
+  if (ratio < 4.5) {
+    low.push(element.tagName + " " + element.textContent.trim().slice(0, 40) + " " + ratio.toFixed(2));
+  }
 }
 return low;
 """

@@ -1,6 +1,6 @@
-"""The chart's console: a hardened Deployment of the console image with its settings, its own ServiceAccount with
-read-only RBAC (Secrets only by name, for the train triggers it was given), a login Secret whose random password
-survives upgrades (Helm's lookup against the real API server), or the user's own Secret."""
+"""The chart's console: a hardened Deployment of the console image with its settings, its own ServiceAccount
+with read-only RBAC (Secrets only by name, for the train triggers it was given), a login Secret whose
+random password survives upgrades (Helm's lookup against the real API server), or the user's own Secret."""
 
 from __future__ import annotations
 
@@ -155,8 +155,8 @@ def test_the_login_secret_is_random_or_the_users_own(helm):
 
 
 def test_an_upgrade_keeps_the_password(helm, control_plane, k8s):
-    """What `helm upgrade` renders when the Secret exists: the same password (Helm's lookup, against the real API
-    server), so people's sign-ins keep working."""
+    """What `helm upgrade` renders when the Secret exists: the same password (Helm's lookup, against the real
+    API server), so people's sign-ins keep working."""
     namespace = f"t-{uuid.uuid4().hex[:10]}"
     core = client.CoreV1Api(k8s)
     core.create_namespace({"metadata": {"name": namespace}})
