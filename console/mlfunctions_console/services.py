@@ -69,15 +69,27 @@ class Services:
                 return [one] if one else []
             return await self.kube.list(kube.MLFUNCTIONS)
 
-        found, functions, (metrics, metrics_problem) = await asyncio.gather(
+        found, functions, read_metrics = await asyncio.gather(
             mlfunctions(), self._openfaas_functions(), self.metrics(), return_exceptions=True
         )
         if isinstance(found, BaseException):
             result.problems.append(_kube_problem(found))
             return result
+        if isinstance(functions, BaseException):
+            functions = _kube_problem(functions)
         if isinstance(functions, Problem):
             result.problems.append(functions)
             functions = {}
+        metrics, metrics_problem = (
+            read_metrics
+            if isinstance(read_metrics, tuple)
+            else (
+                {},
+                Problem(
+                    "The gateway's metrics cannot be read", f"{type(read_metrics).__name__}: {read_metrics}"
+                ),
+            )
+        )
         if metrics_problem:
             result.problems.append(metrics_problem)
             result.metrics_ok = False

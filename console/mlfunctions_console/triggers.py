@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from .overview import FunctionView
 from .predict_form import Answer, read_answer
 from .services import Services
 
+log = logging.getLogger("mlfunctions_console")
 JOBS_KEPT = 50
 SERVED_WATCH_SECONDS = 180.0  # how long a finished job keeps looking for its version being served
 
@@ -136,6 +138,23 @@ class Jobs:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _run(self, job: TrainJob, view: FunctionView, body: bytes) -> None:
+        try:
+            await self._train(job, view, body)
+        except Exception as error:  # the page must say the job ended, whatever ended it
+            log.exception("training job %s failed", job.id)
+            job.problem = Problem(
+                "The console failed while following the training",
+                type(error).__name__,
+                [
+                    (
+                        "The training may still have stored a version: see the Models page; the "
+                        "console's log has the details."
+                    )
+                ],
+            )
+            job.phase, job.finished = "failed", time.time()
+
+    async def _train(self, job: TrainJob, view: FunctionView, body: bytes) -> None:
         services = self.services
         headers, problem = await services.invoke_credential(view)
         if problem is not None:

@@ -20,6 +20,7 @@ log = logging.getLogger("mlfunctions_console")
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 PUBLIC = ("/login", "/healthz", "/static/")
+MAX_BODY = 4 * 2**20  # a form with a 2 MiB picture, as a data: URL or an upload, fits
 # Everything the pages use is served by the console itself: no CDN, no inline script or style.
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
@@ -97,6 +98,10 @@ class SignedIn:
         path = scope["path"]
         if path.startswith(PUBLIC) or path == "/login":
             return await self.app(scope, receive, with_headers)
+        if request.method == "POST" and int(request.headers.get("content-length") or 0) > MAX_BODY:
+            return await JSONResponse(
+                {"error": "too_large", "message": f"at most {MAX_BODY // 2**20} MiB"}, status_code=413
+            )(scope, receive, with_headers)
         origin = request.headers.get("origin")
         if request.method == "POST" and origin and origin != f"{request.url.scheme}://{request.url.netloc}":
             return await JSONResponse(

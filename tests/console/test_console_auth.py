@@ -222,3 +222,11 @@ def test_first_page_answers_within_200_ms(console_stack, page):
     median = times[len(times) // 2]
     print(f"{page}: median {median:.1f} ms, slowest {times[-1]:.1f} ms over {len(times)} requests")
     assert median < 200, times
+
+
+def test_a_body_larger_than_a_form_needs_is_refused_before_it_is_read(console_stack):
+    session = console_stack.session()
+    target = f"{console_stack.url}/functions/{console_stack.namespace}/digits-predict/predict"
+    answer = session.post(target, files={"image": ("big.png", b"\x89PNG\r\n\x1a\n" + b"\0" * (5 * 2**20))},
+                          timeout=30)
+    assert answer.status_code == 413 and answer.json()["error"] == "too_large"
