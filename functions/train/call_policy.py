@@ -56,16 +56,18 @@ class CallPolicy:
     allow: frozenset[str]
     param_bounds: Mapping[str, Mapping[str, Any]] | None = None  # None: any parameter
     max_data_bytes: int = 0
+    max_options_bytes: int = MAX_OPTIONS_BYTES
     scheduled_runs: bool = False  # a call without the credential may run the configured training
 
-    @property
-    def body_limit(self) -> int:
-        return max(self.max_data_bytes, MAX_OPTIONS_BYTES) if "data" in self.allow else MAX_OPTIONS_BYTES
+    def body_limit(self, csv_body: bool) -> int:
+        """The most a request body may hold: a CSV table up to maxDataBytes, options (JSON) only a little."""
+        return self.max_data_bytes if csv_body else self.max_options_bytes
 
 
 def open_policy(max_body: int) -> CallPolicy:
     """Anyone, anything: the function outside the operator."""
-    return CallPolicy(credential_file=None, allow=frozenset(OVERRIDES), param_bounds=None, max_data_bytes=max_body)
+    return CallPolicy(credential_file=None, allow=frozenset(OVERRIDES), param_bounds=None, max_data_bytes=max_body,
+                      max_options_bytes=max_body)
 
 
 def from_environment(text: str | None, secrets_dir: Path, max_body: int) -> CallPolicy:

@@ -127,7 +127,7 @@ async def _training_request(
     csv_body = media_type in CSV_TYPES
     if csv_body and anonymous is None:  # before the body is read: who may not send data does not upload it
         call_policy.check_overrides(policy, {}, csv_body=True)
-    limit = call_policy.MAX_OPTIONS_BYTES if anonymous is not None else policy.body_limit
+    limit = call_policy.MAX_OPTIONS_BYTES if anonymous is not None else policy.body_limit(csv_body)
     body = await json_http.read_body(request, limit)
     overrides = training_request.overrides_from_query(request.query_params)
     if anonymous is not None:
