@@ -139,7 +139,7 @@ def check_namespace(namespace: str, me: Peer, peers: Iterable[Peer], config: Ope
 def _over(namespace: str, peer: Peer, count: int, held: Usage, total: Usage, functions_cap: int | None,
           caps: tuple, config: OperatorConfig) -> tuple[str, str] | None:
     if functions_cap is not None and count + 1 > functions_cap:
-        message = (f"namespace {namespace} may hold at most {functions_cap} MLFunctions "
+        message = (f"metadata.namespace: namespace {namespace} may hold at most {functions_cap} MLFunctions "
                    f"(MLFUNCTIONS_MAX_FUNCTIONS_PER_NAMESPACE); {count} older ones hold them")
         return "metadata.namespace", message
     fields = (("spec.scaling.maxReplicas", "replicas", "REPLICAS", config.max_replicas_per_namespace),
