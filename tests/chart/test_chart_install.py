@@ -291,6 +291,10 @@ def test_examples_become_ready_under_chart_rbac(control_plane, cluster_helm, kub
                      "--set", f"modelStores.default.external.url={store_url}",
                      "--set", "modelStores.default.external.adminTokenSecretRef.name=store-admin")
     with ModelStoreClient(store_url, admin_token) as admin:
+        # Models are a namespace's (docs/security.md): the store's administrator gives these two to the users'
+        # namespace before seeding them, or no MLFunction there may read or retrain them.
+        for model in ("iris", "digits"):
+            admin.claim(model, users)
         admin.upload("iris", _onnx_classifier(datasets.load_iris), format="onnx",
                      metadata={"task": "classification", "dataset": "iris", "estimator": "LogisticRegression"})
         admin.upload("digits", _onnx_classifier(datasets.load_digits), format="onnx",
