@@ -113,7 +113,24 @@ def test_values_reach_the_operator(helm, monkeypatch):
     assert config.function_namespace == "fn" and config.create_default_model_store is False
 
 
+def test_caps_per_tenant_reach_the_operator_only_when_set(helm, monkeypatch):
+    _, _, container = _operator(helm.render())
+    assert not [e for e in container["env"] if "_PER_" in e["name"]]  # no cap unless asked for
+    _, _, container = _operator(helm.render(
+        "--set", "operator.limits.perFunction.maxReplicas=4", "--set", "operator.limits.perFunction.cpu=500m",
+        "--set", "operator.limits.perNamespace.memory=8Gi", "--set", "operator.limits.perNamespace.functions=20"))
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value if value is not None else "mlfunctions-system")
+    config = OperatorConfig()
+    assert (config.max_replicas_per_function, config.max_cpu_per_replica, config.max_memory_per_namespace,
+            config.max_functions_per_namespace) == (4, "500m", "8Gi", 20)
+    assert config.max_memory_per_replica is None and config.max_replicas_per_namespace is None
+
+
 @pytest.mark.parametrize(("setting", "complaint"), [
+    ("operator.limits.perFunction.cpu=lots", "/operator/limits/perFunction/cpu"),
+    ("operator.limits.perNamespace.replicas=-1", "/operator/limits/perNamespace/replicas"),
     ("operator.logLevel=LOUD", "/operator/logLevel"),
     ("functionNamespace=Not_A_Namespace", "/functionNamespace"),
     ("operator.resources.requests.cpu=lots", "/operator/resources/requests/cpu"),
