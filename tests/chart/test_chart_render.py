@@ -22,19 +22,41 @@ def test_chart_refuses_kubernetes_without_cel_quantity(helm):
     assert result.returncode != 0 and "kubeVersion" in result.stderr
 
 
+COMPONENT = "app.kubernetes.io/component"
+
+
+def _component(documents: list[dict], component: str) -> list[dict]:
+    """The objects of one part of the chart (operator, console, model-store), told apart by their label."""
+    return [d for d in documents if (d["metadata"].get("labels") or {}).get(COMPONENT) == component]
+
+
+def _kinds(documents: list[dict]) -> list[tuple[str, str]]:
+    return sorted((d["kind"], d["metadata"].get("namespace", "")) for d in documents)
+
+
+# Least privilege, each with its own identity: the operator's and the console's ServiceAccount and RBAC.
+IDENTITY_AND_RBAC = [
+    ("ServiceAccount", "mlfunctions-system"), ("ClusterRole", ""), ("ClusterRoleBinding", ""),
+    ("Role", "openfaas-fn"), ("RoleBinding", "openfaas-fn"),
+    ("Role", "mlfunctions-system"), ("RoleBinding", "mlfunctions-system"),
+]
+
+
 def test_renders_the_operator_and_its_least_privilege(helm):
     documents = helm.render()
-    kinds = sorted((d["kind"], d["metadata"].get("namespace", "")) for d in documents)
-    assert kinds == sorted([
-        ("ServiceAccount", "mlfunctions-system"), ("ClusterRole", ""), ("ClusterRoleBinding", ""),
-        ("Role", "openfaas-fn"), ("RoleBinding", "openfaas-fn"),
-        ("Role", "mlfunctions-system"), ("RoleBinding", "mlfunctions-system"),
-        ("Deployment", "mlfunctions-system"), ("ModelStore", "mlfunctions-system"),
-    ])
-    deployment = find(documents, "Deployment")
-    account = find(documents, "ServiceAccount")["metadata"]["name"]
+    operator = _component(documents, "operator")
+    assert _kinds(operator) == sorted([*IDENTITY_AND_RBAC, ("Deployment", "mlfunctions-system")])
+    # Everything the chart renders by default: the operator, the default ModelStore and the console (its login
+    # Secret and Service besides its own identity and Deployment); nothing without a component.
+    assert _kinds(_component(documents, "console")) == sorted([
+        *IDENTITY_AND_RBAC, ("Secret", "mlfunctions-system"), ("Service", "mlfunctions-system"),
+        ("Deployment", "mlfunctions-system")])
+    assert _kinds(_component(documents, "model-store")) == [("ModelStore", "mlfunctions-system")]
+    assert len(documents) == len(operator) + len(_component(documents, "console")) + 1
+    deployment = find(operator, "Deployment")
+    account = find(operator, "ServiceAccount")["metadata"]["name"]
     assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == account
-    for binding in (d for d in documents if d["kind"] in ("ClusterRoleBinding", "RoleBinding")):
+    for binding in (d for d in operator if d["kind"] in ("ClusterRoleBinding", "RoleBinding")):
         assert binding["subjects"] == [{"kind": "ServiceAccount", "name": account,
                                         "namespace": "mlfunctions-system"}]
 
@@ -48,7 +70,7 @@ def test_rbac_grants_no_wildcards(helm):
 
 
 def _operator(documents: list[dict]) -> tuple[dict, dict, dict]:
-    deployment = find(documents, "Deployment")
+    deployment = find(_component(documents, "operator"), "Deployment")
     pod = deployment["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     return deployment, pod, container
@@ -171,8 +193,12 @@ def test_default_model_store_variants(helm):
 def test_existing_service_account_is_used_and_rbac_can_be_left_out(helm):
     documents = helm.render("--set", "operator.serviceAccount.create=false",
                             "--set", "operator.serviceAccount.name=platform-operator", "--set", "rbac.create=false")
-    assert sorted(d["kind"] for d in documents) == ["Deployment", "ModelStore"]
-    assert find(documents, "Deployment")["spec"]["template"]["spec"]["serviceAccountName"] == "platform-operator"
+    operator = _component(documents, "operator")
+    assert [d["kind"] for d in operator] == ["Deployment"]
+    assert find(operator, "Deployment")["spec"]["template"]["spec"]["serviceAccountName"] == "platform-operator"
+    # The console's identity and RBAC are its own values (console.serviceAccount, console.rbac).
+    assert sorted(d["kind"] for d in documents if d not in operator) == sorted([
+        *(kind for kind, _ in IDENTITY_AND_RBAC), "Secret", "Service", "Deployment", "ModelStore"])
 
 
 def test_chart_crds_are_the_generated_crds():

@@ -23,10 +23,13 @@ HELM_TIMEOUT = "180s"
 def user_values(built: dict[str, Image], **overrides) -> dict:
     """Values a user sets to run locally built images: the image names containerd knows (docker.io/...), and a
     pull policy that never asks a registry (none is reachable here, and none may be)."""
-    operator = built["operator"].ref
-    repository, tag = operator.rsplit(":", 1)
+    def image(name: str) -> dict:
+        repository, tag = built[name].ref.rsplit(":", 1)
+        return {"repository": repository, "tag": tag, "pullPolicy": "Never"}
+
     values = {
-        "operator": {"image": {"repository": repository, "tag": tag, "pullPolicy": "Never"}},
+        "operator": {"image": image("operator")},
+        "console": {"image": image("console")},  # on by default: `helm install --wait` waits for it too
         "functions": {"trainImage": built["train"].ref, "predictImage": built["predict"].ref},
         "modelStores": {"image": built["iris-server"].ref},
     }
