@@ -12,6 +12,7 @@ Prints the JSON and a one-line summary; writes results/node.json.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import platform
@@ -119,13 +120,15 @@ def _cold_starts(node: LocalNode, core: client.CoreV1Api, kubectl: Kubectl, rele
                  runs: int) -> dict:
     kubectl.apply(train_function("iris-train", USERS, "iris"), predict_function("iris-predict", USERS, "iris"))
     kubectl.wait("mlfunction/iris-train", "condition=Ready", USERS)
-    trainer = f"{USERS}-iris-train"
+    trainer = _function_of(kubectl, "iris-train")
     train_pod = core.list_namespaced_pod(release.function_namespace, label_selector=f"faas_function={trainer}")
     cluster_ip = core.read_namespaced_service(trainer, release.function_namespace).spec.cluster_ip
-    answer = ServiceURL(cluster_ip, pods={train_pod.items[0].status.pod_ip}).post("/")
+    token = base64.b64decode(core.read_namespaced_secret("iris-train-invoke", USERS).data["token"]).decode()
+    answer = ServiceURL(cluster_ip, pods={train_pod.items[0].status.pod_ip}).post(
+        "/", headers={"Authorization": f"Bearer {token}"})  # the MLFunction's own credential (docs/api.md)
     assert answer.status_code == 200, answer.text
     kubectl.wait("mlfunction/iris-predict", "condition=Ready", USERS, timeout=120)
-    function = f"{USERS}-iris-predict"
+    function = _function_of(kubectl, "iris-predict")
     service_ip = core.read_namespaced_service(function, release.function_namespace).spec.cluster_ip
 
     def through_service(pod_ip: str) -> str:
@@ -142,6 +145,11 @@ def _cold_starts(node: LocalNode, core: client.CoreV1Api, kubectl: Kubectl, rele
             "median_total_seconds": total,
             "median_first_answer_from_pod_seconds": _median(measured, "first_answer_from_pod"),
             "meets_target": total <= ANCHORS["target_median_seconds"]}
+
+
+def _function_of(kubectl: Kubectl, mlfunction: str) -> str:
+    """The OpenFaaS Function's name, as the operator reports it (its naming rule is the operator's own)."""
+    return kubectl.json("get", f"mlfunction/{mlfunction}", "-n", USERS)["status"]["function"]["name"]
 
 
 def summary(results: dict) -> str:

@@ -27,6 +27,8 @@ from pathlib import Path
 
 import requests
 from kubernetes import client, watch
+from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import ProtocolError
 
 LOG_LINE = re.compile(r"^(\S+) (.*)$")
 ANSWER_POLL_SECONDS = 0.005
@@ -73,23 +75,39 @@ class _PodWatch(threading.Thread):
         self.skip: set[str] = set()  # pods that were there before the start (a replaced pod)
 
     def run(self) -> None:
-        for event in self._watch.stream(self.core.list_namespaced_pod, self.namespace,
-                                        label_selector=self.selector, resource_version=self.resource_version,
-                                        timeout_seconds=120):
-            seen, pod = time.time(), event["object"]
-            if event["type"] == "DELETED" or pod.metadata.deletion_timestamp or pod.metadata.name in self.skip:
-                continue
-            self.pod = pod
-            if pod.spec.node_name:
-                self.times.setdefault("scheduled", seen)
-            if pod.status.pod_ip:
-                self.times.setdefault("pod_ip", seen)
-            if any(s.state.running for s in pod.status.container_statuses or []):
-                self.times.setdefault("running_reported", seen)
-            if any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or []):
-                self.times.setdefault("readiness", seen)
-                self.ready.set()
-                self._watch.stop()
+        """Watch until Ready; a watch the server (or the connection) ends is resumed from the last version seen,
+        and from a fresh listing when that version is too old (410)."""
+        while not self.ready.is_set():
+            try:
+                for event in self._watch.stream(self.core.list_namespaced_pod, self.namespace,
+                                                label_selector=self.selector, resource_version=self.resource_version,
+                                                timeout_seconds=60):
+                    self.resource_version = event["object"].metadata.resource_version
+                    self._seen(event["type"], event["object"], time.time())
+            except (ProtocolError, ApiException) as error:
+                if isinstance(error, ApiException) and error.status != 410:
+                    raise
+                if isinstance(error, ApiException):  # too old: list again, and look at what the listing shows
+                    listing = self.core.list_namespaced_pod(self.namespace, label_selector=self.selector)
+                    self.resource_version = listing.metadata.resource_version
+                    for pod in listing.items:
+                        self._seen("ADDED", pod, time.time())
+                self._watch = watch.Watch()
+
+    def _seen(self, kind: str, pod: client.V1Pod, seen: float) -> None:
+        if kind == "DELETED" or pod.metadata.deletion_timestamp or pod.metadata.name in self.skip:
+            return
+        self.pod = pod
+        if pod.spec.node_name:
+            self.times.setdefault("scheduled", seen)
+        if pod.status.pod_ip:
+            self.times.setdefault("pod_ip", seen)
+        if any(s.state.running for s in pod.status.container_statuses or []):
+            self.times.setdefault("running_reported", seen)
+        if any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or []):
+            self.times.setdefault("readiness", seen)
+            self.ready.set()
+            self._watch.stop()
 
 
 def _first_correct(send: Callable[[], requests.Response], correct: Callable[[dict], bool],
