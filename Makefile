@@ -10,10 +10,11 @@ setup:  ## Python environment (.venv), the control-plane binaries and helm (buil
 	hack/control-plane-binaries.sh >/dev/null
 	hack/helm.sh >/dev/null
 
-setup-node:  ## The real node's Debian packages and binaries, and every deployable's image from its Dockerfile (cached)
+setup-node:  ## The node's packages and binaries, every deployable's image from its Dockerfile, the test browser (cached)
 	hack/node-packages.sh
 	hack/node-binaries.sh >/dev/null
 	hack/images.sh build >/dev/null
+	hack/browser-packages.sh
 
 control-plane:  ## Build (once) or find etcd, kube-apiserver, kube-controller-manager, kubectl
 	hack/control-plane-binaries.sh
