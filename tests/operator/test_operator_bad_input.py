@@ -91,8 +91,9 @@ def test_missing_store_is_stalled_naming_the_field(objects, namespace):
     assert stalled["status"] == "True"
     assert "spec.modelStore" in stalled["message"] and "no-such-store" in stalled["message"]
     assert condition(objects.mlf(namespace, "nostore"), "Ready")["status"] == "False"
-    events = objects.core.list_namespaced_event(namespace).items
-    assert any(e.reason == "ModelStoreNotFound" and e.type == "Warning" for e in events)
+    # kopf posts Events from a queue of its own, after the pass that wrote the status
+    objects.wait(lambda: any(e.reason == "ModelStoreNotFound" and e.type == "Warning"
+                             for e in objects.core.list_namespaced_event(namespace).items), what="the Warning Event")
 
 
 def test_foreign_object_is_never_adopted(objects, namespace):

@@ -92,9 +92,9 @@ def test_create_makes_every_child_and_reports_status(objects, namespace, iris_st
                        condition(m, "Ready").get("reason") == "ScaledToZero" and m, what="ScaledToZero")
     assert condition(mlf, "Ready")["status"] == "True" and mlf["status"]["replicasSummary"] == "0 (idle)"
 
-    events = objects.core.list_namespaced_event(namespace).items
-    reasons = {e.reason for e in events if e.involved_object.name == "iris"}
-    assert {"Created", "Deployed"} <= reasons
+    # kopf posts Events from a queue of its own, after the pass that wrote the status
+    objects.wait(lambda: {"Created", "Deployed"} <= {e.reason for e in objects.core.list_namespaced_event(
+        namespace).items if e.involved_object.name == "iris"}, what="the Created and Deployed Events")
 
 
 def test_printer_columns_and_explain(objects, namespace, control_plane):

@@ -72,5 +72,5 @@ def test_default_store_is_created_when_an_mlfunction_needs_it(objects, namespace
                        condition(m, "Reconciling").get("status") == "True" and m, what="Reconciling")
     assert condition(mlf, "Stalled")["status"] == "False"
     assert DEFAULT_STORE in condition(mlf, "Reconciling")["message"]
-    events = objects.core.list_namespaced_event(namespace).items
-    assert any(e.reason == "ModelStoreCreated" for e in events)
+    objects.wait(lambda: any(e.reason == "ModelStoreCreated" for e in objects.core.list_namespaced_event(
+        namespace).items), what="the ModelStoreCreated Event")  # kopf posts Events from a queue of its own

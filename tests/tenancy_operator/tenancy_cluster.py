@@ -132,6 +132,7 @@ class Cluster:
         return found
 
     def events(self, namespace: str, name: str) -> list[str]:
+        """Reasons of the object's Events (kopf posts them from a queue: wait for one, do not expect it)."""
         return [e.reason for e in self.core.list_namespaced_event(namespace).items if e.involved_object.name == name]
 
     @staticmethod

@@ -136,7 +136,7 @@ def test_a_function_under_its_old_name_moves_once_the_new_one_serves(cluster, st
     assert migrated["status"]["function"]["name"] == new
     assert moving_token not in store.live_tokens(team, "moving") and len(store.live_tokens(team, "moving")) == 1
     assert cluster.secret(FUNCTION_NAMESPACE, credential_secret(team, "moving")) is not None
-    assert "Migrated" in cluster.events(team, "moving")
+    cluster.wait(lambda: "Migrated" in cluster.events(team, "moving"), what="the Migrated Event")
 
     # deleted halfway (the new Function never served): both names are cleaned up, both tokens revoked
     cluster.wait(lambda: cluster.function(fn_name(team, "leaving")), what="the other new Function")

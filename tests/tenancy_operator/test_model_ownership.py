@@ -53,7 +53,7 @@ def test_another_namespace_can_neither_train_nor_read_a_claimed_model(cluster, s
         assert f"namespace {eve} has no grant to {verb} it" in stalled["message"]
         cluster.another_pass(eve, name)  # a pass that would have minted or created, had it been allowed
         _nothing_for(cluster, store, eve, name)
-        assert "ModelNotOwned" in cluster.events(eve, name)
+        cluster.wait(lambda n=name: "ModelNotOwned" in cluster.events(eve, n), what="the ModelNotOwned Event")
     assert cluster.secret(eve, "steal-invoke") is None  # not even the train function's own Secret
 
     assert store.admin.owner(model) == victim and store.versions(model) == versions
@@ -127,13 +127,20 @@ def test_a_model_written_before_owners_goes_only_to_the_namespace_that_wrote_it(
     assert store.admin.owner(model) is None
 
     cluster.create_mlf(eve, "steal", train_spec(model))
-    stalled = cluster.wait_condition(eve, "steal", "Stalled", "ModelNotOwned")
-    assert f"written for namespaces {victim}" in stalled["message"] and "no owner" in stalled["message"]
-    _nothing_for(cluster, store, eve, "steal")
+    cluster.create_mlf(eve, "peek", predict_spec(model))
+    for name in ("steal", "peek"):
+        stalled = cluster.wait_condition(eve, name, "Stalled", "ModelNotOwned")
+        assert f"written for namespaces {victim}" in stalled["message"] and "no owner" in stalled["message"]
+        _nothing_for(cluster, store, eve, name)
     assert store.admin.owner(model) is None
 
-    cluster.create_mlf(victim, "trainer", train_spec(model))
+    # the namespace that wrote every version gets it, whichever of its MLFunctions comes first (here a reader)
+    cluster.create_mlf(victim, "reader", predict_spec(model))
     cluster.wait(lambda: store.admin.owner(model) == victim, what="the claim for the namespace that wrote it")
+    cluster.wait(lambda: condition(cluster.mlf(victim, "reader"), "ModelAvailable").get("status") == "True",
+                 what="the victim's reader to find the model")
+    cluster.create_mlf(victim, "trainer", train_spec(model))
+    cluster.wait(lambda: store.live_tokens(victim, "trainer"), what="the victim's train token")
     assert store.versions(model) == versions
     cluster.another_pass(eve, "steal")
     assert condition(cluster.mlf(eve, "steal"), "Stalled")["reason"] == "ModelNotOwned"

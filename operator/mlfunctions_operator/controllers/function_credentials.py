@@ -11,11 +11,11 @@ from ..builders import credentials
 from ..children import NotOwned, ensure
 from ..kube import SECRET
 from ..naming import FunctionNames, Owner, invoke_secret_name, owner_of
-from ..store_client import ModelStoreError, StoreClient
+from ..store_client import IssuedToken, ModelStoreError, StoreClient
 from ..stores import StoreRef, parse_store
 from . import Context
 from .failures import EXPECTED_FAILURES
-from .model_access import claim_for_training, refusal
+from .model_access import claim, refusal
 
 # What a train function's credential Secret carries besides its token (None for a predict function).
 InvokeDigest = Callable[[], Awaitable[str | None]]
@@ -42,7 +42,8 @@ async def store_credential(ctx: Context, owner: Owner, names: FunctionNames, spe
                            store: StoreRef, secret: dict | None, digest: InvokeDigest, *, reissue: bool = False
                            ) -> tuple[credentials.StoredCredential, bool]:
     """The function's token, and whether it was just issued: kept while it fits (store, model, task, owner),
-    otherwise issued anew (a train function first claims a model nobody owns), stored, and the one it replaces
+    otherwise issued anew (after claiming the model for the namespace where model_access.claim says so), stored,
+    and the one it replaces
     revoked. `secret` is the credential Secret as check_owned() read it (read again with `reissue`); `digest`
     gives what the Secret also carries for a train function, asked for only once the store has said yes. A token issued but never stored (the
     operator died in between, or a foreign Secret appeared meanwhile) is revoked at once if possible, else by the
@@ -63,14 +64,7 @@ async def store_credential(ctx: Context, owner: Owner, names: FunctionNames, spe
         await ensure(ctx.kube, owner, await manifest(stored), existing=secret)
         return stored, False
     admin = await ctx.stores.admin(store)
-    writers: list[str] = []
-    if spec.task == "train":
-        writers = await claim_for_training(admin, spec.model.name, owner.namespace, store, ctx.emit)
-    try:
-        issued = await admin.create_token(scope.models, scope.rights, credentials.token_description(owner),
-                                          namespace=scope.namespace, metadata=credentials.token_metadata(owner))
-    except ModelStoreError as error:
-        raise (refusal(error, spec.model.name, store, owner.namespace, spec.task, writers) or error) from None
+    issued = await _mint(ctx, admin, owner, spec, store, scope)
     fresh = credentials.StoredCredential(token=issued.token, token_id=issued.id, fingerprint=wanted)
     try:
         await ensure(ctx.kube, owner, await manifest(fresh), existing=secret)
@@ -81,6 +75,33 @@ async def store_credential(ctx: Context, owner: Owner, names: FunctionNames, spe
         old_store = credentials.store_of(secret) or store.name
         await _revoke_replaced(ctx, stored.token_id, old_store, store, admin)
     return fresh, True
+
+
+async def _mint(ctx: Context, admin: StoreClient, owner: Owner, spec: MLFunctionSpec, store: StoreRef,
+                scope: credentials.TokenScope) -> IssuedToken:
+    """A token for the namespace; the store refuses (ModelNotOwned) when the namespace may not use the model. A
+    train function first claims a model nobody owns; a predict function claims one only when the store refused
+    because the model has versions but no owner, and all of them were written for its namespace."""
+    model, namespace = spec.model.name, owner.namespace
+
+    async def mint() -> IssuedToken:
+        return await admin.create_token(scope.models, scope.rights, credentials.token_description(owner),
+                                        namespace=scope.namespace, metadata=credentials.token_metadata(owner))
+
+    training = spec.task == "train"
+    claimed = await claim(admin, model, namespace, store, ctx.emit, unused_too=True) if training else None
+    try:
+        return await mint()
+    except ModelStoreError as error:
+        denied = refusal(error, model, store, namespace, spec.task, claimed.writers if claimed else None)
+        if denied is None:
+            raise
+        if claimed is None and denied.owner is None:  # a store from before owners: perhaps the model is ours
+            claimed = await claim(admin, model, namespace, store, ctx.emit, unused_too=False)
+            if claimed.claimed:
+                return await mint()
+            denied = refusal(error, model, store, namespace, spec.task, claimed.writers)
+        raise denied from None
 
 
 async def _revoke_quietly(ctx: Context, admin: StoreClient, token_id: str) -> None:

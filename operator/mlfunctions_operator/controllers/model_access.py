@@ -12,6 +12,8 @@ namespace every version was written for; written for several, it waits for an ad
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..builders.credentials import TOKEN_DESCRIPTION_PREFIX
 from ..store_client import Conflict, ModelStoreError, StoreClient
 from ..stores import StoreRef
@@ -43,21 +45,33 @@ def refusal(error: ModelStoreError, model: str, store: StoreRef, namespace: str,
     return ModelNotOwned(model, store, namespace, error.details.get("owner"), task, writers)
 
 
-async def claim_for_training(admin: StoreClient, model: str, namespace: str, store: StoreRef,
-                             emit: EventSink) -> list[str]:
-    """Claim the model for `namespace` if nobody owns it and nobody else wrote it. Returns the namespaces its
-    versions were written for when that is why it was not claimed (for the message), else []."""
+@dataclass(frozen=True)
+class Claim:
+    """What a claim did: `claimed` the model for the namespace now or before; else `writers`, the namespaces its
+    versions were written for, when that is why not (for the message)."""
+
+    claimed: bool
+    writers: list[str]
+
+
+async def claim(admin: StoreClient, model: str, namespace: str, store: StoreRef, emit: EventSink, *,
+                unused_too: bool) -> Claim:
+    """Claim the model for `namespace` if nobody owns it and nobody else wrote it: one whose every version was
+    written for the namespace (a store from before owners), and with `unused_too` (a train function) one nobody
+    used yet."""
     written = await admin.writers(model)
     namespaces = sorted({_namespace_of(w) or "none (the admin or a store-wide token)" for w in written})
     if namespaces and namespaces != [namespace]:
-        return namespaces  # someone else wrote it: maybe owned already (the mint says), else an admin decides
+        return Claim(False, namespaces)  # someone else wrote it: owned already (the mint says) or an admin's call
+    if not written and not unused_too:
+        return Claim(False, [])  # a model nobody used is claimed by the first train function, not by a reader
     try:
         claimed = await admin.claim_model(model, namespace)
     except Conflict:
-        return []  # another namespace owns it: a grant may still let this one write (the mint says)
+        return Claim(False, [])  # another namespace owns it: a grant may still let this one in (the mint says)
     if claimed:
         emit("Normal", "ModelClaimed", f"Claimed model {model} in {store.describe()} for namespace {namespace}")
-    return []
+    return Claim(True, [])
 
 
 def _namespace_of(written_by: dict) -> str | None:
