@@ -50,22 +50,24 @@ async def sweep_unreferenced_tokens(ctx: Context, store: StoreRef) -> list[str]:
 
 async def _held(ctx: Context, store: StoreRef, descriptions) -> set[str]:
     """The ids of the tokens from `store` that the credential Secrets of the described MLFunctions hold."""
-    places: dict[str, Owner] = {}  # credential Secret name -> the MLFunction it must belong to
+    # credential Secret name -> the MLFunctions it may belong to (old names were not unique: a-b/c and a/b-c)
+    places: dict[str, list[Owner]] = {}
     for description in descriptions:
         namespace, _, name = description.removeprefix(_MLFUNCTION).partition("/")
         if namespace and name:
             owner = Owner("MLFunction", namespace, name, uid="")
             for function in (function_name(namespace, name), legacy_function_name(namespace, name)):
-                places[FunctionNames.for_function(function).credential_secret] = owner
+                places.setdefault(FunctionNames.for_function(function).credential_secret, []).append(owner)
     limit = asyncio.Semaphore(READS_AT_ONCE)
 
-    async def held_by(secret_name: str, owner: Owner) -> str | None:
+    async def held_by(secret_name: str, owners: list[Owner]) -> str | None:
         async with limit:
             secret = await ctx.kube.get(SECRET, ctx.config.function_namespace, secret_name, cached=True)
-        stored = credentials.read_credential(secret) if secret and owner.owns(secret) else None
+        ours = secret is not None and any(owner.owns(secret) for owner in owners)
+        stored = credentials.read_credential(secret) if ours else None
         return stored.token_id if stored and credentials.store_of(secret) == store.name else None
 
-    found = await asyncio.gather(*(held_by(name, owner) for name, owner in sorted(places.items())))
+    found = await asyncio.gather(*(held_by(name, owners) for name, owners in sorted(places.items())))
     return {token_id for token_id in found if token_id}
 
 
