@@ -169,6 +169,31 @@ def test_the_functions_status_follows_its_deployments(faas_netes, cluster):
     assert cluster.deployment("predict").spec.replicas == 0
 
 
+def test_a_scale_to_zero_holds_across_reconciles_of_the_same_generation(faas_netes, cluster):
+    """The bench's cold start (bench/node_bench): scale(name, 0) must not be undone by the passes that follow it,
+    the one the Deployment's status update queues and one for a metadata-only change of the Function. The one
+    worker takes Functions in the order their events came, so a Function created after the change having its
+    Deployment says that pass is done."""
+    cluster.create_function("predict", labels={"com.openfaas.scale.min": "1"})
+    wait_for(lambda: cluster.deployment("predict"), what="the predict Deployment")
+    cluster.report_deployment("predict", available=1)
+    wait_for(lambda: cluster.conditions("predict").get("Healthy") == "True", what="Healthy")
+    generation = cluster.function("predict")["metadata"]["generation"]
+
+    faas_netes.scale("predict", 0)
+    wait_for(lambda: cluster.deployment("predict").spec.replicas == 0, what="the scale to zero")
+    cluster.report_deployment("predict", available=0)  # its pass applies the Deployment, then writes this
+    wait_for(lambda: cluster.function("predict")["status"]["availableReplicas"] == 0, what="the status pass")
+    assert cluster.deployment("predict").spec.replicas == 0
+    cluster.custom.patch_namespaced_custom_object("openfaas.com", "v1", cluster.namespace, "functions", "predict",
+                                                  {"metadata": {"annotations": {"touched": "1"}}},
+                                                  _content_type="application/merge-patch+json")
+    cluster.create_function("barrier")
+    wait_for(lambda: cluster.deployment("barrier"), what="the barrier Function's Deployment")
+    assert cluster.function("predict")["metadata"]["generation"] == generation
+    assert cluster.deployment("predict").spec.replicas == 0
+
+
 def test_a_missing_secret_stalls_the_function_until_it_exists(faas_netes, cluster):
     cluster.create_function("train", secrets=["train-token"])
     wait_for(lambda: cluster.conditions("train").get("Stalled") == "True", what="a Stalled status")
