@@ -33,6 +33,7 @@ from pathlib import Path
 
 import urllib3
 import yaml
+from mlfunctions_operator.naming import FunctionNames
 from mlfunctions_harness.model_store import start_iris_server, stop_iris_server
 from kubernetes import client, watch
 from mlfunctions_harness import controlplane, crds
@@ -137,15 +138,15 @@ def mlfunction(name: str) -> dict:
 
 
 def children_present(api: client.ApiClient, namespace: str, name: str) -> bool:
-    fn = f"{namespace}-{name}"
+    names = FunctionNames.for_mlfunction(namespace, name)
     core, rbac = client.CoreV1Api(api), client.RbacAuthorizationV1Api(api)
     custom = client.CustomObjectsApi(api)
     try:
-        custom.get_namespaced_custom_object("openfaas.com", "v1", FUNCTION_NS, "functions", fn)
-        core.read_namespaced_secret(f"{fn}-model-store", FUNCTION_NS)
-        core.read_namespaced_service_account(fn, FUNCTION_NS)
-        rbac.read_namespaced_role(fn, FUNCTION_NS)
-        rbac.read_namespaced_role_binding(fn, FUNCTION_NS)
+        custom.get_namespaced_custom_object("openfaas.com", "v1", FUNCTION_NS, "functions", names.function)
+        core.read_namespaced_secret(names.credential_secret, FUNCTION_NS)
+        core.read_namespaced_service_account(names.service_account, FUNCTION_NS)
+        rbac.read_namespaced_role(names.role, FUNCTION_NS)
+        rbac.read_namespaced_role_binding(names.role_binding, FUNCTION_NS)
     except client.ApiException:
         return False
     return True
