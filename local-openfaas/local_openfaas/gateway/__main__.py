@@ -19,8 +19,9 @@ from aiohttp import web
 from pythonjsonlogger.json import JsonFormatter
 
 from local_openfaas.gateway import auth
-from local_openfaas.gateway.async_calls import LOOPBACK
 from local_openfaas.gateway.app import Gateway
+from local_openfaas.gateway.async_calls import LOOPBACK
+from local_openfaas.gateway.http_limits import GuardedAppRunner, RequestLimits
 from local_openfaas.runtime.programs import ChainedPrograms, StackPrograms, StaticPrograms
 from local_openfaas.runtime.provider import LocalProvider
 from local_openfaas.runtime.runtime import FunctionRuntime
@@ -59,6 +60,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         metavar="CIDR", help="a network X-Callback-Url may reach, besides loopback (repeatable): "
                                              "each callback is a request made on the caller's behalf")
     parser.add_argument("--async-callback-timeout", type=float, default=30.0, metavar="SECONDS")
+    limits = RequestLimits()
+    parser.add_argument("--max-header-bytes", type=int, default=limits.max_header_bytes, metavar="BYTES",
+                        help="request line and headers larger are answered 431")
+    parser.add_argument("--max-header-line-bytes", type=int, default=limits.max_line_bytes, metavar="BYTES",
+                        help="a request line or header line longer is answered 431")
+    parser.add_argument("--header-timeout", type=float, default=limits.header_timeout, metavar="SECONDS",
+                        help="request line and headers not in this long after their first byte: 408, closed")
+    parser.add_argument("--max-concurrent-requests", type=int, default=limits.max_concurrent,
+                        help="requests in flight beyond it are answered 503 with Retry-After (/healthz exempt)")
     return parser.parse_args(argv)
 
 
@@ -97,7 +107,9 @@ async def serve(options: argparse.Namespace) -> None:
                       ready=kube.synced if kube else (lambda: True),
                       secrets=KubeSecrets(kube.core) if kube else local_secrets, log_dir=log_dir,
                       orchestration="kubernetes" if kube else "local-processes", async_options=async_options)
-    runner = web.AppRunner(gateway.app(), access_log=None, handle_signals=False)
+    limits = RequestLimits(options.max_header_bytes, options.max_header_line_bytes, options.header_timeout,
+                           options.max_concurrent_requests)
+    runner = GuardedAppRunner(gateway.app(), limits=limits, access_log=None, handle_signals=False)
     await runner.setup()
     await web.TCPSite(runner, options.host, options.port, backlog=1024).start()
     if kube:
