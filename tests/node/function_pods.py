@@ -9,13 +9,15 @@ from chart_release import Kubectl
 from cluster_traffic import ServiceURL
 from kubernetes import client
 from mlfunctions_harness import processes
+from mlfunctions_operator.naming import invoke_secret_name
 
 TOKEN_KEY = "model-store-token"  # the credential Secret's key (and the file name under /var/openfaas/secrets)
 
 
-def function_name(namespace: str, name: str) -> str:
-    """The Function's name for MLFunction namespace/name (the operator's rule for short names: docs/api.md)."""
-    return f"{namespace}-{name}"
+def invoke_headers(core: client.CoreV1Api, namespace: str, mlfunction: str) -> dict[str, str]:
+    """What a caller of a train function sends: the credential in the MLFunction's own invoke Secret."""
+    token = secret_value(core, namespace, invoke_secret_name(mlfunction), "token")
+    return {"Authorization": f"Bearer {token}"}
 
 
 def running_pod(core: client.CoreV1Api, namespace: str, selector: str, timeout: float = 180.0) -> client.V1Pod:

@@ -20,9 +20,9 @@ from chart_release import FUNCTION_CRD, Kubectl, Release, predict_function, trai
 from cluster_traffic import ServiceURL, StoreAdmin
 from function_pods import (
     TOKEN_KEY,
-    function_name,
     function_pod,
     function_service,
+    invoke_headers,
     running_pod,
     secret_value,
     wait_all_ready,
@@ -31,6 +31,7 @@ from kubernetes import client
 from local_openfaas.faas_netes import background, identity
 from local_openfaas.faas_netes.objects import DeploymentConfig
 from mlfunctions_harness import crds, images, processes
+from mlfunctions_operator.naming import function_name
 from node_pods import restricted_pod
 
 # The first test also imports the images into the node's containerd (a minute or two on a fresh node).
@@ -96,7 +97,8 @@ def trained(release, store, kubectl, core) -> dict:
     """The train MLFunction Ready, invoked once: its answer."""
     kubectl.apply(train_function("iris-train", USERS, "iris", params={"max_iter": 200}))
     kubectl.wait("mlfunction/iris-train", "condition=Ready", USERS)
-    answer = function_service(core, release.function_namespace, function_name(USERS, "iris-train")).post("/")
+    answer = function_service(core, release.function_namespace, function_name(USERS, "iris-train")).post(
+        "/", headers=invoke_headers(core, USERS, "iris-train"))
     assert answer.status_code == 200, answer.text
     return answer.json()
 
@@ -218,7 +220,8 @@ def test_store_pod_deleted_mid_upload_comes_back_with_every_version(node, releas
     staging = _volume_dir(node, claim) / "staging"
 
     answers: list = []
-    training = threading.Thread(target=lambda: answers.append(trainer.post("/")))
+    headers = invoke_headers(core, USERS, "forest-train")
+    training = threading.Thread(target=lambda: answers.append(trainer.post("/", headers=headers)))
     training.start()
     # Mid-upload: the store is streaming the model (some 10 MB) into its staging directory. The pod is deleted
     # with no grace, and its process killed at once, as a node failure would (the kubelet alone would let the
@@ -237,7 +240,7 @@ def test_store_pod_deleted_mid_upload_comes_back_with_every_version(node, releas
     store.url.routed_to({replacement.status.pod_ip})
     if answers[0].status_code != 200:  # the upload's retries ran out while the store was away: train again
         assert answers[0].status_code in (502, 503), answers[0].text
-        answers.append(trainer.post("/"))
+        answers.append(trainer.post("/", headers=headers))
     assert answers[-1].status_code == 200, answers[-1].text
     after = {"iris": store.versions("iris"), "forest": store.versions("forest")}
     assert after["iris"] == before["iris"] and before["forest"] == {}
@@ -264,7 +267,7 @@ def test_helm_upgrade_to_a_changed_value_rolls_the_operator_and_everything_stays
     wait_all_ready(kubectl, USERS)
     # Still serving, and still learning: a new training is picked up by the predict function within seconds.
     trainer = function_service(core, release.function_namespace, function_name(USERS, "iris-train"))
-    assert trainer.post("/").json()["model"]["version"] == 2
+    assert trainer.post("/", headers=invoke_headers(core, USERS, "iris-train")).json()["model"]["version"] == 2
     processes.wait_for(lambda: predictor.post("/", {"instances": IRIS_ROWS}).json()["model"]["version"] == 2, 60,
                        "the predict function to serve version 2", interval=0.5)
 
