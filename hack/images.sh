@@ -105,9 +105,11 @@ ensure_docker() {
   log "starting dockerd (data-root $DOCKER_ROOT, log $CACHE/dockerd.log)"
   # No bridge, no iptables, no forwarding: the daemon leaves the host's network exactly as it was (the node's
   # pods and traffic guard share it); builds use the host's network instead (--network host).
+  # 9>&-: the daemon must not inherit the build lock (serialize), or it holds it for as long as it runs and the
+  # next build waits forever.
   setsid dockerd --data-root "$DOCKER_ROOT" --exec-root "$RUN_DIR/exec" --pidfile "$RUN_DIR/dockerd.pid" \
     --host "$DOCKER_HOST" --bridge=none --iptables=false --ip-forward=false --ip-masq=false \
-    --log-level=warn </dev/null >>"$CACHE/dockerd.log" 2>&1 &
+    --log-level=warn </dev/null >>"$CACHE/dockerd.log" 2>&1 9>&- &
   local pid=$! deadline=$((SECONDS + 60))
   until docker_answers; do
     kill -0 "$pid" 2>/dev/null || die "dockerd exited; see $CACHE/dockerd.log"
