@@ -26,7 +26,7 @@ KUBECONFIG_NOWHERE = {
 
 
 def test_every_deployable_has_an_image_that_runs_as_a_numeric_user(built, docker_env):
-    assert set(built) == {"operator", "iris-server", *FUNCTIONS}
+    assert set(built) == {"operator", "iris-server", "console", *FUNCTIONS}
     for image in built.values():
         config = json.loads(image_containers.docker(docker_env, "image", "inspect", image.tag).stdout)[0]["Config"]
         assert config["User"] == "65532:65532", image.name  # numeric: the kubelet can check runAsNonRoot
@@ -76,6 +76,8 @@ def test_function_serves_the_openfaas_contract(built, docker_env, containers, fu
     ("train", "python", ["sklearn", "skl2onnx", "onnxruntime", "iris_client"], []),
     ("operator", OPERATOR_PYTHON, ["kopf", "kubernetes", "httpx"],
      ["numpy", "scipy", "sklearn", "onnxruntime", "pandas"]),
+    ("console", "/opt/console/bin/python", ["mlfunctions_console.app", "starlette", "jinja2", "httpx"],
+     ["numpy", "sklearn", "onnxruntime", "kopf", "kubernetes"]),
 ])
 def test_image_holds_only_its_own_packages(built, docker_env, image, python, present, absent):
     imports = image_containers.run(built[image], docker_env, ["--entrypoint", python],
