@@ -42,8 +42,10 @@ def _environment(**values: str):
                 os.environ[name] = value
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def console_stack(control_plane, k8s, tmp_path_factory) -> ConsoleStack:
+    # One per module, like every suite's operator: an operator watches every namespace, so one that outlived its
+    # module would also reconcile (and claim models for) the MLFunctions of the suites that run after it.
     base = f"con-{uuid.uuid4().hex[:6]}"
     namespace, operator_ns, function_ns = f"{base}-ds", f"{base}-sys", f"{base}-fn"
     workdir = tmp_path_factory.mktemp("console-stack")
