@@ -18,7 +18,7 @@ from contextlib import contextmanager
 import pytest
 import requests
 import yaml
-from console_support import ConsoleStack, functions_of
+from .console_support import ConsoleStack, functions_of
 from kubernetes import client
 from mlfunctions_harness import processes
 from mlfunctions_stack.up import LocalStack
@@ -42,10 +42,11 @@ def _environment(**values: str):
                 os.environ[name] = value
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def console_stack(control_plane, k8s, tmp_path_factory) -> ConsoleStack:
-    # One per module, like every suite's operator: an operator watches every namespace, so one that outlived its
-    # module would also reconcile (and claim models for) the MLFunctions of the suites that run after it.
+    # One for this package (tests/console is one, for this scope), gone before the next suite: an operator
+    # watches every namespace, so one that outlived these tests would also reconcile (and claim models for) the
+    # MLFunctions of the suites that run after them.
     base = f"con-{uuid.uuid4().hex[:6]}"
     namespace, operator_ns, function_ns = f"{base}-ds", f"{base}-sys", f"{base}-fn"
     workdir = tmp_path_factory.mktemp("console-stack")
@@ -95,6 +96,7 @@ def console_stack(control_plane, k8s, tmp_path_factory) -> ConsoleStack:
             mlfunctions=ready,
         )
     finally:
+        _delete_mlfunctions(k8s, namespace)
         stack.close()
         for name in (namespace, operator_ns, function_ns):
             try:
@@ -102,6 +104,17 @@ def console_stack(control_plane, k8s, tmp_path_factory) -> ConsoleStack:
             except client.ApiException as error:
                 if error.status != 404:
                     raise
+
+
+def _delete_mlfunctions(k8s, namespace: str) -> None:
+    """Delete this stack's MLFunctions while its operator still runs to release their finalizers: left behind in
+    a terminating namespace, they would be reconciled by the next suite's operator, which would claim their
+    models in its own store."""
+    objects = client.CustomObjectsApi(k8s)
+    objects.delete_collection_namespaced_custom_object("mlfunctions.dev", "v1alpha1", namespace, "mlfunctions")
+    processes.wait_for(lambda: not objects.list_namespaced_custom_object(
+        "mlfunctions.dev", "v1alpha1", namespace, "mlfunctions")["items"], 120,
+        f"the MLFunctions in {namespace} to be deleted")
 
 
 def _train(core: client.CoreV1Api, stack: LocalStack, mlfunction: dict) -> None:

@@ -9,7 +9,7 @@ import time
 
 import pytest
 import requests
-from console_support import csrf_of, sign_in
+from .console_support import csrf_of, sign_in
 from kubernetes import client
 from mlfunctions_harness.processes import wait_for
 

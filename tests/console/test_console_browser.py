@@ -10,7 +10,7 @@ import io
 import time
 
 import pytest
-from console_browser import install, screenshot, start
+from .console_browser import install, screenshot, start
 from PIL import Image
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By

@@ -9,7 +9,7 @@ import html
 
 import pytest
 import requests
-from console_support import csrf_of, sign_in
+from .console_support import csrf_of, sign_in
 from kubernetes import client
 from mlfunctions_harness.processes import free_port, wait_for
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 import requests
-from console_support import csrf_of
+from .console_support import csrf_of
 from iris_client import ModelStoreClient
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
