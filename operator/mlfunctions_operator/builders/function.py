@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 from ..api import MLFunctionSpec, TrainingSpec
 from ..config import OperatorConfig
@@ -68,28 +69,58 @@ def call_policy(training: TrainingSpec) -> str:
     }, sort_keys=True, separators=(",", ":"))
 
 
-def build_function(owner: Owner, spec: MLFunctionSpec, names: FunctionNames, config: OperatorConfig,
-                   store_url: str) -> dict:
-    annotations = {"com.openfaas.serviceaccount": names.service_account}
+# Pod annotations Prometheus' kubernetes-pods scrape config reads (faas-netes copies a Function's annotations to
+# its pods): the watchdog serves the function's metrics on its own port, beside /_/health.
+PROMETHEUS_ANNOTATIONS = {"prometheus.io/scrape": "true", "prometheus.io/port": "8080",
+                          "prometheus.io/path": "/_/metrics"}
+
+
+@dataclass(frozen=True)
+class FunctionParts:
+    """What an OpenFaaS function is made of, whichever way it is deployed: the Function resource (below) and the
+    gateway's FunctionDeployment (function_deployment.py) are two spellings of these same parts."""
+
+    name: str
+    image: str
+    handler: str
+    labels: dict[str, str]
+    task_labels: dict[str, str]
+    annotations: dict[str, str]
+    environment: dict[str, str]
+    secrets: list[str]
+    resources: dict  # {"requests": {...}, "limits": {...}}, either absent when empty
+
+
+def function_parts(spec: MLFunctionSpec, names: FunctionNames, config: OperatorConfig, store_url: str) -> FunctionParts:
+    annotations = {"com.openfaas.serviceaccount": names.service_account, **PROMETHEUS_ANNOTATIONS}
     if spec.task == "train" and spec.training and spec.training.schedule:
         # The OpenFaaS cron-connector invokes functions annotated this way.
         annotations.update({"topic": "cron-function", "schedule": spec.training.schedule})
     image = spec.image or (config.train_image if spec.task == "train" else config.predict_image)
     handler = config.train_handler if spec.task == "train" else config.predict_handler
     task_labels = {LABEL_TASK: spec.task, LABEL_MODEL: spec.model.name}
+    return FunctionParts(
+        name=names.function, image=image, handler=handler, labels={**scaling_labels(spec), **task_labels},
+        task_labels=task_labels, annotations=annotations, environment=environment(spec, config, store_url),
+        secrets=[names.credential_secret], resources=effective_resources(spec, config))
+
+
+def build_function(owner: Owner, spec: MLFunctionSpec, names: FunctionNames, config: OperatorConfig,
+                   store_url: str) -> dict:
+    parts = function_parts(spec, names, config, store_url)
     return {
         "apiVersion": "openfaas.com/v1",
         "kind": "Function",
-        "metadata": metadata(owner, names.function, config.function_namespace, labels=task_labels),
+        "metadata": metadata(owner, parts.name, config.function_namespace, labels=parts.task_labels),
         "spec": {
-            "name": names.function,
-            "image": image,
-            "handler": handler,
-            "labels": {**scaling_labels(spec), **task_labels},
-            "annotations": annotations,
-            "environment": environment(spec, config, store_url),
-            "secrets": [names.credential_secret],
+            "name": parts.name,
+            "image": parts.image,
+            "handler": parts.handler,
+            "labels": parts.labels,
+            "annotations": parts.annotations,
+            "environment": parts.environment,
+            "secrets": parts.secrets,
             "readOnlyRootFilesystem": True,
-            **effective_resources(spec, config),
+            **parts.resources,
         },
     }
