@@ -21,6 +21,23 @@ class OperatorConfig(BaseSettings):
     train_handler: str = "python index.py"
     predict_handler: str = "python index.py"
     iris_server_image: str = "ghcr.io/mlfunctions/iris-server:0.1.0"
+    # How functions are deployed (docs/openfaas-editions.md): `functionResource` applies openfaas.com/v1 Functions
+    # (OpenFaaS Standard/Enterprise, whose controller owns that CRD); `gatewayAPI` deploys through the gateway's REST
+    # API (POST/PUT/DELETE /system/functions), the only way OpenFaaS CE has.
+    openfaas_deploy: str = Field("functionResource", pattern="^(functionResource|gatewayAPI)$",
+                                 description="functionResource (Function CRD) or gatewayAPI (/system/functions).")
+    openfaas_edition: str = Field("standard", pattern="^(standard|enterprise|ce)$",
+                                  description="The OpenFaaS edition; ce: one namespace, 15 functions, no scale "
+                                              "to zero (checked before deploying, said in a condition).")
+    # Basic-auth of the gateway in gatewayAPI mode; the chart sets them from an existing Secret (basic-auth-user,
+    # basic-auth-password), so only the operator's pod sees them and its RBAC needs no Secret verbs for them.
+    gateway_username: str = Field("admin", description="Gateway basic-auth user (gatewayAPI mode).")
+    gateway_password: str = Field("", repr=False, description="Gateway basic-auth password (gatewayAPI mode).")
+    gateway_timeout_seconds: float = Field(10.0, gt=0, description="Timeout of each call to the gateway.")
+    # No Function objects to watch in gatewayAPI mode: a function that is not ready yet is looked at again this
+    # often, and drift (a change made through the gateway) is corrected within resync_seconds.
+    gateway_poll_seconds: float = Field(5.0, gt=0, description="Poll interval while a function deployed through "
+                                                               "the gateway is not ready.")
     default_model_store: str = Field("default", description="The ModelStore used when spec.modelStore is empty.")
     create_default_model_store: bool = Field(True, description="Create the default ModelStore when it is missing.")
     model_refresh_seconds: int = Field(30, ge=1, description="MODEL_REFRESH_SECONDS given to predict functions.")
@@ -50,6 +67,10 @@ class OperatorConfig(BaseSettings):
                                                                     "MLFunction at maxReplicas.")
     max_memory_per_namespace: Quantity | None = Field(None, description="Most memory requested in one namespace, "
                                                                        "every MLFunction at maxReplicas.")
+
+    @property
+    def gateway_mode(self) -> bool:
+        return self.openfaas_deploy == "gatewayAPI"
 
     @property
     def limits_namespaces(self) -> bool:

@@ -43,12 +43,13 @@ def model_unknown(verdict: Verdict, message: str) -> tuple[Verdict, ConditionVal
 def build_mlfunction_status(body: dict, verdict: Verdict, now: str, *, spec: MLFunctionSpec | None,
                             function: dict | None, function_ref: FunctionRef, gateway_url: str,
                             model_version: int | None = None,
-                            model_condition: ConditionValue | None = None) -> MLFunctionStatus:
+                            model_condition: ConditionValue | None = None,
+                            edition_condition: ConditionValue | None = None) -> MLFunctionStatus:
     """The status after a reconcile of `body` that ended in `verdict`. What the reconcile did not get to (the
     Function, when it failed before applying it) is left unset, so writing the status keeps what is there."""
     generation = body["metadata"].get("generation")
     previous = (body.get("status") or {}).get("conditions")
-    values = [*verdict_conditions(verdict), *([model_condition] if model_condition else [])]
+    values = [*verdict_conditions(verdict), *(c for c in (model_condition, edition_condition) if c)]
     fields: dict = {"observed_generation": generation,
                     "conditions": merge_conditions(previous, values, generation, now)}
     if function is not None:

@@ -10,6 +10,7 @@ from ..api import K8sModel
 from ..builders.limits import Peer, peer_of
 from ..builders.status import FunctionObservation, Verdict
 from ..config import OperatorConfig
+from ..gateway_client import GatewayClient
 from ..kube import MLFUNCTION, MODELSTORE, Kube
 from ..stores import ModelStores
 
@@ -35,6 +36,7 @@ class Context:
     emit: EventSink
     lookup_store: StoreLookup | None = None
     lookup_peers: PeerLookup | None = None
+    gateway: GatewayClient | None = None  # gatewayAPI mode; None: one per configured gateway
 
     async def store_object(self, name: str, namespace: str) -> dict | None:
         if self.lookup_store is not None:

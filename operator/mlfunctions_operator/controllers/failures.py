@@ -9,9 +9,11 @@ from typing import TypeVar
 from pydantic import BaseModel, ValidationError
 
 from ..builders.credentials import InvokeCredentialInvalid
+from ..builders.edition_limits import EditionUnsupported
 from ..builders.limits import LimitExceeded
 from ..builders.status import Verdict
 from ..children import NotOwned
+from ..gateway_client import GatewayError, GatewayUnauthorized, GatewayUnavailable
 from ..kube import KubeError
 from ..store_client import Forbidden, ModelStoreError, Unauthorized, Unavailable
 from ..stores import StoreProblem, StoreRef
@@ -20,7 +22,7 @@ from .model_access import ModelNotOwned
 Spec = TypeVar("Spec", bound=BaseModel)
 
 # What a best-effort step (revoking a replaced token, the store's sweep, a deletion) reports and moves on from.
-EXPECTED_FAILURES = (ModelStoreError, StoreProblem, KubeError)
+EXPECTED_FAILURES = (ModelStoreError, StoreProblem, KubeError, GatewayError)
 
 
 class InvalidSpec(Exception):
@@ -63,6 +65,14 @@ def verdict_for(error: Exception, store: StoreRef | None = None, *, store_itself
         return (Verdict.stalled_on if error.stalled else Verdict.waiting_for)(error.reason, error.message)
     if isinstance(error, ModelStoreError):
         return _store_itself(error, store) if store_itself and store else _store_of_function(error, store)
+    if isinstance(error, EditionUnsupported):  # the resync sees room made by a deleted function
+        return Verdict.stalled_on(error.reason, str(error), retry=False)
+    if isinstance(error, GatewayUnauthorized):
+        return Verdict.stalled_on("GatewayUnauthorized", str(error))
+    if isinstance(error, GatewayUnavailable):
+        return Verdict.waiting_for("GatewayUnavailable", str(error))
+    if isinstance(error, GatewayError):
+        return Verdict.stalled_on("GatewayRejected", str(error))
     if isinstance(error, KubeError):
         if error.status in (400, 403, 422):  # the request itself is wrong: retrying will not help
             return Verdict.stalled_on("ApplyFailed", str(error))

@@ -22,7 +22,7 @@ from ..kube import FUNCTION, MODELSTORE, ROLE, ROLE_BINDING, SECRET, SERVICE_ACC
 from ..naming import LABEL_MANAGED_BY, LABEL_PART_OF, MANAGED_BY, FunctionNames, Owner, invoke_secret_name
 from ..store_client import Forbidden, Unauthorized, Unavailable
 from ..stores import StoreProblem, StoreRef, parse_store
-from . import Context, Result
+from . import Context, Result, gateway_function
 from .failures import parse_spec, verdict_for
 from .function_credentials import InvokeDigest, invoke_digest, store_credential
 from .mlfunction_cleanup import Cleanup, migrate
@@ -45,6 +45,7 @@ class _Progress:
     function: dict | None = None
     model_version: int | None = None
     model_condition: ConditionValue | None = None
+    edition_condition: ConditionValue | None = None
 
 
 async def reconcile(ctx: Context, body: dict) -> Result:
@@ -61,7 +62,7 @@ async def reconcile(ctx: Context, body: dict) -> Result:
         body, verdict, now_rfc3339(), spec=spec, function=progress.function,
         function_ref=FunctionRef(name=names.function, namespace=ctx.config.function_namespace),
         gateway_url=ctx.config.gateway_url, model_version=progress.model_version,
-        model_condition=progress.model_condition)
+        model_condition=progress.model_condition, edition_condition=progress.edition_condition)
     observation = observe_function(progress.function) if progress.function is not None else None
     return Result(status=status, verdict=verdict, function=observation)
 
@@ -70,6 +71,10 @@ async def _reconcile(ctx: Context, body: dict, owner: Owner, names: FunctionName
                      progress: _Progress) -> Verdict:
     fn_ns = ctx.config.function_namespace
     await _check_limits(ctx, body, owner, spec)
+    if ctx.config.gateway_mode:  # what the edition cannot do is said before anything is created
+        decision = await gateway_function.check_edition(ctx, spec, names)
+        progress.edition_condition = decision.condition
+        spec = decision.spec
     progress.store = store = await _store(ctx, owner, spec)
     refs = _children(ctx, owner, names, spec)
     found = await check_owned(ctx.kube, owner, refs.values())
@@ -78,12 +83,14 @@ async def _reconcile(ctx: Context, body: dict, owner: Owner, names: FunctionName
     # Independent children go in parallel: the latency of a new MLFunction is that of its longest chain.
     _, applied = await _gather(
         _ensure_rbac(ctx, owner, names, found, refs),
-        _apply_function(ctx, owner, names, spec, store, progress, found[refs["function"]]),
+        _apply_function(ctx, owner, names, spec, store, progress, found.get(refs.get("function"))),
     )
     _announce(ctx, owner, spec, store, f"Function {fn_ns}/{names.function}", applied.created,
               credential if issued else None)
     observation = observe_function(applied.obj)
     verdict = function_verdict(f"{fn_ns}/{names.function}", observation)
+    if ctx.config.gateway_mode and not verdict.ready:  # nothing to watch: poll until it is ready
+        verdict = Verdict.waiting_for(verdict.reason, verdict.message, retry=True)
     previous = ((body.get("status") or {}).get("function") or {}).get("name")
     if previous and previous != names.function:  # a Function under the name an earlier release gave it
         progress.function = None  # the status names the old Function (and its URL) until it is gone
@@ -111,8 +118,9 @@ def _digest(ctx: Context, owner: Owner, spec: MLFunctionSpec, invoke_secret: dic
 def _children(ctx: Context, owner: Owner, names: FunctionNames, spec: MLFunctionSpec) -> dict[str, ChildRef]:
     """Every object the MLFunction owns, by role."""
     fn_ns = ctx.config.function_namespace
-    refs = {"function": ChildRef(FUNCTION, fn_ns, names.function),
-            "service_account": ChildRef(SERVICE_ACCOUNT, fn_ns, names.service_account),
+    # In gatewayAPI mode the gateway holds the function: no Function object (nor RBAC on that CRD).
+    refs = {} if ctx.config.gateway_mode else {"function": ChildRef(FUNCTION, fn_ns, names.function)}
+    refs |= {"service_account": ChildRef(SERVICE_ACCOUNT, fn_ns, names.service_account),
             "role": ChildRef(ROLE, fn_ns, names.role),
             "role_binding": ChildRef(ROLE_BINDING, fn_ns, names.role_binding),
             "secret": ChildRef(SECRET, fn_ns, names.credential_secret)}
@@ -149,6 +157,10 @@ async def _apply_function(ctx: Context, owner: Owner, names: FunctionNames, spec
                           progress: _Progress, existing: dict | None) -> Applied:
     """The Function, noted as soon as it is applied: when a step beside it fails, the status still says where it
     is, and the loop knows the watch event of this apply for the echo it is (no extra pass)."""
+    if ctx.config.gateway_mode:
+        function, created = await gateway_function.apply(ctx, spec, names, store.url)
+        progress.function = function
+        return Applied(function, created)
     applied = await ensure(ctx.kube, owner, build_function(owner, spec, names, ctx.config, store.url), existing)
     progress.function = applied.obj
     return applied

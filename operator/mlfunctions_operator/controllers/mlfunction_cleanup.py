@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from ..children import remove
 from ..kube import FUNCTION, ROLE, ROLE_BINDING, SECRET, SERVICE_ACCOUNT
 from ..naming import FunctionNames, Owner
-from . import Context
+from . import Context, gateway_function
 from .failures import EXPECTED_FAILURES
 from .function_credentials import revoke_stored
 
@@ -71,6 +71,9 @@ async def _owned_secret(ctx: Context, owner: Owner, names: FunctionNames) -> dic
 
 async def _remove_all(ctx: Context, owner: Owner, names: FunctionNames) -> None:
     fn_ns = ctx.config.function_namespace
-    for kind, name in ((FUNCTION, names.function), (ROLE_BINDING, names.role_binding), (ROLE, names.role),
+    if ctx.config.gateway_mode:  # no Function object: the gateway deployed it
+        await gateway_function.remove(ctx, names.function)
+    kinds = ((FUNCTION, names.function),) if not ctx.config.gateway_mode else ()
+    for kind, name in (*kinds, (ROLE_BINDING, names.role_binding), (ROLE, names.role),
                        (SERVICE_ACCOUNT, names.service_account), (SECRET, names.credential_secret)):
         await remove(ctx.kube, owner, kind, fn_ns, name)
