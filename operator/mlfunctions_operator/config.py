@@ -3,7 +3,7 @@ OpenFaaS installation. Every variable is listed in operator/README.md."""
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .api.common import Quantity
@@ -32,7 +32,7 @@ class OperatorConfig(BaseSettings):
     # Basic-auth of the gateway in gatewayAPI mode; the chart sets them from an existing Secret (basic-auth-user,
     # basic-auth-password), so only the operator's pod sees them and its RBAC needs no Secret verbs for them.
     gateway_username: str = Field("admin", description="Gateway basic-auth user (gatewayAPI mode).")
-    gateway_password: str = Field("", repr=False, description="Gateway basic-auth password (gatewayAPI mode).")
+    gateway_password: SecretStr = Field(SecretStr(""), description="Gateway basic-auth password (gatewayAPI mode).")
     gateway_timeout_seconds: float = Field(10.0, gt=0, description="Timeout of each call to the gateway.")
     # No Function objects to watch in gatewayAPI mode: a function that is not ready yet is looked at again this
     # often, and drift (a change made through the gateway) is corrected within resync_seconds.

@@ -57,7 +57,8 @@ def registry() -> kopf.OperatorRegistry:
     kopf.daemon(GROUP, VERSION, "mlfunctions", cancellation_timeout=10.0, registry=registry)(mlfunction_loop)
     kopf.on.event(GROUP, VERSION, "mlfunctions", registry=registry)(object_event)
     kopf.on.delete(GROUP, VERSION, "mlfunctions", registry=registry)(mlfunction_deleted)
-    kopf.on.event("openfaas.com", "v1", "functions", labels=OWNED_FUNCTIONS, registry=registry)(function_event)
+    if not OperatorConfig().gateway_mode:  # gatewayAPI mode: no Function objects (nor RBAC on them); it polls
+        kopf.on.event("openfaas.com", "v1", "functions", labels=OWNED_FUNCTIONS, registry=registry)(function_event)
     kopf.daemon(GROUP, VERSION, "modelstores", cancellation_timeout=10.0, registry=registry,
                 when=lambda namespace, memo, **_: namespace == memo["config"].operator_namespace)(modelstore_loop)
     kopf.on.event(GROUP, VERSION, "modelstores", registry=registry)(object_event)

@@ -26,7 +26,8 @@ def gateway(ctx: Context) -> GatewayClient:
 
 
 def client_for(config: OperatorConfig) -> GatewayClient:
-    key = (config.gateway_url, config.gateway_username, config.gateway_password, config.gateway_timeout_seconds)
+    key = (config.gateway_url, config.gateway_username, config.gateway_password.get_secret_value(),
+           config.gateway_timeout_seconds)
     if key not in _clients:
         _clients[key] = GatewayClient(*key)
     return _clients[key]
