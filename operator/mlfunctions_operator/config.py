@@ -3,7 +3,7 @@ OpenFaaS installation. Every variable is listed in operator/README.md."""
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .api.common import Quantity
@@ -34,10 +34,6 @@ class OperatorConfig(BaseSettings):
     gateway_username: str = Field("admin", description="Gateway basic-auth user (gatewayAPI mode).")
     gateway_password: SecretStr = Field(SecretStr(""), description="Gateway basic-auth password (gatewayAPI mode).")
     gateway_timeout_seconds: float = Field(10.0, gt=0, description="Timeout of each call to the gateway.")
-    # No Function objects to watch in gatewayAPI mode: a function that is not ready yet is looked at again this
-    # often, and drift (a change made through the gateway) is corrected within resync_seconds.
-    gateway_poll_seconds: float = Field(5.0, gt=0, description="Poll interval while a function deployed through "
-                                                               "the gateway is not ready.")
     default_model_store: str = Field("default", description="The ModelStore used when spec.modelStore is empty.")
     create_default_model_store: bool = Field(True, description="Create the default ModelStore when it is missing.")
     model_refresh_seconds: int = Field(30, ge=1, description="MODEL_REFRESH_SECONDS given to predict functions.")
@@ -67,6 +63,13 @@ class OperatorConfig(BaseSettings):
                                                                     "MLFunction at maxReplicas.")
     max_memory_per_namespace: Quantity | None = Field(None, description="Most memory requested in one namespace, "
                                                                        "every MLFunction at maxReplicas.")
+
+    @model_validator(mode="after")
+    def _ce_has_no_function_crd(self) -> OperatorConfig:
+        if self.openfaas_edition == "ce" and self.openfaas_deploy != "gatewayAPI":
+            raise ValueError("MLFUNCTIONS_OPENFAAS_EDITION=ce needs MLFUNCTIONS_OPENFAAS_DEPLOY=gatewayAPI: OpenFaaS CE "
+                             "has no Function CRD")
+        return self
 
     @property
     def gateway_mode(self) -> bool:

@@ -2,7 +2,8 @@
 the edition's limits are checked before anything is created, then the FunctionDeployment is POSTed when the
 gateway has none, PUT when what it reports drifted from it (someone changed it through the gateway), and left
 alone when it matches. There are no Function objects to watch: a function that is not ready yet is polled
-(Verdict retry, every config.gateway_poll_seconds), and every function is compared again at each resync.
+with the loop's retry back-off (2 s doubling, capped by retry_max_seconds), and every function is compared with
+what the gateway reports again at each resync (resync_seconds): that is when drift is corrected.
 """
 
 from __future__ import annotations
