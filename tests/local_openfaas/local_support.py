@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 from local_openfaas import funcenv
 
 ECHO_DIR = Path(__file__).parent / "echo_function"
@@ -30,8 +31,15 @@ def metrics(gw) -> dict[str, float]:
     response = requests.get(f"{gw.url}/metrics", timeout=10)
     response.raise_for_status()
     samples = {}
-    for line in response.text.splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            samples[name] = float(value)
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
+            samples[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
     return samples
+
+
+def invocations(gw, function_name: str) -> float:
+    """gateway_function_invocation_total of one function, summed over every status code."""
+    prefix = 'gateway_function_invocation_total{code="'
+    suffix = f'",function_name="{function_name}"}}'
+    return sum(v for k, v in metrics(gw).items() if k.startswith(prefix) and k.endswith(suffix))

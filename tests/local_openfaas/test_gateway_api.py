@@ -8,7 +8,7 @@ import time
 
 import pytest
 import requests
-from local_support import deploy, describe, metrics
+from local_support import deploy, describe, invocations, metrics
 from mlfunctions_harness.processes import pid_alive, wait_for
 
 pytestmark = pytest.mark.server
@@ -49,8 +49,7 @@ def test_faas_cli_lifecycle_deploy_invoke_update_scale_delete(gateway):
     assert listed[0]["invocationCount"] >= 5 and listed[0]["availableReplicas"] == 1
     assert listed[0]["namespace"] == "openfaas-fn"
     counted = metrics(gateway)  # /metrics counts what /system reports
-    assert counted['gateway_function_invocation_total{function_name="echo.openfaas-fn"}'] == listed[0][
-        "invocationCount"]
+    assert invocations(gateway, "echo.openfaas-fn") == listed[0]["invocationCount"]
     assert counted['gateway_service_count{function_name="echo.openfaas-fn"}'] == 1
 
     # faas-cli deploy updates with PUT: the replica is replaced by one with the new environment.

@@ -12,7 +12,7 @@ import time
 import pytest
 import requests
 from callback_server import CallbackServer
-from local_support import deploy, metrics
+from local_support import deploy, invocations
 from mlfunctions_harness.processes import descendants, free_port, pid_alive, wait_for
 from local_openfaas.gateway import process as gateway_process
 from local_openfaas.gateway.async_calls import LOOPBACK, CallbackRefused, check_callback
@@ -119,7 +119,7 @@ def test_a_full_queue_answers_429_and_the_accepted_calls_all_run(tmp_path, echo_
             seen = {callbacks.next(timeout=30).headers["X-Call-Id"] for _ in accepted}
             assert seen == set(accepted)
             # Every accepted call ran, and the refused one did not: the function was called exactly that often.
-            assert metrics(gw)['gateway_function_invocation_total{function_name="echo.openfaas-fn"}'] == len(accepted)
+            assert invocations(gw, "echo.openfaas-fn") == len(accepted)
     finally:
         children = descendants(gw.process.pid)
         gw.stop()

@@ -1,5 +1,5 @@
 """The OpenFaaS gateway API on top of the local runtime: function invocation (/function/<name>[.<namespace>],
-/async-function/<name>), the /system API that faas-cli speaks, /healthz and /metrics. Only /system is behind basic
+/async-function/<name>), the /system API that faas-cli speaks, /healthz, /metrics and /system/metrics-targets. Only /system is behind basic
 auth, as in OpenFaaS. Logs, secrets and asynchronous calls have modules of their own."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 from aiohttp import web
 from multidict import CIMultiDict
 
-from local_openfaas.gateway import metrics
+from local_openfaas.gateway.metrics import CONTENT_TYPE, GatewayMetrics
 from local_openfaas.gateway.async_calls import AsyncCall, AsyncCalls, CallbackRefused, check_callback
 from local_openfaas.gateway.auth import BasicAuth
 from local_openfaas.gateway.logs_api import LogsAPI
@@ -71,6 +71,7 @@ class Gateway:
         self.orchestration = orchestration
         self._ready = ready
         self._upstream = UpstreamPool()
+        self._metrics = GatewayMetrics(runtime)
         self.secrets = SecretsAPI(secrets, default_namespace)
         self.logs = LogsAPI(log_dir, default_namespace, lambda ns, name: (ns, name) in runtime.functions)
         self.async_calls = AsyncCalls(self._invoke_queued, **(async_options or {}))
@@ -93,6 +94,7 @@ class Gateway:
         app.router.add_post("/system/scale-function/{name}", system(self.scale))
         app.router.add_get("/system/namespaces", system(self.namespaces))
         app.router.add_get("/system/info", system(self.info))
+        app.router.add_get("/system/metrics-targets", system(self.metrics_targets))
         app.router.add_get("/system/logs", system(self.logs.stream))
         app.router.add_get("/system/secrets", system(self.secrets.list))
         app.router.add_post("/system/secrets", system(self.secrets.create))
@@ -123,8 +125,11 @@ class Gateway:
         return web.Response(text="OK")
 
     async def metrics(self, _request: web.Request) -> web.Response:
-        return web.Response(body=metrics.render(self.runtime).encode(),
-                            headers={"Content-Type": metrics.CONTENT_TYPE})
+        return web.Response(body=self._metrics.render(), headers={"Content-Type": CONTENT_TYPE})
+
+    async def metrics_targets(self, _request: web.Request) -> web.Response:
+        """Prometheus HTTP service discovery (http_sd_config) for the replicas' own /_/metrics."""
+        return web.json_response(self._metrics.targets())
 
     # ---- invocation ----
 
@@ -141,14 +146,20 @@ class Gateway:
             return _error(404, f"error finding function {name}.{namespace}: not found")
         meter = deployed.meter
         meter.started()
+        self._metrics.started(deployed)
+        response = None
         try:
             try:
                 body = await request.read()
             except web.HTTPRequestEntityTooLarge:
-                return _error(413, f"the request body is larger than the gateway's limit of {MAX_BODY} bytes")
-            return await self._forward(request, deployed, body, started)
+                response = _error(413, f"the request body is larger than the gateway's limit of {MAX_BODY} bytes")
+                return response
+            response = await self._forward(request, deployed, body, started)
+            return response
         finally:
             meter.finished()
+            if response is not None:  # None: the caller went away before an answer, there is no code to count
+                self._metrics.finished(deployed, response.status, time.perf_counter() - started)
 
     @staticmethod
     def _forwarded_headers(request: web.Request) -> list[tuple[str, str]]:
@@ -178,11 +189,13 @@ class Gateway:
         """The function's answer from a ready replica (scaling from zero if need be); raises CallFailed."""
         replica = deployed.supervisor.pick() if deployed.supervisor is not None else None
         if replica is None:  # scaled to zero, starting, or unable to run: the slow path
+            waiting = time.perf_counter()
             try:
                 replica = await self.runtime.replica_for(deployed)
             except FunctionUnavailable as error:
                 raise CallFailed(_error(503, f"function {deployed.spec.name}.{deployed.spec.namespace} is not "
                                              f"available: {error}")) from None
+            self._metrics.cold_start(deployed, time.perf_counter() - waiting)
         try:
             return await self._upstream.request(replica.port, method, target, headers, body, self.upstream_timeout)
         except UpstreamError as error:
@@ -229,12 +242,18 @@ class Gateway:
             return 404, "application/json", json.dumps(
                 {"message": f"function {call.name}.{call.namespace} was removed before its call ran"}).encode()
         deployed.meter.started()
+        self._metrics.started(deployed)
+        started, code = time.perf_counter(), None
         try:
             answer = await self._call(deployed, call.method, call.target, call.headers, call.body)
+            code = answer.status
         except CallFailed as failed:
+            code = failed.response.status
             return failed.response.status, failed.response.content_type, failed.response.body
         finally:
             deployed.meter.finished()
+            if code is not None:
+                self._metrics.finished(deployed, code, time.perf_counter() - started)
         content_type = next((v.decode("latin-1") for k, v in answer.headers if k.lower() == b"content-type"), "")
         return answer.status, content_type, answer.body
 

@@ -1,32 +1,117 @@
-"""GET /metrics: what the runtime counts, in the Prometheus text format, named as OpenFaaS's gateway names it
-where it has the same measure (gateway_function_invocation_total, gateway_service_count); the runtime's own
-counters have the local_openfaas_ prefix. Read by tests that must see that something did *not* happen (no
-replica started over several autoscaler rounds) without sleeping."""
+"""GET /metrics and GET /system/metrics-targets. Names and labels are OpenFaaS's gateway's where it has the same
+measure (gateway_function_invocation_started, gateway_function_invocation_total{function_name,code},
+gateway_functions_seconds, gateway_service_count), so its dashboards work; what only this runtime has carries the
+local_openfaas_ prefix (replica starts, cold starts and their wait, autoscaler rounds — tests read the last to see
+that something did *not* happen over several rounds without sleeping).
+
+Each gateway has its own CollectorRegistry: several gateways run in one test process and must not share counts.
+State the runtime keeps anyway (ready replicas, replica starts, autoscaler rounds) is read at scrape time by a
+collector instead of being copied into a second set of numbers."""
 
 from __future__ import annotations
 
-from local_openfaas.runtime.runtime import FunctionRuntime
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+from local_openfaas.runtime.replica import Replica
+from local_openfaas.runtime.runtime import Deployed, FunctionRuntime
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+# The function's own metrics, next to its /_/health (functions/README.md).
+FUNCTION_METRICS_PATH = "/_/metrics"
+# OpenFaaS's gateway uses the Go client's default buckets.
+_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_COLD_START_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 
 
-def render(runtime: FunctionRuntime) -> str:
-    invocations, replicas, starts = [], [], []
-    for (namespace, name), deployed in sorted(runtime.functions.items()):
-        label = f'{{function_name="{name}.{namespace}"}}'
-        supervisor = deployed.supervisor
-        invocations.append(f"gateway_function_invocation_total{label} {deployed.meter.invocations}")
-        replicas.append(f"gateway_service_count{label} {supervisor.snapshot().available if supervisor else 0}")
-        starts.append(f"local_openfaas_replica_starts_total{label} {supervisor.starts if supervisor else 0}")
-    lines = [
-        "# HELP gateway_function_invocation_total Requests proxied to the function.",
-        "# TYPE gateway_function_invocation_total counter", *invocations,
-        "# HELP gateway_service_count Ready replicas of the function.",
-        "# TYPE gateway_service_count gauge", *replicas,
-        "# HELP local_openfaas_replica_starts_total Replicas started for the function (restarts included).",
-        "# TYPE local_openfaas_replica_starts_total counter", *starts,
-        "# HELP local_openfaas_autoscaler_passes_total Completed autoscaler rounds over every function.",
-        "# TYPE local_openfaas_autoscaler_passes_total counter",
-        f"local_openfaas_autoscaler_passes_total {runtime.autoscaler_passes}",
-    ]
-    return "\n".join(lines) + "\n"
+def function_name(deployed: Deployed) -> str:
+    return f"{deployed.spec.name}.{deployed.spec.namespace}"
+
+
+def ready_replicas(deployed: Deployed) -> list[Replica]:
+    supervisor = deployed.supervisor
+    if supervisor is None:
+        return []
+    return [r for r in supervisor.replicas if isinstance(r, Replica) and r.ready]
+
+
+class _RuntimeCollector:
+    """What the runtime already counts, read when Prometheus scrapes."""
+
+    def __init__(self, runtime: FunctionRuntime):
+        self.runtime = runtime
+
+    def collect(self):
+        replicas = GaugeMetricFamily("gateway_service_count", "Ready replicas of the function.",
+                                     labels=["function_name"])
+        starts = CounterMetricFamily("local_openfaas_replica_starts", "Replicas started for the function "
+                                     "(restarts included).", labels=["function_name"])
+        for _, deployed in sorted(self.runtime.functions.items()):
+            supervisor, label = deployed.supervisor, [function_name(deployed)]
+            replicas.add_metric(label, supervisor.snapshot().available if supervisor else 0)
+            starts.add_metric(label, supervisor.starts if supervisor else 0)
+        passes = CounterMetricFamily("local_openfaas_autoscaler_passes", "Completed autoscaler rounds over every "
+                                     "function.", value=self.runtime.autoscaler_passes)
+        return [replicas, starts, passes]
+
+
+class _StartedCollector:
+    """gateway_function_invocation_started has no _total suffix in OpenFaaS (a Go CounterVec named so); the Python
+    client appends _total to every counter, so it is exposed untyped under its exact name."""
+
+    def __init__(self):
+        self.counts: dict[str, int] = {}
+
+    def collect(self):
+        family = Metric("gateway_function_invocation_started", "Requests the gateway began proxying to the "
+                        "function (counter).", "unknown")
+        for name, count in sorted(self.counts.items()):
+            family.add_sample("gateway_function_invocation_started", {"function_name": name}, count)
+        return [family]
+
+
+class GatewayMetrics:
+    def __init__(self, runtime: FunctionRuntime):
+        self.runtime = runtime
+        self.registry = CollectorRegistry(auto_describe=False)
+        self._started = _StartedCollector()
+        self.registry.register(self._started)
+        self.registry.register(_RuntimeCollector(runtime))
+        self._total = Counter("gateway_function_invocation", "Requests proxied to the function, by status code "
+                              "of the answer.", ["function_name", "code"], registry=self.registry)
+        self._seconds = Histogram("gateway_functions_seconds", "Time to the function's answer, as the gateway "
+                                  "saw it.", ["function_name", "code"], buckets=_BUCKETS, registry=self.registry)
+        self._cold_starts = Counter("local_openfaas_cold_starts", "Requests that found no ready replica and "
+                                    "waited for one (scaled from zero or still starting).", ["function_name"],
+                                    registry=self.registry)
+        self._cold_wait = Histogram("local_openfaas_cold_start_seconds", "How long such a request waited for a "
+                                    "ready replica.", ["function_name"], buckets=_COLD_START_BUCKETS,
+                                    registry=self.registry)
+
+    def started(self, deployed: Deployed) -> None:
+        name = function_name(deployed)
+        self._started.counts[name] = self._started.counts.get(name, 0) + 1
+
+    def finished(self, deployed: Deployed, code: int, seconds: float) -> None:
+        name = function_name(deployed)
+        self._total.labels(name, str(code)).inc()
+        self._seconds.labels(name, str(code)).observe(seconds)
+
+    def cold_start(self, deployed: Deployed, waited: float) -> None:
+        name = function_name(deployed)
+        self._cold_starts.labels(name).inc()
+        self._cold_wait.labels(name).observe(waited)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+    def targets(self) -> list[dict]:
+        """Prometheus http_sd_config: one target group per ready replica this gateway runs."""
+        groups = []
+        for _, deployed in sorted(self.runtime.functions.items()):
+            for replica in ready_replicas(deployed):
+                groups.append({"targets": [f"127.0.0.1:{replica.port}"],
+                               "labels": {"function_name": function_name(deployed),
+                                          "__metrics_path__": FUNCTION_METRICS_PATH}})
+        return groups
