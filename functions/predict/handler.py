@@ -13,6 +13,7 @@ import dataclasses
 import os
 from typing import Any
 
+import function_metrics
 import function_support
 import inference_protocol as protocol
 import oip_binary
@@ -29,6 +30,7 @@ def create_app() -> JsonApp:
     name = function_support.env_required("MODEL_NAME")
     version = _pinned_version(os.environ.get("MODEL_VERSION", ""))
     function_support.env_required("MODEL_STORE_URL")
+    function_metrics.function_info("predict", name)
     refresh = function_support.env_float("MODEL_REFRESH_SECONDS", 30.0)
     max_body = int(function_support.env_float("MAX_REQUEST_BYTES", 32 * 1024 * 1024))
     max_rows = int(function_support.env_float("MAX_BATCH_ROWS", 10_000))

@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 from iris_client import ModelStoreError
 
+import function_metrics
 import function_support
 from served_model import ServedModel, UnservableModel
 
@@ -94,15 +95,20 @@ class ModelSource:
         try:
             loaded = await asyncio.to_thread(self._download_and_load)
         except UnservableModel as error:
+            function_metrics.model_load("error")
             self._failed(500, str(error))
         except ModelStoreError as error:
+            function_metrics.model_load("error")
             self._failed(*function_support.store_problem(error, f"fetching {self.wanted}"))
         except Exception as error:
             log.exception("model fetch failed")
+            function_metrics.model_load("error")
             self._failed(500, f"fetching {self.wanted} failed: {type(error).__name__}: {error}")
         else:
+            function_metrics.model_load("success" if loaded is not None else "not_modified")
             if loaded is not None:
                 model, self._etag = loaded
+                function_metrics.model_served(model.name, model.version)
                 previous, self.current = self.current, model
                 self.problem = None
                 log.info(

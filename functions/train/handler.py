@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 import call_policy
+import function_metrics
 import function_support
 import json_http
 import onnx_export
@@ -37,6 +38,7 @@ CSV_TYPES = ("text/csv", "application/csv")
 
 def create_app() -> Starlette:
     model_name = function_support.env_required("MODEL_NAME")
+    function_metrics.function_info("train", model_name)
     try:
         configured = training_request.from_environment(os.environ)
     except TrainingInputError as error:
@@ -61,19 +63,24 @@ def create_app() -> Starlette:
             spec, csv_body = await _training_request(request, configured, policy,
                                                      None if authenticated else scheduled)
         except call_policy.CallRefused as error:
+            function_metrics.training("rejected")
             return json_http.json_error(error.status, str(error), error.headers)
         except TrainingInputError as error:
+            function_metrics.training("rejected")
             return json_http.json_error(400, str(error))
         except json_http.BodyTooLarge as error:
+            function_metrics.training("rejected")
             return json_http.json_error(413, str(error))
 
         async with one_at_a_time:
             try:
                 outcome = await asyncio.to_thread(training_job.run, spec, csv_body)
             except TrainingInputError as error:
+                function_metrics.training("rejected")
                 return json_http.json_error(400, str(error))
             except onnx_export.ConversionError as error:
                 log.error("conversion check failed", extra={"estimator": spec.estimator, "error": str(error)})
+                function_metrics.training("error", time.perf_counter() - started)
                 return json_http.json_error(500, str(error))
             try:
                 stored = await asyncio.to_thread(
@@ -82,9 +89,11 @@ def create_app() -> Starlette:
             except ModelStoreError as error:
                 status, message = function_support.store_problem(error, f"uploading model {model_name!r}")
                 log.error("upload failed", extra={"model": model_name, "status": status, "error": str(error)})
+                function_metrics.training("error", time.perf_counter() - started)
                 return json_http.json_error(status, message)
 
         duration = time.perf_counter() - started
+        function_metrics.training("success", duration)
         log.info(
             "trained",
             extra={

@@ -2,6 +2,7 @@
 OpenFaaS's workload contract (no watchdog in front of it):
 
 - it listens on $PORT (the image sets 8080 and HOST=0.0.0.0) and the handler answers GET /_/health;
+- GET /_/metrics answers the function's Prometheus metrics (function_metrics.py);
 - $TMPDIR/.lock (/tmp/.lock in the image) exists while it serves, for exec probes and docker's HEALTHCHECK;
 - it writes nothing outside the temporary directory;
 - on SIGTERM it removes the lock, stops accepting, lets requests in flight finish, then exits.
@@ -17,11 +18,15 @@ import os
 import socket
 import sys
 import tempfile
+import time
+
+STARTED = time.monotonic()  # the cold start counts from here: imports, handler set-up, model-free listening
 from pathlib import Path
 from types import FrameType
 
 import uvicorn
 
+import function_metrics
 import function_support
 
 
@@ -37,6 +42,7 @@ class FunctionServer(uvicorn.Server):
         await super().startup(sockets=sockets)
         if self.started:
             self.lock_file.touch()
+            function_metrics.serving_since(STARTED)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         self.lock_file.unlink(missing_ok=True)
@@ -51,7 +57,7 @@ def main() -> None:
     function_dir = Path(os.environ.get("FUNCTION_DIR") or Path(__file__).resolve().parent / "function")
     sys.path.insert(0, str(function_dir))
     try:
-        app = importlib.import_module("handler").create_app()
+        app = function_metrics.MetricsMiddleware(importlib.import_module("handler").create_app())
     except function_support.ConfigError as error:
         # A misconfigured function must not limp along: say what is wrong and exit, so the pod shows it.
         logging.getLogger("function").critical("configuration error: %s", error)
