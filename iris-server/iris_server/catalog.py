@@ -196,6 +196,13 @@ class Catalog:
     def blob_keys(self) -> set[str]:
         return {key for (key,) in self.connection().execute("SELECT blob_key FROM versions")}
 
+    def stored_totals(self) -> tuple[int, int]:
+        """(models with at least one stored version, bytes of their artifacts): one pass over `versions`."""
+        models, size = self.connection().execute(
+            "SELECT COUNT(DISTINCT model), COALESCE(SUM(size), 0) FROM versions"
+        ).fetchone()
+        return models, size
+
     def all_versions(self) -> list[VersionRecord]:
         rows = self.connection().execute(f"SELECT {VERSION_COLUMNS} FROM versions").fetchall()
         return [version_from_row(row) for row in rows]

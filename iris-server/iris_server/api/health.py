@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 
 from fastapi import APIRouter, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
+from .. import observability
 from ..errors import error_response
 from ..schemas import ErrorOut, Status
 from .params import store_of
@@ -35,6 +36,6 @@ async def readyz(request: Request):
 
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
-async def metrics():
+async def metrics(request: Request):
     """Prometheus metrics, unauthenticated: labels carry route templates only, never model names or tokens."""
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    return Response(observability.render(store_of(request).catalog), media_type=CONTENT_TYPE_LATEST)
