@@ -9,7 +9,7 @@ what the gateway reports again at each resync (resync_seconds): that is when dri
 from __future__ import annotations
 
 from ..api import MLFunctionSpec
-from ..builders.edition_limits import EditionDecision, EditionUnsupported, decide
+from ..builders.edition_limits import EditionDecision, decide
 from ..builders.function_deployment import as_function_status, build_function_deployment, drift
 from ..config import OperatorConfig
 from ..gateway_client import GatewayClient
@@ -35,16 +35,13 @@ def client_for(config: OperatorConfig) -> GatewayClient:
 
 
 async def check_edition(ctx: Context, spec: MLFunctionSpec, names: FunctionNames) -> EditionDecision:
-    """Raises EditionUnsupported when nothing may be deployed; the decision's spec is what to deploy."""
+    """What the edition allows: the decision's spec is what to deploy, None when nothing may be."""
     namespace = ctx.config.function_namespace
     deployed: list[str] = []
     if ctx.config.openfaas_edition == "ce" and namespace == "openfaas-fn":
         deployed = [f.get("name", "") for f in await gateway(ctx).list_functions(namespace)]
-    decision = decide(spec, edition=ctx.config.openfaas_edition, function_namespace=namespace,
-                      function=names.function, deployed=deployed)
-    if not decision.deploy:
-        raise EditionUnsupported(decision.stalled_reason, decision.condition.message)
-    return decision
+    return decide(spec, edition=ctx.config.openfaas_edition, function_namespace=namespace, function=names.function,
+                  deployed=deployed)
 
 
 async def apply(ctx: Context, spec: MLFunctionSpec, names: FunctionNames, store_url: str) -> tuple[dict, bool]:

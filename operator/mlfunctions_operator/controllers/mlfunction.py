@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from ..api import FunctionRef, MLFunctionSpec
 from ..builders import credentials, limits, rbac
+from ..builders.edition_limits import EditionUnsupported
 from ..builders.function import build_function
 from ..builders.mlfunction_status import build_mlfunction_status, model_unknown, model_verdict
 from ..builders.status import ConditionValue, Verdict, function_verdict, now_rfc3339, observe_function
@@ -74,6 +75,8 @@ async def _reconcile(ctx: Context, body: dict, owner: Owner, names: FunctionName
     if ctx.config.gateway_mode:  # what the edition cannot do is said before anything is created
         decision = await gateway_function.check_edition(ctx, spec, names)
         progress.edition_condition = decision.condition
+        if not decision.deploy:
+            raise EditionUnsupported(decision.stalled_reason, decision.condition.message)
         spec = decision.spec
     progress.store = store = await _store(ctx, owner, spec)
     refs = _children(ctx, owner, names, spec)
