@@ -14,6 +14,7 @@ import socket
 import kopf
 
 from . import handlers, logs
+from .metrics import metrics_address
 from .config import OperatorConfig
 
 
@@ -25,12 +26,14 @@ def main() -> None:
     # garbage collector from scanning them again on every full collection (~80 ms each, stalling every reconcile).
     gc.collect()
     gc.freeze()
+    # /metrics on the health address (the default) serves /healthz too, in place of kopf's liveness server.
+    shared = metrics_address(config.health_address) == config.health_address
     asyncio.run(kopf.operator(
         registry=handlers.registry(),
         memo=kopf.Memo(config=config),
         clusterwide=True,
         standalone=True,
-        liveness_endpoint=f"http://{host or '0.0.0.0'}:{port}/healthz",
+        liveness_endpoint=None if shared else f"http://{host or '0.0.0.0'}:{port}/healthz",
         identity=identity(),
     ))
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import kopf
 
-from . import GROUP, VERSION, scheduler
+from . import GROUP, VERSION, metrics_server, scheduler
 from .builders.limits import Peer, peer_of
 from .builders.status import observe_function
 from .config import OperatorConfig
@@ -23,6 +23,7 @@ from .controllers import Context, Reconciler
 from .controllers import mlfunction as mlfunction_controller
 from .controllers import modelstore as modelstore_controller
 from .controllers.passes import PassRunner
+from .metrics import OperatorMetrics, metrics_address
 from .kube import MLFUNCTION, MODELSTORE, Kind, Kube, load_api_client
 from .naming import LABEL_MANAGED_BY, LABEL_OWNER_KIND, LABEL_OWNER_UID, MANAGED_BY
 from .store_client import http_client
@@ -43,6 +44,7 @@ class Runtime:
     kube: Kube
     stores: ModelStores
     limit: asyncio.Semaphore
+    metrics: OperatorMetrics
     wakeups: dict[str, scheduler.Wakeups] = field(default_factory=dict)  # by object uid
 
 
@@ -90,7 +92,11 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_) -> None
     kube = Kube(await load_api_client(pool_size=config.api_connections))
     # One connection per concurrent reconcile: a pass never queues for a connection to a store.
     stores = ModelStores(kube, http_client(config.store_timeout_seconds, connections=config.workers))
-    memo["runtime"] = Runtime(config=config, kube=kube, stores=stores, limit=asyncio.Semaphore(config.workers))
+    metrics = OperatorMetrics(config.workers)
+    address = metrics_address(config.health_address)
+    memo["metrics_server"] = await metrics_server.start(metrics.registry, address, address == config.health_address)
+    memo["runtime"] = Runtime(config=config, kube=kube, stores=stores, limit=asyncio.Semaphore(config.workers),
+                              metrics=metrics)
     log.info("operator configured", extra={"config": config.model_dump()})
 
 
@@ -99,6 +105,8 @@ async def cleanup(memo: kopf.Memo, **_) -> None:
     if runtime:
         await runtime.stores.close()
         await runtime.kube.api.close()
+    if memo.get("metrics_server"):
+        await memo["metrics_server"].cleanup()
 
 
 def _context(runtime: Runtime, body: kopf.Body, stores: kopf.Index, peers: kopf.Index) -> Context:
@@ -136,12 +144,14 @@ async def _loop(memo: kopf.Memo, body: kopf.Body, stores: kopf.Index, peers: kop
     runtime = _runtime(memo)
     uid = body["metadata"]["uid"]
     wakeups = runtime.wakeups[uid] = scheduler.Wakeups()
-    one_pass = PassRunner(_context(runtime, body, stores, peers), kind, reconcile, runtime.limit, logger)
+    one_pass = PassRunner(_context(runtime, body, stores, peers), kind, reconcile, runtime.limit, logger,
+                          runtime.metrics, uid)
     schedule = scheduler.Schedule(runtime.config.resync_seconds, runtime.config.retry_max_seconds)
     try:
         await scheduler.run(wakeups, schedule, lambda: dict(body), one_pass)
     finally:
         runtime.wakeups.pop(uid, None)
+        runtime.metrics.forget(kind.kind.lower(), uid)
 
 
 async def mlfunction_loop(body: kopf.Body, memo: kopf.Memo, modelstore_index: kopf.Index,
