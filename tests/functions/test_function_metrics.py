@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import requests
 from function_harness import PREDICT_DIR, TRAIN_DIR, function_env, predict_rows, train_model, wait_for_version
-from prometheus_client.parser import text_string_to_metric_families
-
 from mlfunctions_harness.processes import wait_for
+from prometheus_client.parser import text_string_to_metric_families
 
 SETOSA = [[5.1, 3.5, 1.4, 0.2]]
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import requests
-from prometheus_client.parser import text_string_to_metric_families
 from local_openfaas import funcenv
+from prometheus_client.parser import text_string_to_metric_families
 
 ECHO_DIR = Path(__file__).parent / "echo_function"
 ECHO_IMAGE = "localhost/echo:test"

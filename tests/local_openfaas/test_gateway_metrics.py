@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import pytest
 import requests
+from local_openfaas import funcenv
+from local_openfaas.gateway import process as gateway_process
 from local_support import deploy, metrics
-from mlfunctions_harness.processes import pid_alive, wait_for
+from mlfunctions_harness.processes import descendants, free_port, pid_alive, wait_for
 from prometheus_client.parser import text_string_to_metric_families
 
 pytestmark = pytest.mark.server
 ECHO = 'function_name="echo.openfaas-fn"'
+STACK_FILE = funcenv.FUNCTIONS_DIR / "stack.yml"
 
 
 def families(gw) -> dict:
@@ -82,7 +85,40 @@ def test_metrics_targets_lists_every_ready_replica_for_prometheus(gateway):
         assert group["labels"] == {"function_name": "echo.openfaas-fn", "__metrics_path__": "/_/metrics"}
         [target] = group["targets"]
         host, _, port = target.rpartition(":")
+        assert port.isdigit()
         assert host == "127.0.0.1"
         # The target is the replica itself, on its own port.
         assert requests.get(f"http://{target}/_/health", timeout=5).status_code == 200
     assert len({g["targets"][0] for g in groups}) == 2
+
+
+def test_a_discovered_replica_of_the_train_function_serves_its_own_metrics(tmp_path, function_venvs):
+    """The real train function behind a real gateway (stack.yml, the pre-warmed pool): the target the gateway
+    lists is the replica's /_/metrics, and its counts are the replica's own (nothing inherited from the
+    pre-warmed process it came from)."""
+    gw = gateway_process.start(free_port(), tmp_path / "gw", stack_files=[STACK_FILE], autoscale_interval=0.2,
+                               ready_timeout=60.0)
+    try:
+        body = {"service": "train", "image": "ghcr.io/mlfunctions/train:0.1.0",
+                "envVars": {"MODEL_NAME": "iris", "MODEL_STORE_URL": f"http://127.0.0.1:{free_port()}"}}
+        assert requests.post(f"{gw.url}/system/functions", json=body, auth=gw.basic_auth, timeout=30).status_code \
+            == 202
+        wait_for(lambda: len(targets(gw)) == 1, timeout=120, what="the train replica to be listed")
+        [group] = targets(gw)
+        assert group["labels"] == {"function_name": "train.openfaas-fn", "__metrics_path__": "/_/metrics"}
+        url = f"http://{group['targets'][0]}{group['labels']['__metrics_path__']}"
+        refused = requests.post(f"{gw.url}/function/train", json={"estimator": "NoSuchEstimator"}, timeout=60)
+        assert refused.status_code == 400
+        own = {s.name + str(sorted(s.labels.items())): s.value
+               for f in text_string_to_metric_families(requests.get(url, timeout=10).text) for s in f.samples}
+        assert own["mlfunctions_function_info[('model', 'iris'), ('task', 'train')]"] == 1
+        assert own["http_requests_total[('code', '400'), ('method', 'POST')]"] == 1
+        assert own["mlfunctions_trainings_total[('result', 'rejected')]"] == 1
+        assert own["mlfunctions_cold_start_seconds[]"] > 0
+        gateway_side = metrics(gw)
+        assert gateway_side['gateway_function_invocation_total{code="400",function_name="train.openfaas-fn"}'] == 1
+    finally:
+        children = descendants(gw.process.pid)
+        gw.stop()
+    wait_for(lambda: not [pid for pid in children if pid_alive(pid)], timeout=10,
+             what=f"the gateway's function processes {children} to exit with it")
