@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..children import remove
+from ..gateway_client import GatewayError
 from ..kube import FUNCTION, ROLE, ROLE_BINDING, SECRET, SERVICE_ACCOUNT
 from ..naming import FunctionNames, Owner
 from . import Context, gateway_function
@@ -46,7 +47,11 @@ async def finalize(ctx: Context, owner: Owner, names: list[FunctionNames], give_
                                                         f" {error}")
             ctx.emit("Warning", "RevocationFailed", f"Gave up revoking the model-store token in Secret "
                                                     f"{each.credential_secret}: {error}; revoke it by hand")
-        await _remove_all(ctx, owner, each)
+        try:
+            await _remove_all(ctx, owner, each)
+        except GatewayError as error:  # gatewayAPI mode: retried with back-off until the gateway answers
+            return Cleanup(revoked=revoked, pending=f"deleting function {each.function} through the gateway: "
+                                                    f"{error}")
     return Cleanup(revoked=revoked, pending=None)
 
 
