@@ -8,9 +8,9 @@ behind the gateway's basic auth like every /system route), so replicas that come
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import requests
 import yaml

@@ -1,6 +1,7 @@
 """`make up`: the whole mlfunctions stack on this machine, no cluster and no container engine needed.
 
     python -m mlfunctions_stack up [--gateway-port 8080] [--store-port 8081] [--console-port 8088]
+                                   [--prometheus [--prometheus-port 9090]]   (or PROMETHEUS=1 make up)
 
 It starts a real control plane (etcd, kube-apiserver, kube-controller-manager), installs the CRDs, runs a model
 store (iris-server, referenced by an external ModelStore), the operator (as its ServiceAccount, with the Helm
@@ -32,7 +33,7 @@ import yaml
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from mlfunctions_harness import controlplane, crds, processes
+from mlfunctions_harness import controlplane, crds, processes, prometheus
 from local_openfaas import funcenv
 from local_openfaas.gateway import process as gateway_process
 from local_openfaas.runtime import rbac
@@ -145,6 +146,7 @@ class LocalStack:
         kubeconfig = self.cluster.service_account_kubeconfig(
             self.operator_namespace, service_account, self.state_dir / "operator.kubeconfig")
         health_port = processes.free_port()
+        self.operator_metrics = f"127.0.0.1:{health_port}"  # /metrics is served next to /healthz
         env = {**os.environ, "KUBECONFIG": str(kubeconfig),
                "MLFUNCTIONS_OPERATOR_NAMESPACE": self.operator_namespace,
                "MLFUNCTIONS_FUNCTION_NAMESPACE": self.function_namespace,
@@ -166,6 +168,7 @@ class LocalStack:
             self.gateway_port, self.state_dir / "faas", stack_files=[STACK_FILE], kubeconfig=kubeconfig,
             pool_size=self.pool_size, extra_args=["--namespace", self.function_namespace])
         self._exit.callback(gateway.stop)
+        self.gateway_process = gateway
         return gateway
 
     def start_console(self, store_url: str, admin_token_file: Path, port: int,
@@ -216,6 +219,19 @@ class LocalStack:
         url = f"http://127.0.0.1:{port}"
         processes.wait_healthy(f"{url}/healthz", process, "the console", log_path)
         return url, "admin", password_file
+
+    def start_prometheus(self, port: int | None = None) -> prometheus.PrometheusProcess:
+        """A real Prometheus scraping the operator, the gateway, the model store and (found through the
+        gateway) every function replica; after start_model_store, start_operator and start_gateway."""
+        gateway = self.gateway_process
+        if port:
+            _port_free(port, "Prometheus", "--prometheus-port")
+        metrics = prometheus.start(prometheus.Targets(
+            operator=self.operator_metrics, gateway=gateway.url.removeprefix("http://"),
+            iris_server=f"127.0.0.1:{self.store_port}", gateway_auth=gateway.basic_auth),
+            self.state_dir / "prometheus", port)
+        self._exit.callback(metrics.stop)
+        return metrics
 
     # ---- using it ----
 
@@ -297,6 +313,7 @@ def up(options: argparse.Namespace) -> int:
     state.mkdir(parents=True, exist_ok=True)
     workdir = state / "control-plane"
     shutil.rmtree(workdir, ignore_errors=True)  # a fresh cluster every time (see the module's docstring)
+    extra_lines: list[str] = []  # what optional components add to the instructions
     with ExitStack() as running:
         _say("starting the control plane (etcd, kube-apiserver, kube-controller-manager)")
         cluster = controlplane.LocalControlPlane(workdir=workdir, keep_workdir=True)
@@ -317,6 +334,10 @@ def up(options: argparse.Namespace) -> int:
         _say(f"starting the local OpenFaaS gateway on 127.0.0.1:{options.gateway_port}")
         gateway = stack.start_gateway()
 
+        if options.prometheus:
+            _say(f"starting Prometheus on 127.0.0.1:{options.prometheus_port}, scraping the stack")
+            metrics = stack.start_prometheus(options.prometheus_port)
+            extra_lines.append(f"  prometheus   {metrics.url}   (API only: {metrics.url}/api/v1/query?query=up)")
         _say("applying examples/ (iris)")
         trainers = stack.apply([EXAMPLES / name for name in TRAIN_EXAMPLES])
         trainers = [stack.wait_ready(m) for m in trainers]
@@ -336,7 +357,7 @@ def up(options: argparse.Namespace) -> int:
         console = stack.start_console(store_url, token_file, options.console_port, CONSOLE_TRAIN_TRIGGERS)
 
         print(_instructions(cluster, gateway, store_url, token_file, trainers[0], predictors,
-                            time.monotonic() - began, sample.text.strip(), console), flush=True)
+                            time.monotonic() - began, sample.text.strip(), console, extra_lines), flush=True)
         _wait_for_ctrl_c()
         _say("stopping")
     _say("stopped")
@@ -344,7 +365,7 @@ def up(options: argparse.Namespace) -> int:
 
 
 def _instructions(cluster, gateway, store_url, token_file, trainer, predictors, seconds, sample,
-                  console) -> str:
+                  console, extra_lines=()) -> str:
     train_url = trainer["status"]["url"]
     lines = [
         "",
@@ -356,6 +377,7 @@ def _instructions(cluster, gateway, store_url, token_file, trainer, predictors, 
         f"{gateway.credentials.password})",
         f"  model store  {store_url}   (admin token in {token_file})",
         f"  console      {console[0]}   (user {console[1]}, password {console[2].read_text().strip()})",
+        *extra_lines,
         "",
         "Try:",
         "  kubectl get mlfunctions -A             # Task, Model, Ready, Replicas, URL",
@@ -426,11 +448,15 @@ def main(argv: list[str] | None = None) -> int:
     start.add_argument("--console-port", type=int, default=8088)
     start.add_argument("--pool-size", type=int, default=1, help="pre-warmed processes per function environment")
     start.add_argument("--state-dir", type=Path, default=STATE_DIR)
+    start.add_argument("--prometheus", action="store_true", default=os.environ.get("PROMETHEUS") == "1",
+                       help="also run a real Prometheus scraping the stack (or PROMETHEUS=1)")
+    start.add_argument("--prometheus-port", type=int, default=9090)
     options = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         return up(options)
-    except (StackError, controlplane.ControlPlaneError, processes.NotHealthy) as error:
+    except (StackError, controlplane.ControlPlaneError, processes.NotHealthy,
+            prometheus.PrometheusError) as error:
         print(f"[up] failed: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
