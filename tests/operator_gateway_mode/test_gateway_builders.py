@@ -34,14 +34,18 @@ SPECS = {
 @pytest.mark.parametrize("name", sorted(SPECS))
 def test_same_function_either_way(name):
     spec = MLFunctionSpec.model_validate(SPECS[name])
-    function = build_function(OWNER, spec, NAMES, CONFIG, STORE)["spec"]
-    deployment = build_function_deployment(spec, NAMES, CONFIG, STORE)
+    manifest = build_function(OWNER, spec, NAMES, CONFIG, STORE)
+    function = manifest["spec"]
+    deployment = build_function_deployment(OWNER, spec, NAMES, CONFIG, STORE)
     assert deployment["service"] == function["name"] == NAMES.function
     assert deployment["namespace"] == CONFIG.function_namespace
     assert deployment["image"] == function["image"]
     assert deployment["envProcess"] == function["handler"]
     assert deployment["envVars"] == function["environment"]
-    assert deployment["labels"] == function["labels"]
+    # The Function's labels, plus the ownership labels its metadata carries (the gateway has no metadata).
+    assert deployment["labels"] == {**OWNER.labels(), **function["labels"]}
+    assert OWNER.owns({"metadata": {"labels": deployment["labels"]}})
+    assert OWNER.labels().items() <= manifest["metadata"]["labels"].items()
     assert deployment["annotations"] == function["annotations"]
     assert deployment["secrets"] == function["secrets"]
     assert deployment["readOnlyRootFilesystem"] is function["readOnlyRootFilesystem"] is True
@@ -52,7 +56,7 @@ def test_same_function_either_way(name):
 
 def _deployed(**changes) -> dict:
     spec = MLFunctionSpec.model_validate(SPECS["predict-to-zero"])
-    desired = build_function_deployment(spec, NAMES, CONFIG, STORE)
+    desired = build_function_deployment(OWNER, spec, NAMES, CONFIG, STORE)
     # What a gateway reports: our fields, plus what the provider adds itself.
     actual = {**desired, "name": desired["service"], "replicas": 1, "availableReplicas": 1,
               "envVars": {**desired["envVars"], "fprocess": "python index.py"},
@@ -129,7 +133,7 @@ def test_edition_limits(edition, namespace, scaling, deployed, reason, deploys, 
 def test_ce_scale_to_zero_is_deployed_with_min_one_and_says_so():
     decision = decide(_spec(minReplicas=0, scaleToZeroAfter="5m"), edition="ce", function_namespace="openfaas-fn",
                       function="me", deployed=[])
-    labels = build_function_deployment(decision.spec, NAMES, CONFIG, STORE)["labels"]
+    labels = build_function_deployment(OWNER, decision.spec, NAMES, CONFIG, STORE)["labels"]
     assert labels["com.openfaas.scale.min"] == "1" and labels["com.openfaas.scale.zero"] == "false"
     assert "com.openfaas.scale.zero-duration" not in labels
     assert "minReplicas 1" in decision.condition.message and "scale to zero" in decision.condition.message

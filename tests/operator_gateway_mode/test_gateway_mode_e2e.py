@@ -50,6 +50,7 @@ def test_create_deploys_through_the_gateway_and_is_invocable(cluster, operator):
     assert deployed["image"] == "ghcr.io/mlfunctions/train:0.1.0" and deployed["availableReplicas"] >= 1
     assert deployed["annotations"]["prometheus.io/path"] == "/_/metrics"
     assert deployed["labels"]["com.openfaas.scale.min"] == "1"
+    assert deployed["labels"]["app.kubernetes.io/managed-by"] == "mlfunctions-operator"
     status = cluster.mlf("trainer")["status"]
     assert status["url"] == f"{cluster.gateway.url}/function/{fn(cluster, 'trainer')}"
     assert status["availableReplicas"] >= 1
@@ -119,6 +120,25 @@ def test_sixteenth_function_is_not_deployed(cluster, operator):
     cluster.delete_mlf("one-too-many")
     wait_for(lambda: cluster.gateway.function(fn(cluster, "one-too-many")) is None, timeout=30, interval=0.3,
              what="one-too-many to be removed")
+
+
+def test_someone_elses_function_is_not_taken_over(cluster, operator):
+    name = fn(cluster, "taken")
+    theirs = {"service": name, "image": ECHO_IMAGE, "namespace": FUNCTION_NAMESPACE, "labels": {"team": "other"}}
+    response = requests.post(f"{cluster.gateway.url}/system/functions", json=theirs, auth=cluster.gateway.auth,
+                             timeout=30)
+    assert response.status_code == 202, response.text
+    try:
+        cluster.create_mlf("taken", TRAIN)
+        stalled = wait_condition(cluster, "taken", "Stalled", "NotOwned", timeout=30)
+        assert name in stalled["message"] and "not created by mlfunctions-operator" in stalled["message"]
+        assert cluster.gateway.function(name)["image"] == ECHO_IMAGE
+        cluster.delete_mlf("taken")  # its deletion leaves their function alone
+        wait_for(lambda: cluster.mlf("taken") is None, timeout=30, interval=0.3, what="taken to be deleted")
+        assert cluster.gateway.function(name)["image"] == ECHO_IMAGE
+    finally:
+        requests.delete(f"{cluster.gateway.url}/system/functions", auth=cluster.gateway.auth, timeout=30,
+                        json={"functionName": name, "namespace": FUNCTION_NAMESPACE})
 
 
 def test_gateway_down_is_said_then_recovers(cluster, operator):

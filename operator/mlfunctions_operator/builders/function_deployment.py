@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ..api import MLFunctionSpec
 from ..config import OperatorConfig
-from ..naming import FunctionNames
+from ..naming import FunctionNames, Owner
 from .function import function_parts
 from .status import FunctionObservation
 
@@ -17,8 +17,10 @@ from .status import FunctionObservation
 FPROCESS = "fprocess"
 
 
-def build_function_deployment(spec: MLFunctionSpec, names: FunctionNames, config: OperatorConfig,
+def build_function_deployment(owner: Owner, spec: MLFunctionSpec, names: FunctionNames, config: OperatorConfig,
                               store_url: str) -> dict:
+    """Its labels are the Function's plus the owner's (the ownership check: the gateway has no object metadata
+    of its own to carry them)."""
     parts = function_parts(spec, names, config, store_url)
     deployment = {
         "service": parts.name,
@@ -26,7 +28,7 @@ def build_function_deployment(spec: MLFunctionSpec, names: FunctionNames, config
         "namespace": config.function_namespace,
         "envProcess": parts.handler,
         "envVars": parts.environment,
-        "labels": parts.labels,
+        "labels": {**owner.labels(), **parts.labels},
         "annotations": parts.annotations,
         "secrets": parts.secrets,
         "readOnlyRootFilesystem": True,

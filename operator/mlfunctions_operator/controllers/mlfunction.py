@@ -47,6 +47,7 @@ class _Progress:
     model_version: int | None = None
     model_condition: ConditionValue | None = None
     edition_condition: ConditionValue | None = None
+    deployed: dict | None = None  # gatewayAPI mode: what the gateway had before this pass
 
 
 async def reconcile(ctx: Context, body: dict) -> Result:
@@ -73,11 +74,11 @@ async def _reconcile(ctx: Context, body: dict, owner: Owner, names: FunctionName
     fn_ns = ctx.config.function_namespace
     await _check_limits(ctx, body, owner, spec)
     if ctx.config.gateway_mode:  # what the edition cannot do is said before anything is created
-        decision = await gateway_function.check_edition(ctx, spec, names)
-        progress.edition_condition = decision.condition
-        if not decision.deploy:
-            raise EditionUnsupported(decision.stalled_reason, decision.condition.message)
-        spec = decision.spec
+        plan = await gateway_function.plan(ctx, owner, spec, names)
+        progress.edition_condition = plan.decision.condition
+        if not plan.decision.deploy:
+            raise EditionUnsupported(plan.decision.stalled_reason, plan.decision.condition.message)
+        spec, progress.deployed = plan.decision.spec, plan.deployed
     progress.store = store = await _store(ctx, owner, spec)
     refs = _children(ctx, owner, names, spec)
     found = await check_owned(ctx.kube, owner, refs.values())
@@ -161,7 +162,7 @@ async def _apply_function(ctx: Context, owner: Owner, names: FunctionNames, spec
     """The Function, noted as soon as it is applied: when a step beside it fails, the status still says where it
     is, and the loop knows the watch event of this apply for the echo it is (no extra pass)."""
     if ctx.config.gateway_mode:
-        function, created = await gateway_function.apply(ctx, spec, names, store.url)
+        function, created = await gateway_function.apply(ctx, owner, spec, names, store.url, progress.deployed)
         progress.function = function
         return Applied(function, created)
     applied = await ensure(ctx.kube, owner, build_function(owner, spec, names, ctx.config, store.url), existing)

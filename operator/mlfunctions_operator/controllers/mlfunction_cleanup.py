@@ -77,7 +77,7 @@ async def _owned_secret(ctx: Context, owner: Owner, names: FunctionNames) -> dic
 async def _remove_all(ctx: Context, owner: Owner, names: FunctionNames) -> None:
     fn_ns = ctx.config.function_namespace
     if ctx.config.gateway_mode:  # no Function object: the gateway deployed it
-        await gateway_function.remove(ctx, names.function)
+        await gateway_function.remove(ctx, owner, names.function)
     kinds = ((FUNCTION, names.function),) if not ctx.config.gateway_mode else ()
     for kind, name in (*kinds, (ROLE_BINDING, names.role_binding), (ROLE, names.role),
                        (SERVICE_ACCOUNT, names.service_account), (SECRET, names.credential_secret)):
