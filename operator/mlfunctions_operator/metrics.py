@@ -32,11 +32,13 @@ def kstatus(ready: bool, stalled: bool) -> str:
     return "Current" if ready else "Failed" if stalled else "InProgress"
 
 
-def result_of(stalled: bool, retry: bool) -> str:
-    """A finished pass's result as controller-runtime counts it: `error` for a verdict stalled on something that
-    may clear by itself (what a controller-runtime reconciler returns as an error, retried with back-off),
-    `requeue` for a wait retried with back-off, else `success`. Passes that fail outright are `error` too."""
-    return "error" if stalled and retry else "requeue" if retry else "success"
+def result_of(retry: bool) -> str:
+    """A finished pass's result as controller-runtime counts it. A verdict retried with back-off (a store or the
+    API server failing, mostly) is what a controller-runtime reconciler returns as an error: `error`. Everything
+    else, ready or waiting for a watch event or the user, is `success` (the watch or resync brings it back, as
+    an informer does). Passes that fail outright (a crash, the status write failing) are `error` too. The operator
+    never asks for a plain or timed requeue: `requeue` and `requeue_after` stay 0, exported so dashboards find them."""
+    return "error" if retry else "success"
 
 
 def metrics_address(health_address: str) -> str:

@@ -64,7 +64,7 @@ class PassRunner:
         self._announce(body, result.verdict)
         verdict = result.verdict
         self.metrics.status(controller, self.uid, kstatus(verdict.ready, verdict.stalled))
-        return Pass(retry=verdict.retry, observed=result.function), result_of(verdict.stalled, verdict.retry)
+        return Pass(retry=verdict.retry, observed=result.function), result_of(verdict.retry)
 
     def _announce(self, body: dict, verdict: Verdict) -> None:
         """A changed verdict: logged, and an Event when it is news for the user (stalled, or ready)."""
