@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import time
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+disable_created_metrics()  # the *_created series double the output; of-watchdog has none
 METRICS_PATH = "/_/metrics"
 _NOT_COUNTED = frozenset((METRICS_PATH, "/_/health"))
 

@@ -10,13 +10,14 @@ collector instead of being copied into a second set of numbers."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from local_openfaas.runtime.replica import Replica
 from local_openfaas.runtime.runtime import Deployed, FunctionRuntime
 
+disable_created_metrics()  # the *_created series (process-wide switch) double the output; OpenFaaS has none
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 # The function's own metrics, next to its /_/health (functions/README.md).
 FUNCTION_METRICS_PATH = "/_/metrics"
