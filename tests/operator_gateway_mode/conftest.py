@@ -107,7 +107,10 @@ class Cluster:
                     "MLFUNCTIONS_GATEWAY_URL": self.gateway.url, "MLFUNCTIONS_GATEWAY_USERNAME": user,
                     "MLFUNCTIONS_GATEWAY_PASSWORD": password, "MLFUNCTIONS_GATEWAY_TIMEOUT_SECONDS": "3",
                     "MLFUNCTIONS_RESYNC_SECONDS": str(RESYNC_SECONDS), "MLFUNCTIONS_RETRY_MAX_SECONDS": "4",
-                    "MLFUNCTIONS_DEFAULT_MODEL_STORE": STORE, "MLFUNCTIONS_LOG_FORMAT": "text", **env}
+                    # No default store: an MLFunction another suite left behind (the operator watches every
+                    # namespace) is Stalled on it, never deployed into this suite's 15 CE slots.
+                    "MLFUNCTIONS_DEFAULT_MODEL_STORE": "none-by-default",
+                    "MLFUNCTIONS_CREATE_DEFAULT_MODEL_STORE": "false", "MLFUNCTIONS_LOG_FORMAT": "text", **env}
         return OperatorProcess(self.control_plane, self.identity, env=settings,
                                log_path=self.log_dir / f"operator-{uuid.uuid4().hex[:6]}.log")
 

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import pytest
 import requests
-from conftest import ECHO_IMAGE, FUNCTION_NAMESPACE, RESYNC_SECONDS
+from conftest import ECHO_IMAGE, FUNCTION_NAMESPACE, RESYNC_SECONDS, STORE
 from kubernetes import client
 from mlfunctions_harness.processes import wait_for
 from mlfunctions_operator.builders.edition_limits import CE_MAX_FUNCTIONS
 from mlfunctions_operator.naming import function_name
 
 DEPLOY_SECONDS = 90  # a train replica imports scikit-learn before it answers /_/health
-TRAIN = {"task": "train", "model": {"name": "gwiris"},
+TRAIN = {"task": "train", "model": {"name": "gwiris"}, "modelStore": STORE,
          "training": {"dataset": "iris", "estimator": "LogisticRegression"}}
 
 
@@ -22,6 +22,17 @@ TRAIN = {"task": "train", "model": {"name": "gwiris"},
 def operator(cluster):
     with cluster.operator() as process:
         yield process
+    # What a failed test left is deleted while an operator runs (its finalizer needs one): never left behind,
+    # terminating, for another suite's operator to find.
+    custom = client.CustomObjectsApi(cluster.api)
+    left = custom.list_namespaced_custom_object("mlfunctions.dev", "v1alpha1", cluster.namespace, "mlfunctions")
+    if left["items"]:
+        with cluster.operator():
+            for item in left["items"]:
+                cluster.delete_mlf(item["metadata"]["name"])
+            wait_for(lambda: not custom.list_namespaced_custom_object(
+                "mlfunctions.dev", "v1alpha1", cluster.namespace, "mlfunctions")["items"], timeout=60, interval=0.5,
+                what="the MLFunctions a failed test left to be deleted")
 
 
 def condition(obj: dict | None, type_: str) -> dict:
