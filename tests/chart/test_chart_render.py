@@ -45,7 +45,8 @@ IDENTITY_AND_RBAC = [
 def test_renders_the_operator_and_its_least_privilege(helm):
     documents = helm.render()
     operator = _component(documents, "operator")
-    assert _kinds(operator) == sorted([*IDENTITY_AND_RBAC, ("Deployment", "mlfunctions-system")])
+    assert _kinds(operator) == sorted([*IDENTITY_AND_RBAC, ("Deployment", "mlfunctions-system"),
+                                       ("Service", "mlfunctions-system")])  # the Service: its /metrics
     # Everything the chart renders by default: the operator, the default ModelStore and the console (its login
     # Secret and Service besides its own identity and Deployment); nothing without a component.
     assert _kinds(_component(documents, "console")) == sorted([
