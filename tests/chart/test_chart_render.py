@@ -195,7 +195,7 @@ def test_existing_service_account_is_used_and_rbac_can_be_left_out(helm):
     documents = helm.render("--set", "operator.serviceAccount.create=false",
                             "--set", "operator.serviceAccount.name=platform-operator", "--set", "rbac.create=false")
     operator = _component(documents, "operator")
-    assert [d["kind"] for d in operator] == ["Deployment"]
+    assert sorted(d["kind"] for d in operator) == ["Deployment", "Service"]  # the Service: its /metrics
     assert find(operator, "Deployment")["spec"]["template"]["spec"]["serviceAccountName"] == "platform-operator"
     # The console's identity and RBAC are its own values (console.serviceAccount, console.rbac).
     assert sorted(d["kind"] for d in documents if d not in operator) == sorted([
