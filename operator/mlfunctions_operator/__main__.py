@@ -14,8 +14,8 @@ import socket
 import kopf
 
 from . import handlers, logs
-from .metrics import metrics_address
 from .config import OperatorConfig
+from .metrics import metrics_address
 
 
 def main() -> None:

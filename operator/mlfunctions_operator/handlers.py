@@ -23,8 +23,8 @@ from .controllers import Context, Reconciler
 from .controllers import mlfunction as mlfunction_controller
 from .controllers import modelstore as modelstore_controller
 from .controllers.passes import PassRunner
-from .metrics import OperatorMetrics, metrics_address
 from .kube import MLFUNCTION, MODELSTORE, Kind, Kube, load_api_client
+from .metrics import OperatorMetrics, metrics_address
 from .naming import LABEL_MANAGED_BY, LABEL_OWNER_KIND, LABEL_OWNER_UID, MANAGED_BY
 from .store_client import http_client
 from .stores import ModelStores
