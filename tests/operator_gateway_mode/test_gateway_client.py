@@ -8,7 +8,7 @@ import sys
 
 import pytest
 import yaml
-from conftest import ECHO_DIR, ECHO_IMAGE
+from gateway_mode_cluster import ECHO_DIR, ECHO_IMAGE
 from local_openfaas.gateway import process as gateway_process
 from mlfunctions_harness.processes import free_port
 from mlfunctions_operator.gateway_client import (

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 import requests
-from conftest import ECHO_IMAGE, FUNCTION_NAMESPACE, RESYNC_SECONDS, STORE
+from gateway_mode_cluster import ECHO_IMAGE, FUNCTION_NAMESPACE, RESYNC_SECONDS, STORE
 from kubernetes import client
 from mlfunctions_harness.processes import wait_for
 from mlfunctions_operator.builders.edition_limits import CE_MAX_FUNCTIONS
