@@ -30,7 +30,7 @@ from local_openfaas import funcenv
 from local_openfaas.runtime import rbac
 from mlfunctions_harness.model_store import start_iris_server, stop_iris_server
 from mlfunctions_harness.operator_process import OperatorIdentity
-from mlfunctions_harness.processes import free_port
+from mlfunctions_harness.processes import free_port, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +47,14 @@ def cluster(control_plane, k8s, install_crds, tmp_path_factory):
         except ApiException as error:
             if error.status != 409:
                 raise
+    # CE serves only openfaas-fn, which every operator suite of this session shares. Functions earlier suites left
+    # there (their MLFunctions' namespaces deleted after their operator stopped) would count against CE's 15 and
+    # be listed by this suite's gateway: the suite starts from an empty function namespace.
+    custom = client.CustomObjectsApi(k8s)
+    custom.delete_collection_namespaced_custom_object("openfaas.com", "v1", FUNCTION_NAMESPACE, "functions")
+    wait_for(lambda: not custom.list_namespaced_custom_object(
+        "openfaas.com", "v1", FUNCTION_NAMESPACE, "functions")["items"], timeout=60,
+        what=f"no Functions left in {FUNCTION_NAMESPACE}")
     documents = render_gateway_mode_rbac(operator_namespace, control_plane.version, f"gw{suffix}")
     subprocess.run([control_plane.kubectl, "--kubeconfig", str(control_plane.kubeconfig), "apply", "-f", "-"],
                    input=yaml.safe_dump_all(documents), check=True, capture_output=True, text=True)
