@@ -4,7 +4,7 @@ component's job, after the stack has trained, predicted and cold-started once (c
 from __future__ import annotations
 
 import pytest
-from metrics_doc import DOC, JOBS, Documented, heading_job, parse
+from .metrics_doc import DOC, JOBS, Documented, heading_job, parse
 
 pytestmark = pytest.mark.server
 
