@@ -126,6 +126,33 @@ def test_a_function_becomes_a_deployment_and_a_service_in_faas_netes_shape(faas_
     assert service.metadata.owner_references[0].uid == created["metadata"]["uid"]
 
 
+def test_a_scale_between_a_reconciles_read_and_its_write_is_kept(faas_netes, cluster):
+    """The race an autoscaler runs: the reconciler reads the Deployment (1 replica), the autoscaler scales it to 3,
+    then the reconciler writes. The write must conflict and be retried, not put 1 back."""
+    cluster.create_function("predict")
+    wait_for(lambda: cluster.deployment("predict"), what="the predict Deployment")
+    kube = faas_netes.reconciler._kube
+    read = kube.deployment
+    scaled = []
+
+    async def read_then_autoscale(name):
+        current = await read(name)
+        if not scaled:
+            scaled.append(name)
+            cluster.apps.patch_namespaced_deployment_scale(name, cluster.namespace, {"spec": {"replicas": 3}})
+        return current
+
+    kube.deployment = read_then_autoscale
+    try:
+        cluster.patch_function("predict", {"environment": {"MODEL": "wine"}})
+        updated = wait_for(lambda: (d := cluster.deployment("predict")) and env(d).get("MODEL") == "wine" and d,
+                           what="the new environment in the Deployment")
+    finally:
+        kube.deployment = read
+    assert scaled == ["predict"]
+    assert updated.spec.replicas == 3
+
+
 def test_an_updated_function_updates_its_deployment_and_keeps_the_autoscalers_replicas(faas_netes, cluster):
     cluster.create_function("predict", environment={"MODEL": "iris"})
     wait_for(lambda: cluster.deployment("predict"), what="the predict Deployment")

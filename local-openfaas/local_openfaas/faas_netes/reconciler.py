@@ -177,7 +177,12 @@ class Reconciler:
                     return None, f'Resource "{spec.name}" already exists and is not managed by OpenFaaS'
             secrets = {n: s for n in spec.secrets if (s := await self._kube.secret(n)) is not None}
             replicas = (current or {}).get("spec", {}).get("replicas")
-            deployment = await self._kube.apply(objects.deployment(function, secrets, self.config, replicas))
+            manifest = objects.deployment(function, secrets, self.config, replicas)
+            if current is not None:
+                # The count came from `current`: an autoscaler's scale since then makes this apply a 409 (retried)
+                # rather than undoing that scale.
+                manifest["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+            deployment = await self._kube.apply(manifest)
             await self._kube.apply(objects.service(function))
             return deployment, ""
         except InvalidFunction as error:
