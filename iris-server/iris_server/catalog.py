@@ -7,6 +7,8 @@ so concurrent uploads, across threads and across uvicorn worker processes alike,
 Numbers are never reused after a delete: a function pinned to version 3 can never be handed other bytes under
 that number. The same transaction checks, through the caller's guard, that the writer may still write (its
 namespace's claim on the model cannot be lost in between), and applies the retention rule (retention.py).
+Every change to versions and aliases is logged in its own transaction (change_log.py), for readers that follow
+the store.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import retention
+from . import change_log, retention
 from .catalog_schema import (
     ALIASED_VERSION_COLUMNS,
     TOKEN_COLUMNS,
@@ -50,8 +52,9 @@ WriteGuard = Callable[[sqlite3.Connection], None]
 class Catalog:
     """One per process; each thread gets its own SQLite connection (sqlite3 connections are not shareable)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, change_log_keep: int = change_log.DEFAULT_KEEP) -> None:
         self.path = path
+        self.change_log_keep = change_log_keep
         self._local = threading.local()
         migrate(self.connection())
 
@@ -121,7 +124,10 @@ class Catalog:
                     f"VALUES ({VERSION_PLACEHOLDERS})",
                     version_row(record, new.idempotency_key),
                 )
+                self._log(db, new.model, change_log.VERSION_ADDED, number)
                 pruned = _apply_cap(db, new.model, max_versions) if max_versions else ()
+                for old in pruned:
+                    self._log(db, new.model, change_log.VERSION_DELETED, old.version)
             return AddResult(record, created=True, pruned=pruned)
         except sqlite3.IntegrityError:
             if new.idempotency_key is None:
@@ -191,6 +197,7 @@ class Catalog:
                     "move or delete them first"
                 )
             db.execute("DELETE FROM versions WHERE model = ? AND version = ?", (model, version))
+            self._log(db, model, change_log.VERSION_DELETED, version)
         return version_from_row(row)
 
     def blob_keys(self) -> set[str]:
@@ -246,18 +253,42 @@ class Catalog:
             ).fetchone()
             if exists is None:
                 raise Missing(f"model {model!r} has no version {version}")
+            current = db.execute(
+                "SELECT version FROM aliases WHERE model = ? AND alias = ?", (model, alias)
+            ).fetchone()
+            if current == (version,):
+                return  # already there: a reconcile's repeated PUT is no change (and wakes no reader)
             db.execute(
                 "INSERT INTO aliases (model, alias, version, updated_at) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (model, alias) "
                 "DO UPDATE SET version = excluded.version, updated_at = excluded.updated_at",
                 (model, alias, version, now()),
             )
+            self._log(db, model, change_log.ALIAS_SET, version, alias)
 
     def delete_alias(self, model: str, alias: str) -> None:
         with self.write() as db:
-            deleted = db.execute("DELETE FROM aliases WHERE model = ? AND alias = ?", (model, alias)).rowcount
-            if not deleted:
+            rows = db.execute(  # fetchall: a RETURNING statement must run to its end before COMMIT
+                "DELETE FROM aliases WHERE model = ? AND alias = ? RETURNING version", (model, alias)
+            ).fetchall()
+            if not rows:
                 raise Missing(f"model {model!r} has no alias {alias!r}")
+            self._log(db, model, change_log.ALIAS_DELETED, rows[0][0], alias)
+
+    # -- the change log
+    # -------------------------------------------------------------------------------------------
+
+    def changes_after(self, after: int, limit: int) -> change_log.Page:
+        """Changes numbered above `after` (oldest first, at most `limit`), the newest number, the trimmed one."""
+        return change_log.read_after(self.connection(), after, limit)
+
+    def latest_change(self) -> int:
+        return change_log.latest(self.connection())
+
+    def _log(
+        self, db: sqlite3.Connection, model: str, kind: str, version: int | None, alias: str | None = None
+    ) -> None:
+        change_log.record(db, model, kind, version, alias, keep=self.change_log_keep)
 
     # -- tokens
     # ---------------------------------------------------------------------------------------------------

@@ -77,7 +77,28 @@ _TENANCY = (
     "ALTER TABLE versions ADD COLUMN written_by TEXT",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_BASE, _TENANCY)
+# The change log (change_log.py): a store-wide sequence of what happened to versions and aliases, for readers
+# that follow the store instead of polling each model. One counter row holds the sequence and how much of the log
+# was trimmed. A store migrated from version 2 starts with an empty log at 0: nothing before the migration is
+# replayed, readers list the models once (as they do when they start) and follow from there.
+_CHANGES = (
+    """CREATE TABLE changes (
+        seq      INTEGER PRIMARY KEY,
+        model    TEXT NOT NULL,
+        kind     TEXT NOT NULL,
+        version  INTEGER,
+        alias    TEXT,
+        at       TEXT NOT NULL
+    )""",
+    """CREATE TABLE change_log (
+        id               INTEGER PRIMARY KEY CHECK (id = 1),
+        last_seq         INTEGER NOT NULL,
+        trimmed_through  INTEGER NOT NULL
+    )""",
+    "INSERT INTO change_log (id, last_seq, trimmed_through) VALUES (1, 0, 0)",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_BASE, _TENANCY, _CHANGES)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -1,5 +1,5 @@
-"""What the catalog stores and answers, as plain values: versions, tokens, model summaries, owners, and the
-ways a request can contradict the stored state (Missing: 404, Conflict: 409)."""
+"""What the catalog stores and answers, as plain values: versions, tokens, model summaries, changes, owners,
+and the ways a request can contradict the stored state (Missing: 404, Conflict: 409)."""
 
 from __future__ import annotations
 
@@ -88,6 +88,28 @@ class AddResult:
     record: VersionRecord
     created: bool  # False: an earlier attempt with the same idempotency key had already created it
     pruned: tuple[VersionRecord, ...] = ()  # older versions the retention rule removed to make room
+
+
+@dataclass(frozen=True)
+class Change:
+    """One row of the change log (change_log.py): what happened to which model, numbered store-wide."""
+
+    seq: int
+    model: str
+    kind: str
+    version: int | None
+    alias: str | None
+    at: str
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "model": self.model,
+            "kind": self.kind,
+            "version": self.version,
+            "alias": self.alias,
+            "at": self.at,
+        }
 
 
 @dataclass
