@@ -55,6 +55,9 @@ class Catalog:
     def __init__(self, path: Path, change_log_keep: int = change_log.DEFAULT_KEEP) -> None:
         self.path = path
         self.change_log_keep = change_log_keep
+        # Called (in the writing thread) after a transaction that logged a change commits: wakes the readers
+        # of this process at once (change_feed.py); readers in other processes find the change by polling the log.
+        self.on_change: list[Callable[[], None]] = []
         self._local = threading.local()
         migrate(self.connection())
 
@@ -76,12 +79,16 @@ class Catalog:
         """One write transaction: BEGIN IMMEDIATE (the single writer lock), then COMMIT, or ROLLBACK."""
         db = self.connection()
         db.execute("BEGIN IMMEDIATE")
+        self._local.logged = False
         try:
             yield db
         except BaseException:
             db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
+        if self._local.logged:
+            for listener in self.on_change:
+                listener()
 
     def ping(self) -> None:
         self.connection().execute("SELECT 1 FROM models LIMIT 1").fetchall()
@@ -289,6 +296,7 @@ class Catalog:
         self, db: sqlite3.Connection, model: str, kind: str, version: int | None, alias: str | None = None
     ) -> None:
         change_log.record(db, model, kind, version, alias, keep=self.change_log_keep)
+        self._local.logged = True
 
     # -- tokens
     # ---------------------------------------------------------------------------------------------------
