@@ -50,13 +50,15 @@ SERVICE_ACCOUNT = Kind("v1", "ServiceAccount", "serviceaccounts")
 SERVICE = Kind("v1", "Service", "services")
 PVC = Kind("v1", "PersistentVolumeClaim", "persistentvolumeclaims")
 DEPLOYMENT = Kind("apps/v1", "Deployment", "deployments")
+DISRUPTION_BUDGET = Kind("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets")
 ROLE = Kind("rbac.authorization.k8s.io/v1", "Role", "roles")
 ROLE_BINDING = Kind("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings")
 FUNCTION = Kind("openfaas.com/v1", "Function", "functions")
 MLFUNCTION = Kind("mlfunctions.dev/v1alpha1", "MLFunction", "mlfunctions")
 MODELSTORE = Kind("mlfunctions.dev/v1alpha1", "ModelStore", "modelstores")
-_KINDS = {(k.api_version, k.kind): k for k in (SECRET, SERVICE_ACCOUNT, SERVICE, PVC, DEPLOYMENT, ROLE,
-                                               ROLE_BINDING, FUNCTION, MLFUNCTION, MODELSTORE)}
+_KINDS = {(k.api_version, k.kind): k for k in (SECRET, SERVICE_ACCOUNT, SERVICE, PVC, DEPLOYMENT,
+                                               DISRUPTION_BUDGET, ROLE, ROLE_BINDING, FUNCTION, MLFUNCTION,
+                                               MODELSTORE)}
 
 
 def kind_of(manifest: dict) -> Kind:

@@ -144,11 +144,13 @@ class StoreNames:
     service: str
     claim: str
     admin_secret: str
+    disruption_budget: str
 
     @classmethod
     def for_store(cls, name: str) -> StoreNames:
         base = f"iris-server-{name}"
-        return cls(deployment=base, service=base, claim=f"{base}-data", admin_secret=f"{base}-admin")
+        return cls(deployment=base, service=base, claim=f"{base}-data", admin_secret=f"{base}-admin",
+                   disruption_budget=base)
 
 
 def store_url(store_name: str, namespace: str, port: int = 8080) -> str:

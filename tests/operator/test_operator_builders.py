@@ -75,6 +75,32 @@ def test_model_store(golden):
     ])
 
 
+def test_model_store_on_shared_backends_has_no_volume_and_rolls(golden):
+    owner = Owner("ModelStore", "mlfunctions-system", "shared", "7a1c2d3e-0000-4000-8000-000000000004")
+    names = StoreNames.for_store("shared")
+    spec = ModelStoreSpec.model_validate({
+        "replicas": 3,
+        "artifacts": {"s3": {"endpoint": "http://seaweedfs.storage.svc:8333", "bucket": "models",
+                             "prefix": "team-a/", "credentialsSecretRef": {"name": "s3-credentials"}}},
+        "catalog": {"postgres": {"urlSecretRef": {"name": "catalog-db"}}}})
+    assert not spec.needs_volume
+    deployment = modelstore.build_deployment(owner, names, spec, "ghcr.io/mlfunctions/iris-server:0.1.0")
+    golden("modelstore-shared-backends", [modelstore.build_disruption_budget(owner, names), deployment])
+    assert deployment["spec"]["strategy"]["type"] == "RollingUpdate"
+    assert {"name": "data", "emptyDir": {}} in deployment["spec"]["template"]["spec"]["volumes"]
+
+
+@pytest.mark.parametrize("backends", [{}, {"artifacts": {"s3": {"bucket": "models"}}},
+                                      {"catalog": {"postgres": {"urlSecretRef": {"name": "db"}}}}])
+def test_a_model_store_with_either_backend_on_the_volume_keeps_its_claim_and_recreates(backends):
+    spec = ModelStoreSpec.model_validate(backends)
+    owner = Owner("ModelStore", "mlfunctions-system", "one", "uid")
+    deployment = modelstore.build_deployment(owner, StoreNames.for_store("one"), spec, "iris:1")
+    assert spec.needs_volume and deployment["spec"]["strategy"] == {"type": "Recreate"}
+    volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["data"] == {"name": "data", "persistentVolumeClaim": {"claimName": "iris-server-one-data"}}
+
+
 def test_children_in_the_owners_namespace_get_an_owner_reference():
     same = Owner("MLFunction", "openfaas-fn", "iris", "uid")
     manifest = rbac.build_service_account(same, NAMES, "openfaas-fn")

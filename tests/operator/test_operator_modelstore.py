@@ -74,3 +74,56 @@ def test_default_store_is_created_when_an_mlfunction_needs_it(objects, namespace
     assert DEFAULT_STORE in condition(mlf, "Reconciling")["message"]
     objects.wait(lambda: any(e.reason == "ModelStoreCreated" for e in objects.core.list_namespaced_event(
         namespace).items), what="the ModelStoreCreated Event")  # kopf posts Events from a queue of its own
+
+
+def shared_store_spec(replicas: int) -> dict:
+    return {"replicas": replicas,
+            "artifacts": {"s3": {"endpoint": "http://seaweedfs.storage.svc:8333", "bucket": "models",
+                                 "credentialsSecretRef": {"name": "s3-credentials"}}},
+            "catalog": {"postgres": {"urlSecretRef": {"name": "catalog-db"}}}}
+
+
+@pytest.mark.parametrize("spec, field", [
+    ({"replicas": 3}, "spec.replicas"),
+    ({"replicas": 2, "artifacts": {"s3": {"bucket": "models"}}}, "spec.replicas"),
+    ({"external": {"url": "http://iris.example:8080", "adminTokenSecretRef": {"name": "admin"}},
+      "catalog": {"postgres": {"urlSecretRef": {"name": "db"}}}}, "spec.external"),
+])
+def test_more_than_one_replica_needs_both_shared_backends_at_admission(objects, spec, field):
+    with pytest.raises(client.ApiException) as refused:
+        objects.custom.create_namespaced_custom_object(GROUP, VERSION, OPERATOR_NAMESPACE, "modelstores", {
+            "apiVersion": f"{GROUP}/{VERSION}", "kind": "ModelStore", "metadata": {"name": "refused"},
+            "spec": spec})
+    assert refused.value.status == 422
+    assert field in refused.value.body
+
+
+def test_a_store_on_shared_backends_runs_replicas_side_by_side_without_a_volume(objects, k8s):
+    name = "shared"
+    objects.custom.create_namespaced_custom_object(GROUP, VERSION, OPERATOR_NAMESPACE, "modelstores", {
+        "apiVersion": f"{GROUP}/{VERSION}", "kind": "ModelStore", "metadata": {"name": name},
+        "spec": shared_store_spec(3)})
+    apps, policy = client.AppsV1Api(k8s), client.PolicyV1Api(k8s)
+    base = f"iris-server-{name}"
+    try:
+        deployment = objects.wait(lambda: objects._get(lambda: apps.read_namespaced_deployment(
+            base, OPERATOR_NAMESPACE)), what="the Deployment")
+        assert deployment.spec.replicas == 3 and deployment.spec.strategy.type == "RollingUpdate"
+        pod = deployment.spec.template.spec
+        assert {v.name: bool(v.empty_dir) for v in pod.volumes}["data"] is True
+        env = {e.name: e.value for e in pod.containers[0].env}
+        assert env["IRIS_DATABASE_URL_FILE"] == "/var/run/secrets/iris-catalog/url"
+        budget = policy.read_namespaced_pod_disruption_budget(base, OPERATOR_NAMESPACE)
+        assert budget.spec.max_unavailable == 1
+        assert budget.metadata.owner_references[0].uid == store(objects, name)["metadata"]["uid"]
+        assert objects._get(lambda: objects.core.read_namespaced_persistent_volume_claim(
+            f"{base}-data", OPERATOR_NAMESPACE)) is None
+
+        fresh = apps.read_namespaced_deployment(base, OPERATOR_NAMESPACE)
+        apps.patch_namespaced_deployment_status(base, OPERATOR_NAMESPACE, {"status": {
+            "observedGeneration": fresh.metadata.generation, "replicas": 3, "updatedReplicas": 3,
+            "readyReplicas": 2, "availableReplicas": 2}})
+        objects.wait(lambda: "2/3" in condition(store(objects, name), "Ready").get("message", ""),
+                     what="Ready to say 2 of 3 replicas are available")
+    finally:
+        objects.custom.delete_namespaced_custom_object(GROUP, VERSION, OPERATOR_NAMESPACE, "modelstores", name)

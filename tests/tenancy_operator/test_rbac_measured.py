@@ -125,12 +125,15 @@ def _representative_run(cluster: Cluster, operator: OperatorProcess, admin: Mode
     core.patch_namespaced_secret(names.credential_secret, FUNCTION_NAMESPACE, drift)
     core.patch_namespaced_service("iris-server-own", OPERATOR_NAMESPACE, drift)
     core.patch_namespaced_persistent_volume_claim("iris-server-own-data", OPERATOR_NAMESPACE, drift)
+    policy = client.PolicyV1Api(cluster.core.api_client)
+    policy.patch_namespaced_pod_disruption_budget("iris-server-own", OPERATOR_NAMESPACE, drift)
     for read in (lambda: core.read_namespaced_service_account(names.service_account, FUNCTION_NAMESPACE),
                  lambda: cluster.rbac.read_namespaced_role(names.role, FUNCTION_NAMESPACE),
                  lambda: cluster.rbac.read_namespaced_role_binding(names.role_binding, FUNCTION_NAMESPACE),
                  lambda: core.read_namespaced_secret(names.credential_secret, FUNCTION_NAMESPACE),
                  lambda: core.read_namespaced_service("iris-server-own", OPERATOR_NAMESPACE),
-                 lambda: core.read_namespaced_persistent_volume_claim("iris-server-own-data", OPERATOR_NAMESPACE)):
+                 lambda: core.read_namespaced_persistent_volume_claim("iris-server-own-data", OPERATOR_NAMESPACE),
+                 lambda: policy.read_namespaced_pod_disruption_budget("iris-server-own", OPERATOR_NAMESPACE)):
         cluster.wait(lambda r=read: r().metadata.labels["app.kubernetes.io/part-of"] == "mlfunctions",
                      what="a hand edit undone")
 

@@ -1,5 +1,5 @@
-"""Reconciling a ModelStore: for our own store the admin Secret (created once), PVC, Service and Deployment, with
-Ready following the Deployment; for an external store only a check that it answers and accepts its admin token.
+"""Reconciling a ModelStore: for our own store the admin Secret (created once), PVC (unless both backends are
+shared), Service, PodDisruptionBudget and Deployment, with Ready following the Deployment; for an external store only a check that it answers and accepts its admin token.
 Either way, once it answers: its grants made equal to spec.access, and its unreferenced tokens revoked."""
 
 from __future__ import annotations
@@ -53,8 +53,10 @@ async def _check_external(ctx: Context, store: StoreRef) -> Verdict:
 async def _reconcile_own(ctx: Context, owner: Owner, spec: ModelStoreSpec) -> Verdict:
     names = StoreNames.for_store(owner.name)
     await _ensure_admin_secret(ctx, owner, names)
-    await ensure(ctx.kube, owner, builders.build_claim(owner, names, spec))
+    if spec.needs_volume:  # a claim made before the store moved to shared backends stays (it holds models)
+        await ensure(ctx.kube, owner, builders.build_claim(owner, names, spec))
     await ensure(ctx.kube, owner, builders.build_service(owner, names))
+    await ensure(ctx.kube, owner, builders.build_disruption_budget(owner, names))
     applied = await ensure(ctx.kube, owner, builders.build_deployment(owner, names, spec,
                                                                      ctx.config.iris_server_image))
     if applied.created:
