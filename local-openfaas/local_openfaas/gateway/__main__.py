@@ -3,6 +3,7 @@
     python -m local_openfaas.gateway --port 8080 --stack-file functions/stack.yml --state-dir .stack/faas \\
         [--kubeconfig PATH]   # follow Function resources (openfaas.com/v1) and write their status
                               # without it, functions are deployed through /system/functions only
+        [--no-cron]           # no cron-connector (also LOCAL_OPENFAAS_CRON=0)
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import argparse
 import asyncio
 import ipaddress
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -18,6 +20,9 @@ from pathlib import Path
 from aiohttp import web
 from pythonjsonlogger.json import JsonFormatter
 
+from local_openfaas.cron.clock import clock_for
+from local_openfaas.cron.connector import CronConnector, Recorder
+from local_openfaas.cron.metrics import CronCollector
 from local_openfaas.gateway import auth
 from local_openfaas.gateway.app import Gateway
 from local_openfaas.gateway.async_calls import LOOPBACK
@@ -69,7 +74,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="request line and headers not in this long after their first byte: 408, closed")
     parser.add_argument("--max-concurrent-requests", type=int, default=limits.max_concurrent,
                         help="requests in flight beyond it are answered 503 with Retry-After (/healthz exempt)")
+    parser.add_argument("--no-cron", dest="cron", action="store_false",
+                        default=os.environ.get("LOCAL_OPENFAAS_CRON", "1") not in ("0", "false", "no"),
+                        help="do not run the cron-connector (functions annotated topic: cron-function are then "
+                             "not invoked on their schedule); LOCAL_OPENFAAS_CRON=0 does the same")
+    parser.add_argument("--cron-clock-rate", type=float, default=1.0, metavar="RATE",
+                        help="for tests: the cron-connector's clock runs RATE times faster than the system's "
+                             "(60: a minute a second), starting from now")
     return parser.parse_args(argv)
+
+
+def cron_connector(options: argparse.Namespace, runtime: FunctionRuntime, kube) -> CronConnector:
+    """The cron-connector, invoking through this gateway as OpenFaaS's does through its gateway."""
+    host = "127.0.0.1" if options.host in ("", "0.0.0.0", "::") else options.host
+    recorder = Recorder()
+    if kube:
+        from local_openfaas.cron.kube_record import FunctionAnnotations
+
+        recorder = FunctionAnnotations(kube)
+    return CronConnector(lambda: [deployed.spec for deployed in list(runtime.functions.values())],
+                         f"http://{host}:{options.port}", clock=clock_for(options.cron_clock_rate),
+                         recorder=recorder, timeout=options.upstream_timeout + 5)
 
 
 def configure_logging() -> None:
@@ -114,8 +139,13 @@ async def serve(options: argparse.Namespace) -> None:
     await web.TCPSite(runner, options.host, options.port, backlog=1024).start()
     if kube:
         await kube.start(runtime)
+    cron = cron_connector(options, runtime, kube) if options.cron else None
+    if cron:
+        gateway.register_collector(CronCollector(cron))
+        await cron.start()
     log.info("gateway listening", extra={"url": f"http://{options.host}:{options.port}",
-                                         "kubernetes": bool(kube), "poolSize": options.pool_size})
+                                         "kubernetes": bool(kube), "poolSize": options.pool_size,
+                                         "cron": bool(cron)})
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -123,6 +153,8 @@ async def serve(options: argparse.Namespace) -> None:
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     log.info("stopping")
+    if cron:
+        await cron.close()
     if kube:
         await kube.stop()
     await runner.cleanup()
@@ -133,7 +165,7 @@ def main(argv: list[str] | None = None) -> None:
     options = parse_args(argv)
     configure_logging()
     try:
-        import uvloop  # noqa: PLC0415 - faster event loop when installed
+        import uvloop
 
         runner = uvloop.run
     except ImportError:

@@ -76,6 +76,10 @@ class Gateway:
         self.logs = LogsAPI(log_dir, default_namespace, lambda ns, name: (ns, name) in runtime.functions)
         self.async_calls = AsyncCalls(self._invoke_queued, **(async_options or {}))
 
+    def register_collector(self, collector) -> None:
+        """More series on /metrics (the cron-connector's)."""
+        self._metrics.registry.register(collector)
+
     def app(self) -> web.Application:
         # Auth wraps the /system handlers only: a middleware would cost every function call its extra frame.
         app = web.Application(client_max_size=MAX_BODY)
