@@ -148,6 +148,13 @@ def mlfunction_crd() -> dict[str, Any]:
              "description": 'available/desired replicas, or "0 (idle)" when scaled to zero.'},
             {"name": "URL", "type": "string", "jsonPath": ".status.url", "description": "URL on the gateway."},
             {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+            # A scheduled train function's runs; with -o wide only (most MLFunctions have no schedule).
+            {"name": "Last Run", "type": "date", "jsonPath": ".status.training.lastScheduleTime", "priority": 1,
+             "description": "When the last scheduled training run was due."},
+            {"name": "Result", "type": "string", "jsonPath": ".status.training.lastRun.result", "priority": 1,
+             "description": "Succeeded or Failed: how the last scheduled training run went."},
+            {"name": "Next Run", "type": "date", "jsonPath": ".status.training.nextScheduleTime", "priority": 1,
+             "description": "When the next scheduled training run is due."},
         ],
         root_rules=[DNS_LABEL_RULE],
     )

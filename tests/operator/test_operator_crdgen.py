@@ -80,7 +80,10 @@ def test_mlfunction_names_columns_and_subresources():
     version = crd["spec"]["versions"][0]
     assert version["subresources"] == {"status": {}}
     assert [c["name"] for c in version["additionalPrinterColumns"]] == ["Task", "Model", "Ready", "Replicas",
-                                                                       "URL", "Age"]
+                                                                       "URL", "Age", "Last Run", "Result",
+                                                                       "Next Run"]
+    assert [c["name"] for c in version["additionalPrinterColumns"] if c.get("priority")] == \
+        ["Last Run", "Result", "Next Run"]  # kubectl get -o wide only: the default columns are the contract's
     spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"]
     assert spec["required"] == ["task", "model"]
     assert spec["properties"]["scaling"]["properties"]["maxReplicas"]["default"] == 5

@@ -21,7 +21,9 @@ from .mlfunction import (
     ModelStatus,
     ParamBound,
     ScalingSpec,
+    TrainingRun,
     TrainingSpec,
+    TrainingStatus,
 )
 from .modelstore import (
     ExternalStoreSpec,
@@ -38,5 +40,5 @@ __all__ = [
     "ConditionStatus", "EnvVar", "ExternalStoreSpec", "FunctionCondition", "FunctionRef", "FunctionStatus",
     "K8sModel", "MLFunctionSpec", "MLFunctionStatus", "ModelAccess", "ModelRef", "ModelStatus", "ModelStoreSpec",
     "ModelStoreStatus", "ParamBound", "ResourceRequirements", "ScalingSpec", "SecretKeyRef", "StorageSpec",
-    "TrainingSpec",
+    "TrainingRun", "TrainingSpec", "TrainingStatus",
 ]

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, ConfigDict, Field, StringConstraints
 
+from . import cron
 from .common import DNS_LABEL, Condition, DnsLabel, DnsSubdomain, K8sModel, ResourceRequirements, go_duration
 
 Task = Literal["train", "predict"]
@@ -61,7 +62,6 @@ def _param_names(bounds: dict[str, Any]) -> dict[str, Any]:
 # honoured, and 0s would scale a function to zero between two requests.
 SCALE_TO_ZERO_AFTER_MIN = "1s"
 ScaleToZeroAfter = go_duration("scaleToZeroAfter", SCALE_TO_ZERO_AFTER_MIN)
-CRON = r"^(@(yearly|annually|monthly|weekly|daily|hourly)|([0-9*/,?LW#A-Za-z-]+\s+){4}[0-9*/,?LW#A-Za-z-]+)$"
 
 
 def _cel_list(values: tuple[str, ...]) -> str:
@@ -129,10 +129,12 @@ class TrainingSpec(K8sModel):
     )
     test_size: float = Field(0.2, gt=0, lt=1, description="Fraction of the dataset held out to compute the "
                                                           "metrics, strictly between 0 and 1 (default 0.2).")
-    schedule: str | None = Field(
-        None, pattern=CRON, max_length=128,
-        description='Retrain on this cron schedule (five fields, e.g. "0 3 * * *", or @daily); through the '
-                    "OpenFaaS cron-connector. Omitted: train only when invoked.",
+    schedule: Annotated[str, AfterValidator(cron.check_cron_schedule)] | None = Field(
+        None, max_length=cron.MAX_LENGTH,
+        description='Retrain on this cron schedule, in UTC (five fields, e.g. "0 3 * * *" for 03:00 every day, '
+                    "or @daily); the OpenFaaS cron-connector invokes the function then. Omitted: train only when "
+                    "invoked.",
+        json_schema_extra={"x-kubernetes-validations": [cron.CEL_RULE]},
     )
     allow_overrides: list[Annotated[Override, Field(description="One thing a caller may change.")]] = Field(
         default_factory=list, max_length=len(OVERRIDES),
@@ -263,6 +265,34 @@ class ModelStatus(K8sModel):
                                                   "last wrote; empty while the store holds none.")
 
 
+class TrainingRun(K8sModel):
+    """One scheduled run of a train function, as the cron-connector reported it."""
+
+    schedule_time: str = Field(description="When the schedule said to run (RFC 3339, UTC).")
+    start_time: str | None = Field(None, description="When the cron-connector invoked the function.")
+    result: Literal["Succeeded", "Failed"] = Field(
+        description="Succeeded: the function answered 2xx (a new model version was written); Failed: any other "
+                    "answer, or none.")
+    status_code: int | None = Field(None, description="The HTTP status of the answer; empty when there was none.")
+    duration_seconds: float | None = Field(None, description="How long the call took.")
+    message: str | None = Field(None, description="Why it failed: the start of the answer, or the connection "
+                                                  "error.")
+
+
+class TrainingStatus(K8sModel):
+    """The schedule of a train function with spec.training.schedule, and how its last scheduled run went."""
+
+    schedule: str = Field(description="The schedule this status is about (spec.training.schedule).")
+    time_zone: str = Field("UTC", description="The time zone the schedule runs in: UTC, as the cron-connector.")
+    next_schedule_time: str | None = Field(None, description="When the next run is due (RFC 3339, UTC).")
+    last_schedule_time: str | None = Field(None, description="When the last scheduled run was due; empty until "
+                                                             "the first one.")
+    last_successful_time: str | None = Field(None, description="When the last scheduled run that succeeded was "
+                                                               "due.")
+    last_run: TrainingRun | None = Field(None, description="The last scheduled run. Reported by the local "
+                                                           "OpenFaaS's cron-connector; OpenFaaS's own reports none.")
+
+
 class MLFunctionStatus(K8sModel):
     """What the operator observed and did (kstatus-compatible)."""
 
@@ -279,6 +309,8 @@ class MLFunctionStatus(K8sModel):
     replicas_summary: str | None = Field(None, description='available/desired replicas, or "0 (idle)" when '
                                                            "scaled to zero.")
     model: ModelStatus | None = Field(None, description="The model and version in use.")
+    training: TrainingStatus | None = Field(None, description="A train function on a schedule: its last and next "
+                                                              "scheduled runs.")
 
 
 DNS_LABEL_RULE = {

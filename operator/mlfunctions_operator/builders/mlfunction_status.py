@@ -1,7 +1,10 @@
-"""An MLFunction's status, pure: the verdict's conditions plus ModelAvailable, where its Function is and the model
-version in use, built through MLFunctionStatus (the model the CRD's status schema is generated from)."""
+"""An MLFunction's status, pure: the verdict's conditions plus ModelAvailable, where its Function is, the model
+version in use and a scheduled train function's runs, built through MLFunctionStatus (the model the CRD's status
+schema is generated from)."""
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from ..api import FunctionRef, MLFunctionSpec, MLFunctionStatus, ModelStatus
 from .status import (
@@ -13,6 +16,7 @@ from .status import (
     replicas_summary,
     verdict_conditions,
 )
+from .training_status import build_training_status
 
 
 def model_verdict(spec: MLFunctionSpec, store: str, verdict: Verdict,
@@ -57,6 +61,10 @@ def build_mlfunction_status(body: dict, verdict: Verdict, now: str, *, spec: MLF
         fields.update(url=f"{gateway_url.rstrip('/')}/function/{function_ref.name}", function=function_ref,
                       replicas=observation.replicas, available_replicas=observation.available,
                       replicas_summary=replicas_summary(observation) or None)
+        if spec is not None:
+            previous_training = (body.get("status") or {}).get("training")
+            fields["training"] = build_training_status(spec, function, previous_training,
+                                                       datetime.fromisoformat(now))
     if spec is not None:
         # The version as the store told it, null when it has none (a version that is gone leaves the status);
         # left as it is when the store was not asked or could not answer.

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from ..api import K8sModel
+from .training_status import scheduled_run_record
 
 READY, RECONCILING, STALLED = "Ready", "Reconciling", "Stalled"
 MODEL_AVAILABLE = "ModelAvailable"
@@ -118,6 +119,7 @@ class FunctionObservation:
     replicas: int | None = None
     available: int | None = None
     message: str = ""
+    scheduled_runs: str | None = None  # the cron-connector's record (training_status.py): a new run is news
 
     @property
     def scaled_to_zero(self) -> bool:
@@ -127,13 +129,14 @@ class FunctionObservation:
 def observe_function(function: dict | None) -> FunctionObservation:
     if not function:
         return FunctionObservation(reported=False)
+    runs = scheduled_run_record(function)
     status = function.get("status") or {}
     conditions = {c.get("type"): c for c in status.get("conditions") or []}
     observed = status.get("observedGeneration")
     generation = (function.get("metadata") or {}).get("generation")
     if "Ready" not in conditions or (observed is not None and generation is not None and observed < generation):
         return FunctionObservation(reported=False, replicas=status.get("replicas"),
-                                   available=status.get("availableReplicas"))
+                                   available=status.get("availableReplicas"), scheduled_runs=runs)
     ready = conditions["Ready"]
     stalled = conditions.get("Stalled")
     if stalled and stalled.get("status") == "True":
@@ -148,6 +151,7 @@ def observe_function(function: dict | None) -> FunctionObservation:
         replicas=status.get("replicas", 0),
         available=status.get("availableReplicas", 0),
         message=message,
+        scheduled_runs=runs,
     )
 
 

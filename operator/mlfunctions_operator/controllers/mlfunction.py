@@ -18,6 +18,7 @@ from ..builders.edition_limits import EditionUnsupported
 from ..builders.function import build_function
 from ..builders.mlfunction_status import build_mlfunction_status, model_unknown, model_verdict
 from ..builders.status import ConditionValue, Verdict, function_verdict, now_rfc3339, observe_function
+from ..builders.training_status import run_event
 from ..children import ChildRef, check_owned, ensure
 from ..kube import FUNCTION, MODELSTORE, ROLE, ROLE_BINDING, SECRET, SERVICE_ACCOUNT, Applied
 from ..naming import LABEL_MANAGED_BY, LABEL_PART_OF, MANAGED_BY, FunctionNames, Owner, invoke_secret_name
@@ -65,6 +66,8 @@ async def reconcile(ctx: Context, body: dict) -> Result:
         function_ref=FunctionRef(name=names.function, namespace=ctx.config.function_namespace),
         gateway_url=ctx.config.gateway_url, model_version=progress.model_version,
         model_condition=progress.model_condition, edition_condition=progress.edition_condition)
+    if (event := run_event((body.get("status") or {}).get("training"), status.training)) is not None:
+        ctx.emit(*event)  # a scheduled run the cron-connector reported since the last status
     observation = observe_function(progress.function) if progress.function is not None else None
     return Result(status=status, verdict=verdict, function=observation)
 
