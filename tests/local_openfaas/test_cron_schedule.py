@@ -45,7 +45,8 @@ def test_a_local_time_is_read_as_the_same_moment():
 
 
 @pytest.mark.parametrize("expression", ["61 * * * *", "every day", "* * * *", "* * * * * *", "5-2 * * * *",
-                                        "*/0 * * * *", "0 24 * * *", "", "@every 1h"])
+                                        "*/0 * * * *", "0 24 * * *", "", "@every 1h",
+                                        "0 3 L * *", "0 3 15W * *", "0 3 * * 1#2", "0 3 * * 5L"])
 def test_schedules_the_connector_cannot_run_are_refused(expression):
     with pytest.raises(InvalidSchedule):
         parse(expression)

@@ -53,12 +53,29 @@ def parse(expression: str) -> Schedule:
         if len(fields) != 5:
             raise InvalidSchedule(f"{expression!r}: expected 5 fields (minute hour day-of-month month "
                                   f"day-of-week) or a descriptor such as @daily, got {len(fields)}")
+        if unknown := _beyond_robfig(fields):
+            raise InvalidSchedule(f"{expression!r}: {unknown!r} is not something OpenFaaS's cron-connector reads")
         standard = " ".join("*" if f == "?" else f for f in fields)  # robfig reads ? as *
     try:
         next(iter(CronSim(standard, datetime(2000, 1, 1, tzinfo=UTC))))
     except (CronSimError, StopIteration) as error:
         raise InvalidSchedule(f"{expression!r}: {error or 'never fires'}") from None
     return Schedule(expression, standard)
+
+
+# What a field is made of for robfig: numbers, names, * and ?, joined by , - and /. cronsim reads more (L, W, #),
+# which the cron-connector does not run.
+_NAMES = {"JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
+          "SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"}
+
+
+def _beyond_robfig(fields: list[str]) -> str:
+    """The first piece of a field that robfig's parser does not know, or ""."""
+    for value in fields:
+        for piece in value.replace(",", " ").replace("-", " ").replace("/", " ").split():
+            if not (piece.isdigit() or piece in ("*", "?") or piece in _NAMES):
+                return piece
+    return ""
 
 
 @dataclass(frozen=True)
