@@ -1,5 +1,5 @@
 import sys
 
-from mlfunctions_stack.up import main
+from mlfunctions_stack.cli import main
 
 sys.exit(main())
