@@ -10,10 +10,10 @@ import json
 import pytest
 import requests
 from kubernetes import client
-from local_support import ECHO_IMAGE, deploy, invocations, metrics
-from mlfunctions_harness.processes import descendants, free_port, pid_alive, wait_for
 from local_openfaas.gateway import process as gateway_process
 from local_openfaas.runtime import rbac
+from local_support import ECHO_IMAGE, deploy, invocations, metrics
+from mlfunctions_harness.processes import descendants, free_port, pid_alive, wait_for
 
 pytestmark = pytest.mark.server
 GROUP, VERSION, PLURAL = "openfaas.com", "v1", "functions"

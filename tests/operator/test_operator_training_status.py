@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+import pytest
 from mlfunctions_operator.api import FunctionRef, MLFunctionSpec
 from mlfunctions_operator.builders.mlfunction_status import build_mlfunction_status
 from mlfunctions_operator.builders.status import Verdict, observe_function, status_patch
@@ -55,6 +56,18 @@ def test_a_failure_keeps_the_last_success():
     assert (status.last_schedule_time, status.last_successful_time) == ("2026-12-02T03:05:00Z",
                                                                         "2026-12-02T03:00:00Z")
     assert (status.last_run.result, status.last_run.status_code, status.last_run.message) == ("Failed", 500, "boom")
+
+
+@pytest.mark.parametrize("succeeded", [True, False])
+def test_a_restarted_connectors_first_record_keeps_the_last_run(succeeded):
+    record = {"schedule": "*/5 * * * *", "nextScheduleTime": "2026-12-02T03:05:00Z",
+              "lastRun": run("2026-12-02T03:00:00Z", succeeded, 200 if succeeded else 500)}
+    before = build_training_status(train(), function(record), None, NOW).model_dump(by_alias=True)
+    fresh = {"schedule": "*/5 * * * *", "nextScheduleTime": "2026-12-02T03:10:00Z"}  # no lastRun yet
+    status = build_training_status(train(), function(fresh), before, NOW)
+    assert status.last_run.model_dump(by_alias=True) == before["lastRun"]
+    assert status.next_schedule_time == "2026-12-02T03:10:00Z"
+    assert run_event(before, status) is None  # not a new run
 
 
 def test_a_record_for_another_schedule_is_not_this_ones():

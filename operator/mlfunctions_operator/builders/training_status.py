@@ -45,6 +45,14 @@ def _run(raw: object) -> TrainingRun | None:
         message=str(raw.get("message") or "") or None)
 
 
+def _known_run(raw: object) -> TrainingRun | None:
+    """status.training.lastRun as the operator wrote it before."""
+    try:
+        return TrainingRun.model_validate(raw) if isinstance(raw, dict) else None
+    except ValueError:
+        return None
+
+
 def build_training_status(spec: MLFunctionSpec, function: dict, previous: dict | None,
                           now: datetime) -> TrainingStatus | None:
     """status.training for `spec` (None: not a train function on a schedule), from the Function as read now and
@@ -53,8 +61,9 @@ def build_training_status(spec: MLFunctionSpec, function: dict, previous: dict |
         return None
     schedule = spec.training.schedule
     record = _record(function, schedule)
-    run = _run(record.get("lastRun"))
     previous = previous if previous and previous.get("schedule") == schedule else {}
+    # A connector that starts again records the schedule before its first run: the last run stays the one known.
+    run = _run(record.get("lastRun")) or _known_run(previous.get("lastRun"))
     last_success = run.schedule_time if run and run.result == "Succeeded" else previous.get("lastSuccessfulTime")
     upcoming = record.get("nextScheduleTime")
     if not isinstance(upcoming, str):
