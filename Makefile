@@ -41,5 +41,8 @@ crds:  ## Regenerate crds/ (and the chart's copy) and docs/api.md from the pydan
 clean:
 	rm -rf $(VENV) .pytest_cache
 
-up: setup setup-prometheus  ## The whole stack on this machine: control plane, operator, model store, runtime, gateway
+up: setup setup-prometheus  ## The whole stack on this machine: control plane, operator, model store, runtime, gateway (FRESH=1: from scratch)
 	$(PY) -m mlfunctions_stack up
+
+down:  ## Stop the `make up` running with .stack/ (from any terminal), and whatever a killed one left
+	$(PY) -m mlfunctions_stack down
