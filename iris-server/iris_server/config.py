@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     archive_max_members: int = Field(default=10_000, ge=1)  # skops (zip) uploads, from the central directory
     archive_max_bytes: int = Field(default=1024 * 1024 * 1024, ge=1)  # their total size once inflated
     archive_max_ratio: float = Field(default=100.0, ge=1)  # inflated / compressed size of any member
+    # The change feed (GET /v1/changes): rows the change log keeps, and long-polls waiting at once per worker
+    # (below max_connections, so waiting followers never take every connection from other callers).
+    change_log_keep: int = Field(default=10_000, ge=100)
+    max_change_waiters: int = Field(default=128, ge=1)
 
     @model_validator(mode="after")
     def _one_admin_token_source(self) -> Settings:

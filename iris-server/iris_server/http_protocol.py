@@ -23,6 +23,7 @@ from typing import Any
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from .change_feed import SIGNAL
 from .errors import error_body
 from .observability import REFUSED
 
@@ -88,6 +89,12 @@ class GuardedH11Protocol(H11Protocol):
         super().data_received(data)
         if self.conn.their_state is not h11.IDLE:  # the request line and headers are in
             self._cancel_header_timer()
+
+    def shutdown(self) -> None:
+        """uvicorn stops: it calls this on every open connection, then waits for their requests. Waiting
+        long-polls of the change feed answer now instead of at their timeout."""
+        SIGNAL.drain()
+        super().shutdown()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_header_timer()

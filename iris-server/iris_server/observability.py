@@ -11,7 +11,14 @@ import sys
 import time
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 from prometheus_client.core import GaugeMetricFamily
 from pythonjsonlogger.json import JsonFormatter
 
@@ -30,6 +37,7 @@ DOWNLOAD_BYTES = Counter("iris_download_bytes_total", "Artifact bytes served")
 NOT_MODIFIED = Counter("iris_not_modified_total", "Downloads answered 304 Not Modified")
 PRUNED = Counter("iris_versions_pruned_total", "Versions removed by the per-model retention cap")
 REFUSED = Counter("iris_requests_refused_total", "Requests refused before any work, by limit", ["limit"])
+CHANGE_WAITERS = Gauge("iris_change_waiters", "Requests of this process waiting in GET /v1/changes now")
 
 
 

@@ -1,7 +1,8 @@
 """ASGI middleware bounding what a request may cost before any handler runs, with JSON answers.
 
 - ConcurrencyLimit: at most IRIS_MAX_CONCURRENT_REQUESTS requests in flight per worker; more are answered
-  `503` with `Retry-After` at once (health checks aside, so the kubelet still gets its answer).
+  `503` with `Retry-After` at once (health checks aside, so the kubelet still gets its answer, and the change
+  feed's long-polls, bounded by IRIS_MAX_CHANGE_WAITERS instead).
 - BodyLimit: every body except an upload's is read here, whole, before the app: at most IRIS_MAX_JSON_BYTES
   (`413`; FastAPI would otherwise read any size into memory before authenticating the caller) and nested at
   most IRIS_MAX_JSON_DEPTH deep (`400`; deeper JSON would reach the parser's recursion limit, a 500).
@@ -20,6 +21,9 @@ from .json_limits import too_deep
 from .observability import REFUSED
 
 _UPLOAD_PATH = re.compile(r"^/v1/models/[^/]+/versions/?$")
+# Health checks must be answered by a busy store; long-polls of the change feed mostly wait (no thread, no work)
+# and have their own bound (IRIS_MAX_CHANGE_WAITERS, api/changes.py).
+_UNCOUNTED = HEALTH_PATHS | {"/v1/changes"}
 
 
 async def _refuse(send: Any, status: int, message: str, retry_after: bool = False) -> None:
@@ -42,7 +46,7 @@ class ConcurrencyLimit:
         self.in_flight = 0  # one event loop per worker: no lock needed
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["path"] in HEALTH_PATHS:
+        if scope["type"] != "http" or scope["path"] in _UNCOUNTED:
             await self.app(scope, receive, send)
             return
         if self.in_flight >= self.limit:

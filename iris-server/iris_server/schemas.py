@@ -26,6 +26,23 @@ class ErrorOut(BaseModel):
         default=None, description="tenancy refusals: the namespace the token acts for"
     )
     right: str | None = Field(default=None, description="tenancy refusals: the right it lacks")
+    field: str | None = Field(default=None, description="a parameter out of its range: which one")
+    cursor: int | None = Field(default=None, description="410 from /v1/changes: the cursor to continue from")
+
+
+class ChangeOut(BaseModel):
+    seq: int = Field(description="store-wide, increasing in commit order")
+    model: str
+    kind: Literal["version_added", "version_deleted", "alias_set", "alias_deleted"]
+    version: int | None = Field(description="the version added or deleted, or the one the alias points (pointed) at")
+    alias: str | None = Field(description="alias changes: the alias")
+    at: str
+
+
+class ChangeList(BaseModel):
+    changes: list[ChangeOut] = Field(description="oldest first; only models the caller may read")
+    cursor: int = Field(description="ask with after=<cursor> next")
+    more: bool = Field(description="the answer stopped at its limit: ask again at once for the rest")
 
 
 class VersionOut(BaseModel):

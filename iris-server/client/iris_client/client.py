@@ -24,7 +24,7 @@ import requests
 import urllib3
 
 from .errors import Unavailable, error_for_status
-from .models import Artifact, IssuedToken, ModelVersion
+from .models import Artifact, Change, ChangePage, IssuedToken, ModelVersion
 
 log = logging.getLogger("iris_client")
 
@@ -178,6 +178,18 @@ class ModelStoreClient:
     def delete_version(self, model: str, version: int) -> None:
         self._call("DELETE", f"/v1/models/{_seg(model)}/versions/{int(version)}")
 
+    # -- the change feed
+    # ------------------------------------------------------------------------------------------
+
+    def changes(self, after: int | None = None, wait: float = 0.0) -> ChangePage:
+        """The changes after cursor `after` of the models this token may read, waiting up to `wait` seconds
+        (at most 60) for one when there is none; without `after`, no changes and the cursor of now. CursorGone
+        (410, `.cursor`) when `after` is older than the store keeps: list again, then follow from `.cursor`."""
+        params: dict[str, Any] = {} if after is None else {"after": int(after), "timeout": wait}
+        body = self._call("GET", "/v1/changes", params=params, timeout=self.timeout + wait).json()
+        changes = [Change.from_json(item) for item in body["changes"]]
+        return ChangePage(changes=changes, cursor=int(body["cursor"]), more=bool(body.get("more")))
+
     # -- tokens (admin only)
     # --------------------------------------------------------------------------------------
 
@@ -264,10 +276,11 @@ class ModelStoreClient:
     ) -> requests.Response:
         """One logical call, retried as the module docstring says; 4xx raise their typed error at once."""
         url = f"{self.url}{path}"
+        timeout = kwargs.pop("timeout", self.timeout)  # a long-poll's read lasts longer than other calls
         for attempt in self._attempts():
             last = attempt == self.retries
             try:
-                response = self._session.request(method, url, timeout=self.timeout, **kwargs)
+                response = self._session.request(method, url, timeout=timeout, **kwargs)
             except requests.RequestException as error:
                 if last or (retry_only_unsent and not _never_sent(error)):
                     raise Unavailable(f"{method} {path}: model store unreachable: {error}") from error

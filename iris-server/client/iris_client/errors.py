@@ -44,6 +44,15 @@ class Rejected(ModelStoreError):
     another namespace owns, the version cap...)."""
 
 
+class CursorGone(ModelStoreError):
+    """410 from the change feed: the cursor is older than the store's change log keeps (or from another store).
+    List what you follow again, then continue from `cursor`."""
+
+    @property
+    def cursor(self) -> int:
+        return int(self.details["cursor"])
+
+
 class Unavailable(ModelStoreError):
     """The store could not be reached, timed out, or kept answering 5xx after the retries."""
 
@@ -52,6 +61,7 @@ _BY_STATUS: dict[int, type[ModelStoreError]] = {
     401: Unauthorized,
     403: Forbidden,
     404: NotFound,
+    410: CursorGone,
     400: Rejected,
     408: Rejected,
     409: Rejected,

@@ -34,6 +34,32 @@ class ModelVersion:
 
 
 @dataclass(frozen=True)
+class Change:
+    """One entry of the store's change feed: kind is version_added, version_deleted, alias_set or
+    alias_deleted."""
+
+    seq: int
+    model: str
+    kind: str
+    version: int | None
+    alias: str | None
+    at: str
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> Change:
+        return cls(
+            body["seq"], body["model"], body["kind"], body.get("version"), body.get("alias"), body["at"]
+        )
+
+
+@dataclass(frozen=True)
+class ChangePage:
+    changes: list[Change]
+    cursor: int  # ask with after=cursor next
+    more: bool  # the answer stopped at its limit: ask again at once
+
+
+@dataclass(frozen=True)
 class Artifact:
     data: bytes
     etag: str

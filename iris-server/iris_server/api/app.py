@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from .. import __version__
+from .. import __version__, change_feed
 from ..archives import ArchiveLimits
 from ..catalog import Catalog
 from ..config import Settings
@@ -14,14 +14,15 @@ from ..ownership import Ownership
 from ..request_limits import BodyLimit, ConcurrencyLimit
 from ..storage import FilesystemBackend
 from ..uploads import UploadPipeline
-from . import aliases, health, models, ownership, token_admin, versions
+from . import aliases, changes, health, models, ownership, token_admin, versions
 from .params import Store
 
 
 def create_app(settings: Settings) -> FastAPI:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     settings.staging_dir.mkdir(parents=True, exist_ok=True)
-    catalog = Catalog(settings.catalog_path)
+    catalog = Catalog(settings.catalog_path, change_log_keep=settings.change_log_keep)
+    catalog.on_change.append(change_feed.SIGNAL.notify)
     backend = FilesystemBackend(settings.blobs_dir)
     app = FastAPI(
         title="iris-server",
@@ -46,7 +47,7 @@ def create_app(settings: Settings) -> FastAPI:
         ownership=Ownership(catalog),
     )
     install_handlers(app)
-    for module in (health, models, versions, aliases, ownership, token_admin):
+    for module in (health, models, versions, aliases, changes, ownership, token_admin):
         app.include_router(module.router)
     # The last added runs first: observe everything, then refuse what is over the limits, then the app.
     app.add_middleware(BodyLimit, max_bytes=settings.max_json_bytes, max_depth=settings.max_json_depth)
