@@ -9,6 +9,7 @@ import re
 import pytest
 import yaml
 from chart_support import CHART, REPO_ROOT, find
+from mlfunctions_operator.api import ModelStoreSpec
 from mlfunctions_operator.config import OperatorConfig
 
 
@@ -186,6 +187,19 @@ def test_default_model_store_variants(helm):
     assert external["metadata"]["name"] == "shared"
     assert external["spec"] == {"external": {"url": "https://models.example.com",
                                              "adminTokenSecretRef": {"name": "models-admin", "key": "admin-token"}}}
+
+    shared = find(helm.render("--set", "modelStores.default.replicas=3",
+                              "--set", "modelStores.default.artifacts.s3.bucket=models",
+                              "--set", "modelStores.default.artifacts.s3.endpoint=http://seaweedfs.storage:8333",
+                              "--set", "modelStores.default.artifacts.s3.credentialsSecretName=s3",
+                              "--set", "modelStores.default.catalog.postgres.urlSecretName=catalog-db"),
+                  "ModelStore")
+    assert shared["spec"] == {
+        "replicas": 3, "storage": {"size": "1Gi"},
+        "artifacts": {"s3": {"bucket": "models", "region": "us-east-1", "addressing": "path",
+                             "endpoint": "http://seaweedfs.storage:8333", "credentialsSecretRef": {"name": "s3"}}},
+        "catalog": {"postgres": {"urlSecretRef": {"name": "catalog-db", "key": "url"}}}}
+    ModelStoreSpec.model_validate(shared["spec"])  # what the chart renders, the API reads
 
     none = helm.render("--set", "modelStores.default.create=false")
     assert not [d for d in none if d["kind"] == "ModelStore"]
