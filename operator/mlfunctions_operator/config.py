@@ -37,6 +37,8 @@ class OperatorConfig(BaseSettings):
     default_model_store: str = Field("default", description="The ModelStore used when spec.modelStore is empty.")
     create_default_model_store: bool = Field(True, description="Create the default ModelStore when it is missing.")
     model_refresh_seconds: int = Field(30, ge=1, description="MODEL_REFRESH_SECONDS given to predict functions.")
+    model_feed: bool = Field(True, description="Follow each model store's change feed, so an MLFunction learns of "
+                                               "a new version at once (false: only at its resync or back-off).")
     resync_seconds: float = Field(60.0, gt=0, description="How often every object is reconciled in full.")
     retry_max_seconds: float = Field(300.0, gt=0, description="Cap of the back-off between failed attempts.")
     workers: int = Field(32, ge=1, description="Objects reconciled at the same time.")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import kopf
 
-from . import GROUP, VERSION, metrics_server, scheduler
+from . import GROUP, VERSION, metrics_server, model_feed, scheduler
 from .builders.limits import Peer, peer_of
 from .builders.status import observe_function
 from .config import OperatorConfig
@@ -46,6 +46,7 @@ class Runtime:
     limit: asyncio.Semaphore
     metrics: OperatorMetrics
     wakeups: dict[str, scheduler.Wakeups] = field(default_factory=dict)  # by object uid
+    feeds: model_feed.ModelFeeds | None = None  # None: MLFUNCTIONS_MODEL_FEED=false
 
 
 def registry() -> kopf.OperatorRegistry:
@@ -98,10 +99,15 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_) -> None
     memo["runtime"] = Runtime(config=config, kube=kube, stores=stores, limit=asyncio.Semaphore(config.workers),
                               metrics=metrics)
     log.info("operator configured", extra={"config": config.model_dump()})
+    if config.model_feed:
+        runtime = memo["runtime"]
+        runtime.feeds = model_feed.ModelFeeds(stores.admin, wake=lambda uid: _model_changed(runtime, uid))
 
 
 async def cleanup(memo: kopf.Memo, **_) -> None:
     runtime = memo.get("runtime")
+    if runtime and runtime.feeds:
+        await runtime.feeds.close()
     if runtime:
         await runtime.stores.close()
         await runtime.kube.api.close()
@@ -146,12 +152,37 @@ async def _loop(memo: kopf.Memo, body: kopf.Body, stores: kopf.Index, peers: kop
     wakeups = runtime.wakeups[uid] = scheduler.Wakeups()
     one_pass = PassRunner(_context(runtime, body, stores, peers), kind, reconcile, runtime.limit, logger,
                           runtime.metrics, uid)
+    if kind is MLFUNCTION and runtime.feeds is not None:
+        one_pass = _following_the_model(runtime, uid, stores, one_pass)
     schedule = scheduler.Schedule(runtime.config.resync_seconds, runtime.config.retry_max_seconds)
     try:
         await scheduler.run(wakeups, schedule, lambda: dict(body), one_pass)
     finally:
         runtime.wakeups.pop(uid, None)
+        if runtime.feeds is not None:
+            runtime.feeds.forget(uid)
         runtime.metrics.forget(kind.kind.lower(), uid)
+
+
+def _following_the_model(runtime: Runtime, uid: str, stores: kopf.Index, one_pass):
+    """Before each pass looks the model up, tell the store's follower which model this loop serves."""
+    config = runtime.config
+
+    def store_object(name: str, namespace: str) -> dict | None:
+        found = stores.get((namespace, name))
+        return next(iter(found), None) if found else None
+
+    async def follow_then_reconcile(view: dict) -> scheduler.Pass:
+        interest = model_feed.interest_of(view, config.default_model_store, config.operator_namespace, store_object)
+        runtime.feeds.follow(uid, interest)
+        return await one_pass(view)
+
+    return follow_then_reconcile
+
+
+def _model_changed(runtime: Runtime, uid: str) -> None:
+    if (wakeups := runtime.wakeups.get(uid)) is not None:
+        wakeups.model_changed()
 
 
 async def mlfunction_loop(body: kopf.Body, memo: kopf.Memo, modelstore_index: kopf.Index,

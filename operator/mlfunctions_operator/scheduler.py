@@ -67,12 +67,14 @@ class Wakeups:
         self.event = asyncio.Event()
         self.generation: int | None = None  # of the spec the current (or last) pass reconciles
         self._spec_changed = False
+        self._model_changed = False
         self._seen: Hashable | None = None      # the child as the last finished pass saw it
         self._reported: Hashable | None = None  # the child as its latest watch event says
 
     def begin_pass(self, generation: int | None) -> None:
         self.event.clear()
         self._spec_changed = False
+        self._model_changed = False
         self.generation = generation
 
     def object_changed(self, generation: int | None) -> None:
@@ -82,6 +84,12 @@ class Wakeups:
             self._spec_changed = True
             self.event.set()
 
+    def model_changed(self) -> None:
+        """The model the object serves changed in its store (model_feed.py): the next pass looks it up again. Never
+        dropped as an echo: the pass running now may have looked before the change."""
+        self._model_changed = True
+        self.event.set()
+
     def child_reported(self, observation: Hashable) -> None:
         self._reported = observation
         if observation != self._seen:
@@ -90,7 +98,7 @@ class Wakeups:
     def settle(self, observation: Hashable | None) -> None:
         """After a finished pass: drop a wake-up that only echoes what the pass itself just did and saw."""
         self._seen = observation
-        if self.event.is_set() and not self._spec_changed and self._reported == observation:
+        if self.event.is_set() and not (self._spec_changed or self._model_changed) and self._reported == observation:
             self.event.clear()
 
 

@@ -59,11 +59,21 @@ class Conflict(ModelStoreError):
     """409: e.g. a claim of a model another namespace owns (`details["owner"]`)."""
 
 
+class CursorGone(ModelStoreError):
+    """410 from the change feed: the cursor is older than the store keeps (or from another store); go on from
+    `cursor` after looking at everything again."""
+
+    @property
+    def cursor(self) -> int:
+        return int(self.details["cursor"])
+
+
 class Unavailable(ModelStoreError):
     """The store could not be reached, timed out, or answered 5xx."""
 
 
-_BY_STATUS: dict[int, type[ModelStoreError]] = {401: Unauthorized, 403: Forbidden, 404: NotFound, 409: Conflict}
+_BY_STATUS: dict[int, type[ModelStoreError]] = {401: Unauthorized, 403: Forbidden, 404: NotFound, 409: Conflict,
+                                                410: CursorGone}
 
 
 def error_for_status(status: int, message: str, code: str | None = None,
@@ -88,6 +98,15 @@ class IssuedToken:
 class ModelVersion:
     model: str
     version: int
+
+
+@dataclass(frozen=True)
+class ChangePage:
+    """One answer of the store's change feed: the models that changed (in order, repeats included) and the cursor
+    to ask with next."""
+
+    models: tuple[str, ...]
+    cursor: int
 
 
 def http_client(timeout: float, connections: int) -> httpx.AsyncClient:
@@ -166,13 +185,23 @@ class StoreClient:
             return None
         return ModelVersion(model=body["model"], version=int(body["version"]))
 
+    async def changes(self, after: int | None, wait: float = 0.0) -> ChangePage:
+        """The store's change feed (GET /v1/changes): the changes after cursor `after`, waiting up to `wait` s for
+        one; without `after`, none and the cursor of now. CursorGone when the store no longer has `after`."""
+        params = {} if after is None else {"after": after, "timeout": wait}
+        timeout = (self.http.timeout.read or 0.0) + wait  # the answer may take `wait` longer than other calls
+        response = await self._request("GET", "/v1/changes", params=params, timeout=timeout)
+        body = response.json()
+        return ChangePage(tuple(change["model"] for change in body["changes"]), int(body["cursor"]))
+
     async def _call(self, method: str, path: str, body: Any = None) -> Any:
         response = await self._request(method, path, body)
         return response.json() if response.content else None
 
-    async def _request(self, method: str, path: str, body: Any = None) -> httpx.Response:
+    async def _request(self, method: str, path: str, body: Any = None, **options: Any) -> httpx.Response:
         try:
-            response = await self.http.request(method, f"{self.url}{path}", json=body, headers=self._headers)
+            response = await self.http.request(method, f"{self.url}{path}", json=body, headers=self._headers,
+                                               **options)
         except httpx.HTTPError as error:  # connect, timeouts, a connection dropped before the answer
             raise Unavailable(f"{method} {path}: model store unreachable: {type(error).__name__}: {error}") \
                 from error
