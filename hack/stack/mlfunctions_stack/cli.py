@@ -57,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
             prometheus.PrometheusError) as error:
         print(f"[{options.command}] failed: {error}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C or `down` while starting: what had started is stopped by now
+        print(f"[{options.command}] interrupted: stopped what had started", file=sys.stderr)
         return 130
 
 

@@ -116,8 +116,6 @@ def _start_and_wait(options: argparse.Namespace, running: ExitStack, lock: run_l
     step(f"starting the console on 127.0.0.1:{options.console_port}")
     console = stack.start_console(store_url, token_file, options.console_port, CONSOLE_TRAIN_TRIGGERS)
     lock.remember()
-    for warning in warnings:
-        say(f"warning: {warning}")
     print(instructions.instructions(cluster, gateway, store_url, token_file, trainers[0], predictors,
                                     time.monotonic() - began, outcome.answer.text.strip(), console, extra_lines,
                                     warnings), flush=True)
