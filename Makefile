@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup setup-node setup-prometheus setup-postgres control-plane test test-unit crds up clean
+.PHONY: setup setup-node setup-prometheus setup-postgres setup-seaweedfs control-plane test test-unit crds up clean
 
 setup:  ## Python environment (.venv), the control-plane binaries and helm (built once, cached in ~/.cache)
 	hack/setup-python.sh
@@ -19,13 +19,16 @@ setup-node:  ## The node's packages and binaries, every deployable's image from 
 setup-prometheus:  ## The real Prometheus server, built once from its Go module (cached in ~/.cache)
 	hack/prometheus.sh >/dev/null
 
+setup-seaweedfs:  ## The real S3-compatible server (SeaweedFS) the model store's S3 backend is tested against, built once from its Go module (cached in ~/.cache)
+	hack/seaweedfs.sh >/dev/null
+
 setup-postgres:  ## PostgreSQL from Debian's packages, for the model store's catalog tests (installed once)
 	hack/postgres.sh >/dev/null
 
 control-plane:  ## Build (once) or find etcd, kube-apiserver, kube-controller-manager, kubectl
 	hack/control-plane-binaries.sh
 
-test: setup setup-node setup-prometheus setup-postgres  ## Every test suite: integration against a real kube-apiserver, the node suite on a real kubelet
+test: setup setup-node setup-prometheus setup-postgres setup-seaweedfs  ## Every test suite: integration against a real kube-apiserver, the node suite on a real kubelet
 	$(PY) -m pytest tests
 
 test-unit:  ## Only the tests that need neither the control plane, the node nor the image builder
