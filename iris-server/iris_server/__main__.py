@@ -23,13 +23,18 @@ def main() -> int:
     try:
         settings = Settings()
         settings.admin_token_sha256()  # fail now, with a clear message, rather than in every worker
+        settings.database_target()
     except (ValidationError, ConfigError) as error:
         print(f"iris-server: invalid configuration: {error}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     # Before any worker starts, so no upload can be in flight while orphans are swept.
-    recover(Catalog(settings.catalog_path), FilesystemBackend(settings.blobs_dir), settings.staging_dir)
+    recover(
+        Catalog(settings.database_target(), pool_size=1, max_overflow=0),
+        FilesystemBackend(settings.blobs_dir),
+        settings.staging_dir,
+    )
     log.info(
         "starting",
         extra={

@@ -3,9 +3,8 @@ scope first (its globs and rights), then, for a token acting for a namespace, th
 
 from __future__ import annotations
 
-import sqlite3
-
 from fastapi import Request
+from sqlalchemy import Connection
 
 from . import tenancy, tokens
 from .catalog import WriteGuard
@@ -75,7 +74,7 @@ def write_guard(principal: Principal, model: str, ownership: Ownership) -> Write
     changed while the body streamed in (a concurrent first upload by another namespace claimed the model).
     The first upload of a namespaced token to an unused model claims it, in that same transaction."""
 
-    def guard(db: sqlite3.Connection) -> None:
+    def guard(db: Connection) -> None:
         if principal.namespace is None:
             return
         access = ownership.access(model, db)

@@ -1,155 +1,185 @@
-"""The catalog's SQLite schema, its migrations, and the row <-> record mapping of its two wide tables.
+"""The catalog's tables (SQLAlchemy Core, one definition for SQLite and PostgreSQL) and the row <-> record
+mapping of its two wide tables. How a database gets to this schema is in migrations/ (Alembic revisions) and
+schema_upgrade.py; a change here needs a new revision there.
 
-The schema's version is SQLite's `user_version`. Migrations run in one write transaction (BEGIN IMMEDIATE),
-each at most once, so workers starting together, and stores created before a migration existed, all end on the
-same schema. Version 0 is a store from before migrations were numbered: its tables are those of migration 1.
+Timestamps are ISO 8601 text (records.now()) and structured values JSON text, on both databases: the records
+read back are the same whichever database holds them.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+)
 
 from .records import TokenRecord, VersionRecord
 
-_BASE = (
-    """CREATE TABLE IF NOT EXISTS models (
-        name          TEXT PRIMARY KEY,
-        next_version  INTEGER NOT NULL,
-        created_at    TEXT NOT NULL
-    )""",
-    """CREATE TABLE IF NOT EXISTS versions (
-        model            TEXT NOT NULL REFERENCES models(name),
-        version          INTEGER NOT NULL,
-        format           TEXT NOT NULL,
-        sha256           TEXT NOT NULL,
-        size             INTEGER NOT NULL,
-        created_at       TEXT NOT NULL,
-        uploader         TEXT NOT NULL,
-        metadata         TEXT NOT NULL,
-        blob_key         TEXT NOT NULL UNIQUE,
-        idempotency_key  TEXT,
-        PRIMARY KEY (model, version)
-    )""",
-    """CREATE UNIQUE INDEX IF NOT EXISTS versions_idempotency
-        ON versions (model, idempotency_key) WHERE idempotency_key IS NOT NULL""",
-    """CREATE TABLE IF NOT EXISTS aliases (
-        model       TEXT NOT NULL REFERENCES models(name),
-        alias       TEXT NOT NULL,
-        version     INTEGER NOT NULL,
-        updated_at  TEXT NOT NULL,
-        PRIMARY KEY (model, alias),
-        FOREIGN KEY (model, version) REFERENCES versions(model, version)
-    )""",
-    """CREATE TABLE IF NOT EXISTS tokens (
-        id             TEXT PRIMARY KEY,
-        secret_sha256  TEXT NOT NULL,
-        models         TEXT NOT NULL,
-        rights         TEXT NOT NULL,
-        description    TEXT NOT NULL,
-        created_at     TEXT NOT NULL,
-        revoked_at     TEXT
-    )""",
+metadata = MetaData()
+
+models = Table(
+    "models",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("next_version", Integer, nullable=False),
+    Column("created_at", Text, nullable=False),
 )
 
-# Tenancy: models' owning namespaces and other namespaces' grants (neither needs the model to exist yet: the
-# operator claims a name before the first training), the namespace and metadata of tokens, and the attribution
-# of versions. Existing models keep no owner (tenancy.py says what that means); existing versions' attribution
-# is derived from their uploader column.
-_TENANCY = (
-    """CREATE TABLE owners (
-        model       TEXT PRIMARY KEY,
-        namespace   TEXT NOT NULL,
-        claimed_at  TEXT NOT NULL,
-        claimed_by  TEXT NOT NULL
-    )""",
-    "CREATE INDEX owners_namespace ON owners (namespace)",
-    """CREATE TABLE grants (
-        model       TEXT NOT NULL,
-        namespace   TEXT NOT NULL,
-        rights      TEXT NOT NULL,
-        granted_at  TEXT NOT NULL,
-        PRIMARY KEY (model, namespace)
-    )""",
-    "ALTER TABLE tokens ADD COLUMN namespace TEXT",
-    "ALTER TABLE tokens ADD COLUMN metadata TEXT NOT NULL DEFAULT '{}'",
-    "ALTER TABLE versions ADD COLUMN written_by TEXT",
+versions = Table(
+    "versions",
+    metadata,
+    Column("model", Text, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("format", Text, nullable=False),
+    Column("sha256", Text, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("created_at", Text, nullable=False),
+    Column("uploader", Text, nullable=False),
+    Column("metadata", Text, nullable=False),
+    Column("blob_key", Text, nullable=False, unique=True),
+    Column("idempotency_key", Text),
+    Column("written_by", Text),  # JSON; NULL for versions stored before attribution (legacy_attribution)
+    PrimaryKeyConstraint("model", "version"),
+    ForeignKeyConstraint(["model"], ["models.name"]),
+    Index(
+        "versions_idempotency",
+        "model",
+        "idempotency_key",
+        unique=True,
+        sqlite_where="idempotency_key IS NOT NULL",
+        postgresql_where="idempotency_key IS NOT NULL",
+    ),
 )
 
-# The change log (change_log.py): a store-wide sequence of what happened to versions and aliases, for readers
-# that follow the store instead of polling each model. One counter row holds the sequence and how much of the log
-# was trimmed. A store migrated from version 2 starts with an empty log at 0: nothing before the migration is
-# replayed, readers list the models once (as they do when they start) and follow from there.
-_CHANGES = (
-    """CREATE TABLE changes (
-        seq      INTEGER PRIMARY KEY,
-        model    TEXT NOT NULL,
-        kind     TEXT NOT NULL,
-        version  INTEGER,
-        alias    TEXT,
-        at       TEXT NOT NULL
-    )""",
-    """CREATE TABLE change_log (
-        id               INTEGER PRIMARY KEY CHECK (id = 1),
-        last_seq         INTEGER NOT NULL,
-        trimmed_through  INTEGER NOT NULL
-    )""",
-    "INSERT INTO change_log (id, last_seq, trimmed_through) VALUES (1, 0, 0)",
+aliases = Table(
+    "aliases",
+    metadata,
+    Column("model", Text, primary_key=True),
+    Column("alias", Text, primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", Text, nullable=False),
+    ForeignKeyConstraint(["model"], ["models.name"]),
+    ForeignKeyConstraint(["model", "version"], ["versions.model", "versions.version"]),
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_BASE, _TENANCY, _CHANGES)
-SCHEMA_VERSION = len(MIGRATIONS)
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("secret_sha256", Text, nullable=False),
+    Column("models", Text, nullable=False),
+    Column("rights", Text, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("created_at", Text, nullable=False),
+    Column("revoked_at", Text),
+    Column("namespace", Text),
+    Column("metadata", Text, nullable=False, server_default="{}"),
+)
 
+# Tenancy: neither needs the model to exist yet (the operator claims a name before the first training).
+owners = Table(
+    "owners",
+    metadata,
+    Column("model", Text, primary_key=True),
+    Column("namespace", Text, nullable=False),
+    Column("claimed_at", Text, nullable=False),
+    Column("claimed_by", Text, nullable=False),
+    Index("owners_namespace", "namespace"),
+)
 
-def migrate(db: sqlite3.Connection) -> int:
-    """Bring the database to SCHEMA_VERSION; returns the version it was at. Refuses a newer schema."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        (found,) = db.execute("PRAGMA user_version").fetchone()
-        if found > SCHEMA_VERSION:
-            raise RuntimeError(
-                f"the catalog's schema is version {found}, newer than this server's {SCHEMA_VERSION}: "
-                "run a newer iris-server"
-            )
-        for statements in MIGRATIONS[found:]:
-            for statement in statements:
-                db.execute(statement)
-        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
-    return found
+grants = Table(
+    "grants",
+    metadata,
+    Column("model", Text, primary_key=True),
+    Column("namespace", Text, primary_key=True),
+    Column("rights", Text, nullable=False),
+    Column("granted_at", Text, nullable=False),
+)
 
+# The change log (change_log.py): what happened to versions and aliases, numbered store-wide by the counter
+# row `change_log` (id 1), which the writing transaction increments.
+changes = Table(
+    "changes",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("model", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("version", Integer),
+    Column("alias", Text),
+    Column("at", Text, nullable=False),
+)
 
-# Column lists in the order version_from_row and token_from_row read them.
-VERSION_COLUMNS = "model, version, format, sha256, size, created_at, uploader, metadata, blob_key, written_by"
-TOKEN_COLUMNS = "id, secret_sha256, models, rights, description, created_at, revoked_at, namespace, metadata"
-ALIASED_VERSION_COLUMNS = ", ".join(f"v.{column.strip()}" for column in VERSION_COLUMNS.split(","))
-VERSION_PLACEHOLDERS = ", ".join("?" * (len(VERSION_COLUMNS.split(",")) + 1))  # + idempotency_key
-TOKEN_PLACEHOLDERS = ", ".join("?" * len(TOKEN_COLUMNS.split(",")))
+change_log = Table(
+    "change_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("last_seq", BigInteger, nullable=False),
+    Column("trimmed_through", BigInteger, nullable=False),
+    CheckConstraint("id = 1", name="change_log_one_row"),
+)
 
-
-def version_row(record: VersionRecord, idempotency_key: str | None) -> tuple:
-    """The values of an INSERT INTO versions (VERSION_COLUMNS, idempotency_key)."""
-    return (
-        record.model,
-        record.version,
-        record.format,
-        record.sha256,
-        record.size,
-        record.created_at,
-        record.uploader,
-        _json(record.metadata),
-        record.blob_key,
-        _json(record.written_by),
-        idempotency_key,
+# Columns in the order version_from_row and token_from_row read them.
+VERSION_COLUMNS = tuple(
+    versions.c[name]
+    for name in (
+        "model",
+        "version",
+        "format",
+        "sha256",
+        "size",
+        "created_at",
+        "uploader",
+        "metadata",
+        "blob_key",
+        "written_by",
     )
+)
+TOKEN_COLUMNS = tuple(
+    tokens.c[name]
+    for name in (
+        "id",
+        "secret_sha256",
+        "models",
+        "rights",
+        "description",
+        "created_at",
+        "revoked_at",
+        "namespace",
+        "metadata",
+    )
+)
 
 
-def version_from_row(row: tuple) -> VersionRecord:
-    model, version, fmt, sha256, size, created_at, uploader, metadata, blob_key, written_by = row
+def version_row(record: VersionRecord, idempotency_key: str | None) -> dict[str, Any]:
+    """The values of an INSERT INTO versions."""
+    return {
+        "model": record.model,
+        "version": record.version,
+        "format": record.format,
+        "sha256": record.sha256,
+        "size": record.size,
+        "created_at": record.created_at,
+        "uploader": record.uploader,
+        "metadata": _json(record.metadata),
+        "blob_key": record.blob_key,
+        "written_by": _json(record.written_by),
+        "idempotency_key": idempotency_key,
+    }
+
+
+def version_from_row(row) -> VersionRecord:
+    model, version, fmt, sha256, size, created_at, uploader, metadata_, blob_key, written_by = row
     return VersionRecord(
         model,
         version,
@@ -158,7 +188,7 @@ def version_from_row(row: tuple) -> VersionRecord:
         size,
         created_at,
         uploader,
-        json.loads(metadata),
+        json.loads(metadata_),
         blob_key,
         json.loads(written_by) if written_by else legacy_attribution(uploader),
     )
@@ -170,33 +200,33 @@ def legacy_attribution(uploader: str) -> dict[str, Any]:
     return {"token_id": token_id, "namespace": None, "description": rest.removesuffix(")"), "metadata": {}}
 
 
-def token_row(record: TokenRecord) -> tuple:
-    """The values of an INSERT INTO tokens (TOKEN_COLUMNS)."""
-    return (
-        record.id,
-        record.secret_sha256,
-        json.dumps(record.models),
-        json.dumps(record.rights),
-        record.description,
-        record.created_at,
-        record.revoked_at,
-        record.namespace,
-        _json(record.metadata),
-    )
+def token_row(record: TokenRecord) -> dict[str, Any]:
+    """The values of an INSERT INTO tokens."""
+    return {
+        "id": record.id,
+        "secret_sha256": record.secret_sha256,
+        "models": json.dumps(record.models),
+        "rights": json.dumps(record.rights),
+        "description": record.description,
+        "created_at": record.created_at,
+        "revoked_at": record.revoked_at,
+        "namespace": record.namespace,
+        "metadata": _json(record.metadata),
+    }
 
 
-def token_from_row(row: tuple) -> TokenRecord:
-    token_id, secret_sha256, models, rights, description, created_at, revoked_at, namespace, metadata = row
+def token_from_row(row) -> TokenRecord:
+    token_id, secret_sha256, models_, rights, description, created_at, revoked_at, namespace, metadata_ = row
     return TokenRecord(
         token_id,
         secret_sha256,
-        json.loads(models),
+        json.loads(models_),
         json.loads(rights),
         description,
         created_at,
         revoked_at,
         namespace,
-        json.loads(metadata),
+        json.loads(metadata_),
     )
 
 

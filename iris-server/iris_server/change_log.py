@@ -21,9 +21,12 @@ number deleted, so a reader whose cursor is older than that learns it missed cha
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 
+from sqlalchemy import Connection, delete, select, update
+
+from .catalog_schema import change_log as counter
+from .catalog_schema import changes
 from .records import Change, now
 
 # Rows kept: at the default cap of 50 versions per model, the changes of 200 full models.
@@ -35,7 +38,7 @@ VERSION_DELETED = "version_deleted"
 ALIAS_SET = "alias_set"
 ALIAS_DELETED = "alias_deleted"
 
-_COLUMNS = "seq, model, kind, version, alias, at"
+_COLUMNS = tuple(changes.c[name] for name in ("seq", "model", "kind", "version", "alias", "at"))
 
 
 @dataclass(frozen=True)
@@ -49,43 +52,43 @@ class Page:
 
 
 def record(
-    db: sqlite3.Connection,
+    db: Connection,
     model: str,
     kind: str,
     version: int | None = None,
     alias: str | None = None,
     keep: int = DEFAULT_KEEP,
 ) -> int:
-    """Inside an open write transaction: log one change; returns its sequence number."""
-    # fetchall: a RETURNING statement must run to its end before the transaction commits.
+    """Inside an open write transaction: log one change; returns its sequence number.
+
+    The UPDATE of the counter row locks it until COMMIT (PostgreSQL: a row lock; SQLite: the writer lock is
+    already held), so the next writer numbers its change only after this one is visible."""
+    # all(): a RETURNING statement must run to its end before the transaction commits.
     ((seq,),) = db.execute(
-        "UPDATE change_log SET last_seq = last_seq + 1 WHERE id = 1 RETURNING last_seq"
-    ).fetchall()
-    db.execute(
-        f"INSERT INTO changes ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
-        (seq, model, kind, version, alias, now()),
-    )
+        update(counter)
+        .where(counter.c.id == 1)
+        .values(last_seq=counter.c.last_seq + 1)
+        .returning(counter.c.last_seq)
+    ).all()
+    db.execute(changes.insert().values(seq=seq, model=model, kind=kind, version=version, alias=alias, at=now()))
     if seq % TRIM_EVERY == 0 and seq > keep:
-        db.execute("DELETE FROM changes WHERE seq <= ?", (seq - keep,))
-        db.execute("UPDATE change_log SET trimmed_through = ? WHERE id = 1", (seq - keep,))
+        db.execute(delete(changes).where(changes.c.seq <= seq - keep))
+        db.execute(update(counter).where(counter.c.id == 1).values(trimmed_through=seq - keep))
     return seq
 
 
-def read_after(db: sqlite3.Connection, after: int, limit: int) -> Page:
-    """The changes numbered above `after`, from one snapshot of the log (two indexed reads, no scan)."""
-    db.execute("BEGIN")  # deferred: a read snapshot in WAL mode, never waiting for a writer
-    try:
-        latest, trimmed = db.execute(
-            "SELECT last_seq, trimmed_through FROM change_log WHERE id = 1"
-        ).fetchone()
-        rows = db.execute(
-            f"SELECT {_COLUMNS} FROM changes WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit)
-        ).fetchall()
-    finally:
-        db.execute("COMMIT")
-    return Page([Change(*row) for row in rows], latest, trimmed)
+def read_after(db: Connection, after: int, limit: int) -> Page:
+    """The changes numbered above `after` (two indexed reads, no scan). `db` must give one snapshot to both
+    reads: Catalog.changes_after opens it so (SQLite: a WAL read transaction; PostgreSQL: REPEATABLE READ)."""
+    latest_seq, trimmed = db.execute(
+        select(counter.c.last_seq, counter.c.trimmed_through).where(counter.c.id == 1)
+    ).one()
+    rows = db.execute(
+        select(*_COLUMNS).where(changes.c.seq > after).order_by(changes.c.seq).limit(limit)
+    ).all()
+    return Page([Change(*row) for row in rows], latest_seq, trimmed)
 
 
-def latest(db: sqlite3.Connection) -> int:
+def latest(db: Connection) -> int:
     """The newest sequence number (0 before the first change): one row by its primary key."""
-    return db.execute("SELECT last_seq FROM change_log WHERE id = 1").fetchone()[0]
+    return db.execute(select(counter.c.last_seq).where(counter.c.id == 1)).scalar_one()

@@ -6,8 +6,11 @@ from pathlib import Path
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from . import tokens
+from .database import sqlite_url
 
 MIN_ADMIN_TOKEN_LENGTH = 16
 
@@ -16,10 +19,51 @@ class ConfigError(Exception):
     pass
 
 
-class Settings(BaseSettings):
+class DatabaseSettings(BaseSettings):
+    """Where the catalog is (README "Catalog"): all that `python -m iris_server.schema_upgrade` needs."""
+
     model_config = SettingsConfigDict(env_prefix="IRIS_", extra="ignore")
 
     data_dir: Path = Path("/var/lib/iris")
+    # A SQLAlchemy URL (postgresql+psycopg://user@host:5432/db); unset: the SQLite file in the data dir.
+    database_url: str | None = None
+    database_url_file: Path | None = None  # the URL from a mounted Secret; wins over IRIS_DATABASE_URL
+    database_password_file: Path | None = None  # the password alone from a mounted Secret, put into the URL
+    database_pool_size: int = Field(default=5, ge=1)  # PostgreSQL connections kept open per worker
+    database_max_overflow: int = Field(default=10, ge=0)  # and opened beyond them under load
+
+    def database_target(self) -> str:
+        """The catalog's SQLAlchemy URL, with the password from IRIS_DATABASE_PASSWORD_FILE if given."""
+        url = _read_secret(self.database_url_file, "IRIS_DATABASE_URL_FILE") if self.database_url_file else None
+        url = url or self.database_url
+        if not url:
+            if self.database_password_file is not None:
+                raise ConfigError("IRIS_DATABASE_PASSWORD_FILE needs IRIS_DATABASE_URL (or _FILE) to go with it")
+            return sqlite_url(self.catalog_path)
+        try:
+            parsed = make_url(url)
+        except ArgumentError as error:
+            raise ConfigError(f"IRIS_DATABASE_URL is not a database URL: {error}") from None
+        if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+            raise ConfigError(f"IRIS_DATABASE_URL: unsupported database {parsed.get_backend_name()!r}")
+        if self.database_password_file is not None:
+            password = _read_secret(self.database_password_file, "IRIS_DATABASE_PASSWORD_FILE")
+            parsed = parsed.set(password=password)
+        return parsed.render_as_string(hide_password=False)
+
+    @property
+    def catalog_path(self) -> Path:
+        return self.data_dir / "catalog.sqlite3"
+
+
+def _read_secret(path: Path, variable: str) -> str:
+    try:
+        return path.read_text().strip()
+    except OSError as error:
+        raise ConfigError(f"cannot read {variable} {path}: {error}") from error
+
+
+class Settings(DatabaseSettings):
     admin_token: SecretStr | None = None
     admin_token_file: Path | None = None  # how a Kubernetes Secret is mounted; wins over IRIS_ADMIN_TOKEN
     max_upload_bytes: int = Field(default=256 * 1024 * 1024, ge=1)
@@ -68,10 +112,6 @@ class Settings(BaseSettings):
         if len(value) < MIN_ADMIN_TOKEN_LENGTH:
             raise ConfigError(f"the admin token must be at least {MIN_ADMIN_TOKEN_LENGTH} characters long")
         return tokens.digest(value)
-
-    @property
-    def catalog_path(self) -> Path:
-        return self.data_dir / "catalog.sqlite3"
 
     @property
     def blobs_dir(self) -> Path:

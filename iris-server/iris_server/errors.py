@@ -5,13 +5,14 @@ namespace and the right)."""
 from __future__ import annotations
 
 import logging
-import sqlite3
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .database import UNAVAILABLE
 
 from .names import is_dns_label
 from .records import VersionCapReached
@@ -102,6 +103,14 @@ def _path_trick(path: str) -> str | None:
     return None
 
 
+async def _catalog_unavailable(request: Request, error: Exception):
+    catalog = request.app.state.store.catalog
+    log.error("catalog failure", exc_info=error, extra={"path": request.url.path})
+    return error_response(
+        503, catalog.database.unavailable_message(error), code="catalog_unavailable", headers=_RETRY_SOON
+    )
+
+
 def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, error: ApiError):
@@ -135,10 +144,10 @@ def install_handlers(app: FastAPI) -> None:
         log.error("storage failure", exc_info=error, extra={"path": request.url.path})
         return error_response(503, f"storage unavailable: {error.strerror or error}", headers=_RETRY_SOON)
 
-    @app.exception_handler(sqlite3.OperationalError)
-    async def _catalog(request: Request, error: sqlite3.OperationalError):
-        log.error("catalog failure", exc_info=error, extra={"path": request.url.path})
-        return error_response(503, f"catalog unavailable: {error}", headers=_RETRY_SOON)
+    # The catalog database down, unreachable, or busy past its lock timeout: 503 naming it; the pool reconnects
+    # (pre-ping) on the next request, so the store recovers when the database does.
+    for unavailable in UNAVAILABLE:
+        app.add_exception_handler(unavailable, _catalog_unavailable)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception):

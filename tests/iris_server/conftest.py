@@ -14,6 +14,8 @@ import pytest
 from iris_client import ModelStoreClient
 from mlfunctions_harness.model_store import start_iris_server, stop_iris_server
 
+from catalog_fixtures import catalog_target, postgres  # noqa: F401 (fixtures: the catalog databases)
+
 
 @dataclass
 class IrisServer:

@@ -1,4 +1,5 @@
-"""Catalog tests on a real SQLite file: version allocation, idempotency, aliases, tokens."""
+"""Catalog tests on each catalog database (a real SQLite file, a real PostgreSQL): version allocation,
+idempotency, aliases, tokens, ownership."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 
 from iris_server.auth import write_guard
 from iris_server.catalog import Catalog
-from iris_server.catalog_schema import SCHEMA_VERSION
+from iris_server.schema_upgrade import head
 from iris_server.names import parse_version_ref
 from iris_server.ownership import Ownership
 from iris_server.records import Conflict, Missing, NewVersion, Owned, TokenRecord, VersionCapReached, now
@@ -31,8 +32,10 @@ def _new(model: str = "iris", key: str | None = None, n: int = 0, sha: str = "a"
 
 
 @pytest.fixture
-def catalog(tmp_path) -> Catalog:
-    return Catalog(tmp_path / "catalog.sqlite3")
+def catalog(catalog_target) -> Catalog:
+    catalog = Catalog(catalog_target)
+    yield catalog
+    catalog.close()
 
 
 def test_versions_count_up_per_model_and_resolve(catalog):
@@ -65,18 +68,18 @@ def test_threads_get_distinct_versions(catalog):
     assert sorted(numbers) == list(range(1, 41))
 
 
-def _add_many(path: str, start: int, count: int, queue) -> None:
-    catalog = Catalog(path)
+def _add_many(target: str, start: int, count: int, queue) -> None:
+    catalog = Catalog(target)
     queue.put([catalog.add_version(_new(n=start + i)).record.version for i in range(count)])
 
 
-def test_processes_get_distinct_versions(tmp_path):
-    """As uvicorn workers would: separate processes, one database file."""
-    path = str(tmp_path / "catalog.sqlite3")
-    Catalog(path)
+def test_processes_get_distinct_versions(catalog_target):
+    """As uvicorn workers (one SQLite file) or replicas (one PostgreSQL database) would: separate processes."""
+    target = str(catalog_target)
+    Catalog(target).close()
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
-    workers = [context.Process(target=_add_many, args=(path, 100 * w, 15, queue)) for w in range(4)]
+    workers = [context.Process(target=_add_many, args=(target, 100 * w, 15, queue)) for w in range(4)]
     for worker in workers:
         worker.start()
     numbers = [n for _ in workers for n in queue.get(timeout=60)]
@@ -136,11 +139,11 @@ def test_tokens_keep_their_namespace_and_metadata(catalog):
     assert catalog.list_tokens("ds") == [record] and catalog.list_tokens("eve") == []
 
 
-def test_the_schema_is_migrated_once_to_the_current_version(tmp_path):
-    path = tmp_path / "catalog.sqlite3"
-    Catalog(path).add_version(_new())
-    again = Catalog(path)  # a second worker, or a restart: nothing to do, nothing lost
-    assert again.connection().execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+def test_the_schema_is_migrated_once_to_the_current_version(catalog_target):
+    Catalog(catalog_target).add_version(_new())
+    again = Catalog(catalog_target)  # a second worker, or a restart: nothing to do, nothing lost
+    with again.read() as db:
+        assert db.exec_driver_sql("SELECT version_num FROM alembic_version").all() == [(head(),)]
     assert [v.version for v in again.list_versions("iris")] == [1]
 
 

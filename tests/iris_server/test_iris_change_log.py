@@ -1,16 +1,16 @@
-"""The catalog's change log on a real SQLite file: what each write logs, in its own transaction, in commit order;
+"""The catalog's change log on each catalog database (SQLite, PostgreSQL): what each write logs, in its own transaction, in commit order;
 trimming; the migration of a store from before the log."""
 
 from __future__ import annotations
 
 import multiprocessing
-import sqlite3
 
+import legacy_catalogs
 import pytest
 
 from iris_server import change_log
 from iris_server.catalog import Catalog
-from iris_server.catalog_schema import MIGRATIONS, SCHEMA_VERSION
+from iris_server.schema_upgrade import head
 from iris_server.records import Conflict, NewVersion, VersionCapReached
 
 
@@ -31,8 +31,10 @@ def _log(catalog: Catalog, after: int = 0) -> list[tuple]:
 
 
 @pytest.fixture
-def catalog(tmp_path) -> Catalog:
-    return Catalog(tmp_path / "catalog.sqlite3")
+def catalog(catalog_target) -> Catalog:
+    catalog = Catalog(catalog_target)
+    yield catalog
+    catalog.close()
 
 
 def test_every_write_logs_what_it_changed_in_order(catalog):
@@ -76,8 +78,8 @@ def test_pruning_is_logged_with_the_upload_and_refusals_log_nothing(catalog):
     assert catalog.latest_change() == before  # the refused upload's entry was rolled back with it
 
 
-def test_the_log_is_trimmed_to_what_it_keeps_and_says_how_far(tmp_path):
-    catalog = Catalog(tmp_path / "catalog.sqlite3", change_log_keep=100)
+def test_the_log_is_trimmed_to_what_it_keeps_and_says_how_far(catalog_target):
+    catalog = Catalog(catalog_target, change_log_keep=100)
     for n in range(300):
         catalog.add_version(_new(n=n))
     page = catalog.changes_after(0, 1000)
@@ -93,9 +95,9 @@ def _upload_many(path: str, model: str, count: int) -> None:
         catalog.add_version(_new(model, n))
 
 
-def test_writers_in_several_processes_get_one_gapless_sequence(tmp_path):
-    path = str(tmp_path / "catalog.sqlite3")
-    Catalog(path)
+def test_writers_in_several_processes_get_one_gapless_sequence(catalog_target):
+    path = str(catalog_target)
+    Catalog(path).close()
     context = multiprocessing.get_context("spawn")
     workers = [context.Process(target=_upload_many, args=(path, f"m{i}", 25)) for i in range(4)]
     for worker in workers:
@@ -111,11 +113,7 @@ def test_writers_in_several_processes_get_one_gapless_sequence(tmp_path):
 
 def test_a_store_from_before_the_log_is_migrated_with_its_versions_and_an_empty_log(tmp_path):
     path = tmp_path / "catalog.sqlite3"
-    db = sqlite3.connect(path, isolation_level=None)
-    for statements in MIGRATIONS[:2]:
-        for statement in statements:
-            db.execute(statement)
-    db.execute("PRAGMA user_version = 2")
+    db = legacy_catalogs.make(path, schema_version=2)
     db.execute("INSERT INTO models (name, next_version, created_at) VALUES ('iris', 2, 'x')")
     db.execute(
         "INSERT INTO versions (model, version, format, sha256, size, created_at, uploader, metadata, blob_key) "
@@ -124,7 +122,8 @@ def test_a_store_from_before_the_log_is_migrated_with_its_versions_and_an_empty_
     )
     db.close()
     catalog = Catalog(path)
-    assert catalog.connection().execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+    with catalog.read() as db:
+        assert db.exec_driver_sql("SELECT version_num FROM alembic_version").all() == [(head(),)]
     assert catalog.latest_change() == 0 and _log(catalog) == []
     catalog.add_version(_new(n=5))
     assert _log(catalog) == [(1, "iris", "version_added", 2, None)]

@@ -21,7 +21,12 @@ from .params import Store
 def create_app(settings: Settings) -> FastAPI:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     settings.staging_dir.mkdir(parents=True, exist_ok=True)
-    catalog = Catalog(settings.catalog_path, change_log_keep=settings.change_log_keep)
+    catalog = Catalog(
+        settings.database_target(),
+        change_log_keep=settings.change_log_keep,
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
+    )
     catalog.on_change.append(change_feed.SIGNAL.notify)
     backend = FilesystemBackend(settings.blobs_dir)
     app = FastAPI(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from anyio import to_thread
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
@@ -26,9 +27,9 @@ async def readyz(request: Request):
     """Readiness: the catalog answers and the data dir is writable."""
     store = store_of(request)
     try:
-        store.catalog.ping()
+        await to_thread.run_sync(store.catalog.ping)  # a network round trip on PostgreSQL
     except Exception as error:  # any database failure means "not ready", with the reason
-        return error_response(503, f"catalog unavailable: {error}")
+        return error_response(503, store.catalog.database.unavailable_message(error), code="catalog_unavailable")
     staging = store.settings.staging_dir
     if not (staging.is_dir() and os.access(staging, os.W_OK)):
         return error_response(503, f"data dir {store.settings.data_dir} is not writable")
