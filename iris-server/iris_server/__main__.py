@@ -9,12 +9,13 @@ from functools import partial
 import uvicorn
 from pydantic import ValidationError
 
+from .artifact_config import ArtifactConfigError
 from .catalog import Catalog
 from .config import ConfigError, Settings
 from .http_protocol import ConnectionLimits, GuardedH11Protocol
 from .observability import configure_logging
 from .recovery import recover
-from .storage import FilesystemBackend
+from .storage import BackendUnavailable
 
 log = logging.getLogger("iris_server")
 
@@ -29,12 +30,24 @@ def main() -> int:
         return 2
     configure_logging(settings.log_level)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    # Before any worker starts, so no upload can be in flight while orphans are swept.
-    recover(
-        Catalog(settings.database_target(), pool_size=1, max_overflow=0),
-        FilesystemBackend(settings.blobs_dir),
-        settings.staging_dir,
-    )
+    try:
+        backend = settings.artifacts.open_backend(settings.blobs_dir)
+    except ArtifactConfigError as error:
+        print(f"iris-server: invalid configuration: {error}", file=sys.stderr)
+        return 2
+    # Before any worker starts, so no upload of this process can be in flight while orphans are swept (other
+    # replicas' uploads are protected by the grace period, see recovery.py).
+    try:
+        recover(
+            Catalog(settings.database_target(), pool_size=1, max_overflow=0),
+            backend,
+            settings.staging_dir,
+            settings.artifacts.startup_grace_seconds,
+        )
+    except BackendUnavailable as error:
+        # Serve anyway: /readyz reports the store, requests that need it get 503, and the periodic sweep
+        # catches up once it is back.
+        log.error("start-up sweep skipped", extra={"reason": str(error)})
     log.info(
         "starting",
         extra={
@@ -42,6 +55,7 @@ def main() -> int:
             "port": settings.port,
             "workers": settings.workers,
             "data_dir": str(settings.data_dir),
+            "artifact_store": backend.name,
             "max_upload_bytes": settings.max_upload_bytes,
             "max_versions_per_model": settings.max_versions_per_model,
         },

@@ -10,6 +10,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from . import tokens
+from .artifact_config import ArtifactSettings
 from .database import sqlite_url
 
 MIN_ADMIN_TOKEN_LENGTH = 16
@@ -84,6 +85,8 @@ class Settings(DatabaseSettings):
     archive_max_members: int = Field(default=10_000, ge=1)  # skops (zip) uploads, from the central directory
     archive_max_bytes: int = Field(default=1024 * 1024 * 1024, ge=1)  # their total size once inflated
     archive_max_ratio: float = Field(default=100.0, ge=1)  # inflated / compressed size of any member
+    # Where artifacts live: IRIS_ARTIFACT_BACKEND, IRIS_S3_* (artifact_config.py).
+    artifacts: ArtifactSettings = Field(default_factory=ArtifactSettings)
     # The change feed (GET /v1/changes): rows the change log keeps, and long-polls waiting at once per worker
     # (below max_connections, so waiting followers never take every connection from other callers).
     change_log_keep: int = Field(default=10_000, ge=100)

@@ -16,6 +16,7 @@ from .database import UNAVAILABLE
 
 from .names import is_dns_label
 from .records import VersionCapReached
+from .storage import BackendUnavailable
 from .tenancy import Denied
 
 log = logging.getLogger("iris_server")
@@ -143,6 +144,18 @@ def install_handlers(app: FastAPI) -> None:
     async def _storage(request: Request, error: OSError):
         log.error("storage failure", exc_info=error, extra={"path": request.url.path})
         return error_response(503, f"storage unavailable: {error.strerror or error}", headers=_RETRY_SOON)
+
+    # The object store down or refusing: 503 naming it (and readiness fails), recovered from on the next request.
+    @app.exception_handler(BackendUnavailable)
+    async def _artifact_store(request: Request, error: BackendUnavailable):
+        log.error("artifact store failure", extra={"path": request.url.path, "reason": str(error)})
+        return error_response(
+            503,
+            str(error),
+            code="artifact_store_unavailable",
+            headers=_RETRY_SOON,
+            fields={"backend": error.backend},
+        )
 
     # The catalog database down, unreachable, or busy past its lock timeout: 503 naming it; the pool reconnects
     # (pre-ping) on the next request, so the store recovers when the database does.

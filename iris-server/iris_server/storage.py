@@ -1,12 +1,12 @@
-"""Where artifact bytes live. The catalog (SQLite) says which versions exist; a backend only keeps blobs.
+"""Where artifact bytes live. The catalog says which versions exist; a backend only keeps blobs.
 
 Every upload is first staged on local disk (hashed and size-checked while it streams in), validated there, and
 only then committed to the backend under a fresh key. The catalog row is written after the commit, so a crash
-at any point leaves at worst an unreferenced blob, which `recovery` removes at the next start: a listing never
-shows a version whose bytes are missing or partial.
+at any point leaves at worst an unreferenced blob, which `recovery` sweeps: a listing never shows a version
+whose bytes are missing or partial.
 
-`ArtifactBackend` is the seam for an object store (S3 API via boto3) where one node's disk is not enough; the
-filesystem backend is the default.
+Two backends implement `ArtifactBackend`: the filesystem (the default, one node's volume) and an S3-compatible
+object store (s3_storage.py), where several replicas share the blobs.
 """
 
 from __future__ import annotations
@@ -14,10 +14,11 @@ from __future__ import annotations
 import hashlib
 import os
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO, Protocol
-from collections.abc import Iterator
 
 
 class TooLarge(Exception):
@@ -67,8 +68,20 @@ class Stager:
         self._path.unlink(missing_ok=True)
 
 
+class BackendUnavailable(Exception):
+    """The artifact store cannot be reached or failed; the API answers 503 naming it, and /readyz fails."""
+
+    def __init__(self, backend: str, reason: str) -> None:
+        super().__init__(f"the artifact store ({backend}) is unavailable: {reason}")
+        self.backend = backend
+        self.reason = reason
+
+
 class ArtifactBackend(Protocol):
-    """Durable blob storage. Keys are opaque to callers; `commit` must be durable when it returns."""
+    """Durable blob storage. Keys are opaque to callers; `commit` must be durable when it returns. Any method
+    may raise BackendUnavailable."""
+
+    name: str  # what error messages call it: "S3 at http://...", "filesystem at /var/lib/iris/artifacts"
 
     def commit(self, staged: StagedArtifact, model: str, fmt: str) -> str:
         """Move a staged artifact into the store; returns its key. The staged file is consumed."""
@@ -79,8 +92,14 @@ class ArtifactBackend(Protocol):
     def delete(self, key: str) -> None:
         """Remove a blob; a missing blob is not an error."""
 
-    def keys(self) -> Iterator[str]:
-        """Every key in the store, for recovery's orphan sweep."""
+    def entries(self) -> Iterator[tuple[str, datetime]]:
+        """Every key in the store with the time its blob was written, for recovery's orphan sweep."""
+
+    def abort_incomplete(self, older_than: datetime) -> int:
+        """Drop uploads that were started before `older_than` and never completed; returns how many."""
+
+    def ping(self) -> None:
+        """Raise BackendUnavailable unless the store can take writes now (readiness)."""
 
 
 class FilesystemBackend:
@@ -88,6 +107,7 @@ class FilesystemBackend:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self.name = f"filesystem at {root}"
         root.mkdir(parents=True, exist_ok=True)
 
     def commit(self, staged: StagedArtifact, model: str, fmt: str) -> str:
@@ -109,9 +129,20 @@ class FilesystemBackend:
         (self.root / key).unlink(missing_ok=True)
 
     def keys(self) -> Iterator[str]:
+        return (key for key, _ in self.entries())
+
+    def entries(self) -> Iterator[tuple[str, datetime]]:
         for path in self.root.glob("*/*"):
             if path.is_file():
-                yield f"{path.parent.name}/{path.name}"
+                written = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+                yield f"{path.parent.name}/{path.name}", written
+
+    def abort_incomplete(self, older_than: datetime) -> int:
+        return 0  # an incomplete upload is a staged file, and the staging directory is swept at start-up
+
+    def ping(self) -> None:
+        if not (self.root.is_dir() and os.access(self.root, os.W_OK)):
+            raise BackendUnavailable(self.name, "the directory is missing or not writable")
 
 
 def _fsync_dir(path: Path) -> None:

@@ -11,8 +11,8 @@ from ..config import Settings
 from ..errors import install_handlers
 from ..observability import ObservabilityMiddleware
 from ..ownership import Ownership
+from ..recovery import sweeping
 from ..request_limits import BodyLimit, ConcurrencyLimit
-from ..storage import FilesystemBackend
 from ..uploads import UploadPipeline
 from . import aliases, changes, health, models, ownership, token_admin, versions
 from .params import Store
@@ -28,11 +28,17 @@ def create_app(settings: Settings) -> FastAPI:
         max_overflow=settings.database_max_overflow,
     )
     catalog.on_change.append(change_feed.SIGNAL.notify)
-    backend = FilesystemBackend(settings.blobs_dir)
+    backend = settings.artifacts.open_backend(settings.blobs_dir)
     app = FastAPI(
         title="iris-server",
         version=__version__,
         description="The mlfunctions model store: versioned models of any kind behind scoped bearer tokens.",
+        lifespan=sweeping(
+            catalog,
+            backend,
+            settings.artifacts.orphan_grace_seconds,
+            settings.artifacts.sweep_interval_seconds,
+        ),
     )
     app.state.store = Store(
         settings=settings,

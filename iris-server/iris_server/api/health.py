@@ -11,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from .. import observability
 from ..errors import error_response
 from ..schemas import ErrorOut, Status
+from ..storage import BackendUnavailable
 from .params import store_of
 
 router = APIRouter(tags=["health"])
@@ -24,7 +25,7 @@ async def healthz():
 
 @router.get("/readyz", response_model=Status, responses={503: {"model": ErrorOut}})
 async def readyz(request: Request):
-    """Readiness: the catalog answers and the data dir is writable."""
+    """Readiness: the catalog answers, the data dir (staging) is writable and the artifact store answers."""
     store = store_of(request)
     try:
         await to_thread.run_sync(store.catalog.ping)  # a network round trip on PostgreSQL
@@ -33,6 +34,12 @@ async def readyz(request: Request):
     staging = store.settings.staging_dir
     if not (staging.is_dir() and os.access(staging, os.W_OK)):
         return error_response(503, f"data dir {store.settings.data_dir} is not writable")
+    try:
+        await to_thread.run_sync(store.backend.ping)  # an object store is a network round trip
+    except BackendUnavailable as error:
+        return error_response(
+            503, str(error), code="artifact_store_unavailable", fields={"backend": error.backend}
+        )
     return {"status": "ready"}
 
 

@@ -8,15 +8,16 @@ import logging
 from collections.abc import Iterator
 from typing import Annotated
 
+from anyio import to_thread
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.requests import ClientDisconnect
 
 from ..auth import authorize, write_guard
-from ..records import Conflict, Missing
 from ..errors import ApiError
 from ..names import parse_version_ref
 from ..observability import DOWNLOAD_BYTES, NOT_MODIFIED
+from ..records import Conflict, Missing
 from ..schemas import VersionList, VersionOut
 from ..tokens import Right
 from ..uploads import UploadRequest, parse_metadata, preflight
@@ -148,7 +149,8 @@ async def download(
         NOT_MODIFIED.inc()
         return Response(status_code=304, headers=headers)
     try:
-        stream = store.backend.open(record.blob_key)
+        # In a worker thread: for an object store this waits for the first bytes over the network.
+        stream = await to_thread.run_sync(store.backend.open, record.blob_key)
     except FileNotFoundError as error:  # only if the version was deleted between resolve and open
         raise ApiError(404, f"model {model!r} version {record.version} was just deleted") from error
     headers.update(
