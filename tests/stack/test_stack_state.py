@@ -6,6 +6,8 @@ state directory, in order: the crash leaves iris trained, the newer version is w
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import re
 import signal
@@ -188,12 +190,43 @@ def test_up_over_a_store_with_a_newer_incompatible_version_comes_up_and_says_wha
     assert code == 0, up.text()[-3000:]
     _all_gone(children)
 
-    # With the newer version gone, the next `up` has nothing to warn about.
+    # With the newer version gone, the next `up` has nothing to warn about. Then a user retrains (the printed
+    # command) and deletes v1, which up trained and iris-predict-v1 pins.
     clean = Up(tmp_path, state, ports, "after-delete")
     try:
         text = clean.wait_output(STARTED)
         assert "WARNING" not in text, text
+        env = {**os.environ, "KUBECONFIG": re.search(r"export KUBECONFIG=(\S+)", text).group(1)}
+        kubectl = os.path.join(re.search(r"export PATH=(\S+):\$PATH", text).group(1), "kubectl")
+        token = subprocess.run([kubectl, "-n", "data-science", "get", "secret", "iris-train-invoke", "-o",
+                                "jsonpath={.data.token}"], env=env, capture_output=True, text=True, check=True)
+        train_url = re.search(r"curl -s -X POST (\S+) -d", text).group(1)
+        trained = requests.post(train_url, data="{}", timeout=300, headers={
+            "Authorization": f"Bearer {base64.b64decode(token.stdout).decode()}"})
+        assert trained.status_code == 200, trained.text
+        retrained = trained.json()["model"]["version"]
+        admin = (state / "model-store" / "admin-token").read_text().strip()
+        assert requests.delete(f"http://127.0.0.1:{ports['store']}/v1/models/iris/versions/1", timeout=30,
+                               headers={"Authorization": f"Bearer {admin}"}).status_code == 204
         children = clean.children()
     finally:
         assert clean.ctrl_c() == 0, clean.text()[-3000:]
+    _all_gone(children)
+
+    # iris-predict-v1 now waits for a version that is gone: reported with the patch that fixes it, not waited
+    # for; the sample is checked on the retrained version, which answers it.
+    pinned_gone = Up(tmp_path, state, ports, "without-v1")
+    try:
+        text = pinned_gone.wait_output(STARTED, timeout=240)
+        assert re.search(r"WARNING: iris-predict-v1 is not deployed: ModelNotFound: .*version 1", text), text
+        assert (f"kubectl -n data-science patch mlf iris-predict-v1 --type merge -p "
+                f"'{{\"spec\": {{\"model\": {{\"version\": {retrained}}}}}}}'") in text, text
+        assert "iris-predict serves" not in text, text
+        assert len(re.findall(r"curl -s (\S+/function/\S+) -H 'Content-Type: application/json'", text)) == 1, text
+        shown = re.search(r"^\s+-> (.+)$", text, re.MULTILINE).group(1)
+        assert json.loads(shown) == {"predictions": ["setosa", "virginica"],
+                                     "model": {"name": "iris", "version": retrained}}, shown
+        children = pinned_gone.children()
+    finally:
+        assert pinned_gone.ctrl_c() == 0, pinned_gone.text()[-3000:]
     _all_gone(children)

@@ -31,9 +31,7 @@ def instructions(cluster, gateway, store_url, token_file, trainer, predictors, s
         "  kubectl get mlfunctions -A             # Task, Model, Ready, Replicas, URL",
         "  kubectl get functions.openfaas.com -A",
     ]
-    for predictor in predictors:
-        if not (predictor.get("status") or {}).get("url"):
-            continue  # not deployed (its model version is missing): the warnings above say why
+    for predictor in predictors:  # the deployed ones: a warning above says why another is not
         lines.append(f"  curl -s {predictor['status']['url']} -H 'Content-Type: application/json' -d '{SAMPLE}'")
     lines += [
         f"     -> {sample}",

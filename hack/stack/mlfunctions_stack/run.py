@@ -7,6 +7,7 @@ and what the warm pools learned are kept in the state directory; --fresh removes
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import signal
 import time
@@ -104,9 +105,8 @@ def _start_and_wait(options: argparse.Namespace, running: ExitStack, lock: run_l
     # A predict function pinned to a version the store no longer holds waits for it for ever: reported, not waited.
     predictors = [stack.wait_ready(m, settle_on=("ModelNotFound",))
                   for m in stack.apply([EXAMPLES / n for n in PREDICT_EXAMPLES])]
-    warnings = [f"{p['metadata']['name']} is not deployed: {_ready_message(p)}" for p in predictors
-                if not _is_ready(p)]
     deployed = [p for p in predictors if _is_ready(p)]
+    warnings = [_not_deployed(p, sample.versions()) for p in predictors if not _is_ready(p)]
     if not deployed or deployed[0] is not predictors[0]:
         raise StackError(f"iris-predict has no model to serve: {_ready_message(predictors[0])}; train one (the "
                          f"iris-train function) or start from scratch: `make up FRESH=1`")
@@ -116,7 +116,7 @@ def _start_and_wait(options: argparse.Namespace, running: ExitStack, lock: run_l
     step(f"starting the console on 127.0.0.1:{options.console_port}")
     console = stack.start_console(store_url, token_file, options.console_port, CONSOLE_TRAIN_TRIGGERS)
     lock.remember()
-    print(instructions.instructions(cluster, gateway, store_url, token_file, trainers[0], predictors,
+    print(instructions.instructions(cluster, gateway, store_url, token_file, trainers[0], deployed,
                                     time.monotonic() - began, outcome.answer.text.strip(), console, extra_lines,
                                     warnings), flush=True)
     _wait_for_ctrl_c()
@@ -130,6 +130,17 @@ def _is_ready(mlfunction: dict) -> bool:
 def _ready_message(mlfunction: dict) -> str:
     ready = next((c for c in (mlfunction.get("status") or {}).get("conditions", []) if c["type"] == "Ready"), {})
     return f"{ready.get('reason', '?')}: {ready.get('message', '')}"
+
+
+def _not_deployed(predictor: dict, versions: dict[int, str]) -> str:
+    """The warning for a predict function left waiting for a model version the store does not hold."""
+    meta = predictor["metadata"]
+    text = f"{meta['name']} is not deployed: {_ready_message(predictor)}."
+    if versions:
+        patch = json.dumps({"spec": {"model": {"version": max(versions)}}})
+        text += (f"\n  Pin a version the store holds (it has {', '.join(f'v{v}' for v in sorted(versions))}): "
+                 f"kubectl -n {meta['namespace']} patch mlf {meta['name']} --type merge -p '{patch}'")
+    return text + "\n  or start from scratch: Ctrl-C, then `make up FRESH=1` (every model in .stack goes)"
 
 
 def _remove_state(state: Path) -> None:
