@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from . import FIELD_MANAGER, GROUP
@@ -66,11 +66,23 @@ class ChildRef:
 UNREAD = object()
 
 
-async def check_owned(kube: Kube, owner: Owner, refs: Iterable[ChildRef]) -> dict[ChildRef, dict | None]:
-    """Every child as it is now (None: absent), read before anything is created or issued. Raises NotOwned
-    naming every child that exists and is not `owner`'s: then nothing may be created."""
+# A watch cache of children (child_cache.ChildCaches.read): the child, or UNREAD if it cannot say.
+CachedRead = Callable[["ChildRef"], object]
+
+
+async def check_owned(kube: Kube, owner: Owner, refs: Iterable[ChildRef],
+                      cached: CachedRead | None = None) -> dict[ChildRef, dict | None]:
+    """Every child as it is now (None: absent), read before anything is created or issued: from the `cached`
+    watch where it knows the child, else from the API server. Raises NotOwned naming every child that exists and
+    is not `owner`'s: then nothing may be created."""
     refs = list(refs)
-    found = await asyncio.gather(*(kube.get(r.kind, r.namespace, r.name, cached=True) for r in refs))
+
+    async def read(ref: ChildRef) -> dict | None:
+        if cached is not None and (obj := cached(ref)) is not UNREAD:
+            return obj  # type: ignore[return-value]
+        return await kube.get(ref.kind, ref.namespace, ref.name, cached=True)
+
+    found = await asyncio.gather(*(read(r) for r in refs))
     foreign = [NotOwned(r.kind, r.namespace, r.name, owner_of(obj))
                for r, obj in zip(refs, found) if obj is not None and not owner.owns(obj)]
     if foreign:
@@ -123,6 +135,11 @@ async def ensure(kube: Kube, owner: Owner, manifest: dict, existing: dict | None
         raise NotOwned(ref.kind, ref.namespace, ref.name, owner_of(existing))
     if contains(existing, stamped):
         return Applied(existing, created=False)
+    if "managedFields" not in existing["metadata"]:  # a watch cache's copy: the apply needs who owns which field
+        fresh = await kube.get(ref.kind, ref.namespace, ref.name)
+        if fresh is not None:
+            fresh["metadata"].setdefault("managedFields", [])
+        return await ensure(kube, owner, manifest, fresh)
     uid = existing["metadata"]["uid"]
     await _adopt_created_fields(kube, ref, existing)
     return await kube.apply({**stamped, "metadata": {**stamped["metadata"], "uid": uid}})

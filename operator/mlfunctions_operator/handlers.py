@@ -1,9 +1,9 @@
 """kopf handlers: thin glue between kopf's events and the reconcile loops (scheduler.py) and reconcilers.
 
 Each MLFunction and ModelStore gets one reconcile loop, run as a kopf daemon; the loop's body is kopf's live view
-of the object, so every pass sees the latest spec. Watch events of the objects and of the OpenFaaS Functions only
-wake loops. Nothing registers at import: `registry()` builds the handlers, and the configuration arrives in kopf's
-memo (see __main__).
+of the object, so every pass sees the latest spec. Watch events of the objects, and of their children in the
+function namespace (child_cache: Functions and ServiceAccounts), only wake loops. Nothing registers at import:
+`registry()` builds the handlers, and the configuration arrives in kopf's memo (see __main__).
 """
 
 from __future__ import annotations
@@ -18,12 +18,14 @@ import kopf
 from . import GROUP, VERSION, metrics_server, model_feed, scheduler
 from .builders.limits import Peer, peer_of
 from .builders.status import observe_function
+from .child_cache import ChildCache, ChildCaches
 from .config import OperatorConfig
 from .controllers import Context, Reconciler
 from .controllers import mlfunction as mlfunction_controller
 from .controllers import modelstore as modelstore_controller
 from .controllers.passes import PassRunner
-from .kube import MLFUNCTION, MODELSTORE, Kind, Kube, load_api_client
+from .kube import FUNCTION, MLFUNCTION, MODELSTORE, SERVICE_ACCOUNT, Kind, Kube, load_api_client
+from .kube_connection import connection_info
 from .metrics import OperatorMetrics, metrics_address
 from .naming import LABEL_MANAGED_BY, LABEL_OWNER_KIND, LABEL_OWNER_UID, MANAGED_BY
 from .store_client import http_client
@@ -45,14 +47,14 @@ class Runtime:
     stores: ModelStores
     limit: asyncio.Semaphore
     metrics: OperatorMetrics
+    children: ChildCaches
     wakeups: dict[str, scheduler.Wakeups] = field(default_factory=dict)  # by object uid
     feeds: model_feed.ModelFeeds | None = None  # None: MLFUNCTIONS_MODEL_FEED=false
 
 
 def registry() -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
-    # kopf's own registry adds this by itself: credentials from $KUBECONFIG or the pod's ServiceAccount.
-    kopf.on.login(registry=registry)(kopf.login_via_client)
+    kopf.on.login(registry=registry)(login)
     kopf.on.startup(registry=registry)(startup)
     kopf.on.cleanup(registry=registry)(cleanup)
     kopf.index(GROUP, VERSION, "modelstores", registry=registry)(modelstore_index)
@@ -60,12 +62,15 @@ def registry() -> kopf.OperatorRegistry:
     kopf.daemon(GROUP, VERSION, "mlfunctions", cancellation_timeout=10.0, registry=registry)(mlfunction_loop)
     kopf.on.event(GROUP, VERSION, "mlfunctions", registry=registry)(object_event)
     kopf.on.delete(GROUP, VERSION, "mlfunctions", registry=registry)(mlfunction_deleted)
-    if not OperatorConfig().gateway_mode:  # gatewayAPI mode: no Function objects (nor RBAC on them); it polls
-        kopf.on.event("openfaas.com", "v1", "functions", labels=OWNED_FUNCTIONS, registry=registry)(function_event)
     kopf.daemon(GROUP, VERSION, "modelstores", cancellation_timeout=10.0, registry=registry,
                 when=lambda namespace, memo, **_: namespace == memo["config"].operator_namespace)(modelstore_loop)
     kopf.on.event(GROUP, VERSION, "modelstores", registry=registry)(object_event)
     return registry
+
+
+def login(**_) -> kopf.ConnectionInfo:
+    """kopf's credentials: the same as the operator's own requests (kube_connection), so it has one identity."""
+    return connection_info()
 
 
 def _runtime(memo: kopf.Memo) -> Runtime:
@@ -83,8 +88,6 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_) -> None
     settings.scanning.disabled = True  # no cluster-wide CRD/namespace watch: the chart's ClusterRole stays small
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
-    settings.watching.label_selectors["openfaas.com", "v1", "functions"] = ",".join(
-        f"{key}={value}" for key, value in OWNED_FUNCTIONS.items())
     settings.networking.request_timeout = 60
     # kopf handles each object's events in a task of its own, kept for a while after its last event. Bounding
     # them, and letting idle ones go soon, bounds memory when thousands of objects change at once.
@@ -96,8 +99,11 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_) -> None
     metrics = OperatorMetrics(config.workers)
     address = metrics_address(config.health_address)
     memo["metrics_server"] = await metrics_server.start(metrics.registry, address, address == config.health_address)
+    wakeups: dict[str, scheduler.Wakeups] = {}
+    children = _child_caches(config, kube, wakeups)
+    children.start()
     memo["runtime"] = Runtime(config=config, kube=kube, stores=stores, limit=asyncio.Semaphore(config.workers),
-                              metrics=metrics)
+                              metrics=metrics, children=children, wakeups=wakeups)
     log.info("operator configured", extra={"config": config.model_dump()})
     if config.model_feed:
         runtime = memo["runtime"]
@@ -109,6 +115,7 @@ async def cleanup(memo: kopf.Memo, **_) -> None:
     if runtime and runtime.feeds:
         await runtime.feeds.close()
     if runtime:
+        await runtime.children.stop()
         await runtime.stores.close()
         await runtime.kube.api.close()
     if memo.get("metrics_server"):
@@ -127,7 +134,7 @@ def _context(runtime: Runtime, body: kopf.Body, stores: kopf.Index, peers: kopf.
         return list(peers.get(namespace) or ())
 
     return Context(kube=runtime.kube, stores=runtime.stores, config=runtime.config, emit=emit,
-                   lookup_store=lookup_store, lookup_peers=lookup_peers)
+                   lookup_store=lookup_store, lookup_peers=lookup_peers, cached_children=runtime.children.read)
 
 
 async def modelstore_index(namespace: str, name: str, body: kopf.Body, **_) -> dict:
@@ -202,12 +209,30 @@ async def object_event(body: kopf.Body, memo: kopf.Memo, **_) -> None:
         wakeups.object_changed(body["metadata"].get("generation"))
 
 
-async def function_event(body: kopf.Body, memo: kopf.Memo, **_) -> None:
-    """OpenFaaS reported something about a Function: its MLFunction's loop decides whether that is news."""
-    owner_uid = (body["metadata"].get("labels") or {}).get(LABEL_OWNER_UID)
-    wakeups = _runtime(memo).wakeups.get(owner_uid or "")
-    if wakeups:
-        wakeups.child_reported(observe_function(dict(body)))
+def _child_caches(config: OperatorConfig, kube: Kube, wakeups: dict[str, scheduler.Wakeups]) -> ChildCaches:
+    """Watches of the MLFunctions' children in the function namespace: the Functions (gatewayAPI mode has none)
+    and the ServiceAccounts. Credential Secrets are read by name (the chart grants no list/watch on Secrets)."""
+    selector = ",".join(f"{key}={value}" for key, value in OWNED_FUNCTIONS.items())
+
+    def owner_loop(obj: dict) -> scheduler.Wakeups | None:
+        return wakeups.get((obj["metadata"].get("labels") or {}).get(LABEL_OWNER_UID) or "")
+
+    def function_changed(obj: dict) -> None:
+        """What OpenFaaS says of a Function: its MLFunction's loop decides whether that is news."""
+        if (loop := owner_loop(obj)) is not None:
+            if obj["metadata"]["name"] in functions.objects:
+                loop.child_reported(observe_function(obj))
+            else:
+                loop.child_changed()  # deleted: the next pass creates it again
+
+    def account_changed(obj: dict) -> None:
+        if (loop := owner_loop(obj)) is not None:
+            loop.child_changed()
+
+    namespace = config.function_namespace
+    functions = ChildCache(kube, FUNCTION, namespace, selector, function_changed)
+    accounts = ChildCache(kube, SERVICE_ACCOUNT, namespace, selector, account_changed)
+    return ChildCaches([accounts] if config.gateway_mode else [functions, accounts])
 
 
 async def mlfunction_deleted(body: kopf.Body, memo: kopf.Memo, modelstore_index: kopf.Index,

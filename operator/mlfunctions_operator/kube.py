@@ -1,25 +1,23 @@
 """The operator's small IO layer over the Kubernetes API: get, server-side apply, create, delete, patches, list.
 
 Objects are plain dicts (the API's JSON), not generated model classes: builders produce dicts, and decoding every
-response into models would cost the operator CPU it needs when thousands of objects change at once. Transport,
-authentication and TLS come from the official client (kubernetes.aio), used through its generic request API.
+response into models would cost the operator CPU it needs when thousands of objects change at once. The session
+and its credentials are kube_connection's; watches (for the caches of children) are streamed here too.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 import aiohttp
-from kubernetes.aio import client as aio_client
-from kubernetes.aio import config as aio_config
-from kubernetes.aio.client.exceptions import ApiException
-from kubernetes.aio.config.config_exception import ConfigException
 
 from . import FIELD_MANAGER
+from .kube_connection import ApiConnection, load_api_client  # noqa: F401 - the IO layer's one entry point
 
 log = logging.getLogger(__name__)
 
@@ -75,13 +73,15 @@ class KubeError(Exception):
         self.message = message
 
     @classmethod
-    def from_api_exception(cls, error: ApiException) -> KubeError:
+    def from_response(cls, status: int, reason: str, data: bytes) -> KubeError:
         try:
-            body = json.loads(error.body or "{}")
+            body = json.loads(data or b"{}")
         except ValueError:
             body = {}
-        return cls(int(error.status or 0), body.get("reason") or str(error.reason or ""),
-                   body.get("message") or str(error.body or error.reason or ""))
+        if not isinstance(body, dict):
+            body = {}
+        return cls(status, body.get("reason") or reason, body.get("message") or data.decode(errors="replace")
+                   or reason)
 
     @property
     def not_found(self) -> bool:
@@ -98,46 +98,54 @@ class Applied:
     created: bool
 
 
-async def load_api_client(kubeconfig: str | None = None, pool_size: int = 64) -> aio_client.ApiClient:
-    """An async API client from $KUBECONFIG (or ~/.kube/config), else the in-cluster ServiceAccount."""
-    configuration = aio_client.Configuration()
-    try:
-        await aio_config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
-    except (ConfigException, FileNotFoundError):
-        aio_config.load_incluster_config(client_configuration=configuration)
-    configuration.connection_pool_maxsize = pool_size
-    # Not trusting the environment spares aiohttp a netrc and a proxy lookup on a thread for every request; the
-    # API server's proxy, if any, comes from the kubeconfig (proxy-url) like every other client setting.
-    configuration.client_session_kwargs = {"trust_env": False}
-    return aio_client.ApiClient(configuration)
-
-
 class Kube:
     """Requests as the operator's identity, with one field manager for every write."""
 
-    def __init__(self, api: aio_client.ApiClient, field_manager: str = FIELD_MANAGER, timeout: float = 30.0):
+    def __init__(self, api: ApiConnection, field_manager: str = FIELD_MANAGER, timeout: float = 30.0):
         self.api = api
         self.field_manager = field_manager
-        self.timeout = timeout
+        self.timeout = aiohttp.ClientTimeout(total=timeout)
 
     async def request(self, method: str, path: str, *, body: Any = None, query: dict | None = None,
                       content_type: str = "application/json") -> tuple[int, Any]:
-        if query:
-            path = f"{path}?{urlencode(query)}"
         headers = {"Accept": "application/json", "Content-Type": content_type}
+        data = json.dumps(body).encode() if body is not None else None
+        for attempt in range(2):
+            try:
+                async with self.api.session.request(method, self.api.server + path, params=query, data=data,
+                                                    headers=headers, timeout=self.timeout) as response:
+                    status, reason, payload = response.status, response.reason or "", await response.read()
+            except (aiohttp.ClientError, OSError, TimeoutError) as error:
+                raise KubeError(0, "Unreachable", f"API server unreachable: {error!r}") from error
+            if status == 401 and attempt == 0 and self.api.relogin():
+                continue  # a rotated ServiceAccount token: once more with the new one
+            break
+        if not 200 <= status <= 299:
+            raise KubeError.from_response(status, reason, payload)
+        return status, json.loads(payload) if payload else None
+
+    async def watch(self, kind: Kind, namespace: str, label_selector: str,
+                    resource_version: str) -> AsyncIterator[dict]:
+        """The watch events ({"type", "object"}) of `kind` in `namespace` after `resource_version`, with
+        bookmarks, until the API server ends the stream (it does after a few minutes)."""
+        query = {"watch": "true", "labelSelector": label_selector, "resourceVersion": resource_version,
+                 "allowWatchBookmarks": "true", "timeoutSeconds": "300"}
         try:
-            serialized = await self.api.param_serialize(method, path, header_params=headers, body=body,
-                                                        auth_settings=["BearerToken"])
-            response = await self.api.call_api(*serialized, _request_timeout=self.timeout)
-            data = await response.read()
-        except ApiException as error:
-            raise KubeError.from_api_exception(error) from None
+            async with self.api.session.get(self.api.server + kind.path(namespace), params=query,
+                                            headers={"Accept": "application/json"},
+                                            timeout=aiohttp.ClientTimeout(sock_read=330)) as response:
+                if response.status != 200:
+                    raise KubeError.from_response(response.status, response.reason or "", await response.read())
+                async for line in response.content:
+                    if line.strip():
+                        yield json.loads(line)
         except (aiohttp.ClientError, OSError, TimeoutError) as error:
             raise KubeError(0, "Unreachable", f"API server unreachable: {error!r}") from error
-        if not 200 <= response.status <= 299:
-            raise KubeError.from_api_exception(ApiException(status=response.status, reason=response.reason,
-                                                            body=data.decode(errors="replace")))
-        return response.status, json.loads(data) if data else None
+
+    async def list_with_version(self, kind: Kind, namespace: str, label_selector: str) -> tuple[list[dict], str]:
+        """The objects and the list's resourceVersion (where a watch starts)."""
+        listed = (await self.request("GET", kind.path(namespace), query={"labelSelector": label_selector}))[1]
+        return listed.get("items", []), listed["metadata"]["resourceVersion"]
 
     async def get(self, kind: Kind, namespace: str, name: str, cached: bool = False) -> dict | None:
         """The object, or None. `cached`: from the API server's watch cache (resourceVersion=0), which spares

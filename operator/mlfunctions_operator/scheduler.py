@@ -95,6 +95,11 @@ class Wakeups:
         if observation != self._seen:
             self.event.set()
 
+    def child_changed(self) -> None:
+        """Another child changed or went (a watch event of a ServiceAccount, a deleted Function): the next pass
+        puts it back. Its echo of the pass's own write, if it arrives during the pass, is dropped by settle()."""
+        self.event.set()
+
     def settle(self, observation: Hashable | None) -> None:
         """After a finished pass: drop a wake-up that only echoes what the pass itself just did and saw."""
         self._seen = observation

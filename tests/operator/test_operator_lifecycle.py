@@ -50,16 +50,12 @@ def test_create_makes_every_child_and_reports_status(objects, namespace, iris_st
     assert spec["requests"] == {"cpu": "100m"}
     assert function["metadata"]["labels"]["mlfunctions.dev/owner-namespace"] == namespace
 
-    # least-privilege RBAC for the function: read its own credential Secret, nothing else
+    # least privilege for the function: its own ServiceAccount, bound to nothing (the kubelet mounts the Secret)
     objects.wait(lambda: objects._get(lambda: objects.core.read_namespaced_service_account(name, FUNCTION_NAMESPACE)),
                  what="the ServiceAccount")
-    role = objects.wait(lambda: objects._get(lambda: objects.rbac.read_namespaced_role(name, FUNCTION_NAMESPACE)),
-                        what="the Role")
-    assert [(r.resources, r.resource_names, r.verbs) for r in role.rules] == \
-        [(["secrets"], [f"{name}-model-store"], ["get"])]
-    binding = objects.wait(lambda: objects._get(lambda: objects.rbac.read_namespaced_role_binding(
-        name, FUNCTION_NAMESPACE)), what="the RoleBinding")
-    assert binding.role_ref.name == name and binding.subjects[0].name == name
+    assert [b.metadata.name for b in objects.rbac.list_namespaced_role_binding(FUNCTION_NAMESPACE).items
+            if any(s.name == name for s in b.subjects or [])] == []
+    assert objects._get(lambda: objects.rbac.read_namespaced_role(name, FUNCTION_NAMESPACE)) is None
 
     # a scoped credential that works: reads this model, cannot write it or read another
     token, token_id = objects.wait(lambda: token_of(objects, namespace, "iris"), what="the credential")
@@ -172,14 +168,16 @@ def test_deleted_or_edited_children_are_put_back(objects, namespace, iris_store)
     objects.wait(lambda: objects.secret(FUNCTION_NAMESPACE, f"{name}-model-store"), what="the credential")
     objects.custom.delete_namespaced_custom_object("openfaas.com", "v1", FUNCTION_NAMESPACE, "functions", name)
     objects.core.delete_namespaced_secret(f"{name}-model-store", FUNCTION_NAMESPACE)
-    objects.rbac.delete_namespaced_role(name, FUNCTION_NAMESPACE)
+    account = objects.core.read_namespaced_service_account(name, FUNCTION_NAMESPACE)
+    objects.core.delete_namespaced_service_account(name, FUNCTION_NAMESPACE)
     restored = objects.wait(lambda: (f := objects.function(name)) and f["metadata"]["uid"] !=
                             original["metadata"]["uid"] and f, timeout=3 * RESYNC_SECONDS, what="a new Function")
     assert restored["spec"] == original["spec"]
     objects.wait(lambda: objects.secret(FUNCTION_NAMESPACE, f"{name}-model-store"), timeout=3 * RESYNC_SECONDS,
                  what="a new credential")
-    objects.wait(lambda: objects._get(lambda: objects.rbac.read_namespaced_role(name, FUNCTION_NAMESPACE)),
-                 timeout=3 * RESYNC_SECONDS, what="the Role")
+    objects.wait(lambda: (a := objects._get(lambda: objects.core.read_namespaced_service_account(
+        name, FUNCTION_NAMESPACE))) and a.metadata.uid != account.metadata.uid, timeout=3 * RESYNC_SECONDS,
+        what="a new ServiceAccount")
     # the token that went with the deleted Secret is revoked: one live token, the stored one
     objects.wait(lambda: iris_store.live_tokens(namespace, "heal") == [token_of(objects, namespace, "heal")[1]],
                  what="one live token")
@@ -276,7 +274,7 @@ def test_reconciling_again_changes_nothing(objects, namespace, iris_store):
     objects.create_mlf(namespace, "steady", predict_spec(f"s-{namespace}"))
     name = fn_name(namespace, "steady")
     objects.wait(lambda: objects.function(name) and objects.secret(FUNCTION_NAMESPACE, f"{name}-model-store")
-                 and objects._get(lambda: objects.rbac.read_namespaced_role_binding(name, FUNCTION_NAMESPACE)),
+                 and objects._get(lambda: objects.core.read_namespaced_service_account(name, FUNCTION_NAMESPACE)),
                  what="the children")
     objects.report_function_status(name, ready=True, replicas=1, available=1)
     objects.wait(lambda: condition(objects.mlf(namespace, "steady"), "Ready").get("status") == "True",
@@ -287,8 +285,6 @@ def test_reconciling_again_changes_nothing(objects, namespace, iris_store):
             "mlfunction": objects.mlf(namespace, "steady")["metadata"]["resourceVersion"],
             "function": objects.function(name)["metadata"]["resourceVersion"],
             "secret": objects.secret(FUNCTION_NAMESPACE, f"{name}-model-store").metadata.resource_version,
-            "role": objects.rbac.read_namespaced_role(name, FUNCTION_NAMESPACE).metadata.resource_version,
-            "binding": objects.rbac.read_namespaced_role_binding(name, FUNCTION_NAMESPACE).metadata.resource_version,
             "account": objects.core.read_namespaced_service_account(name, FUNCTION_NAMESPACE).metadata
             .resource_version,
         }

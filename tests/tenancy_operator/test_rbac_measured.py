@@ -120,16 +120,12 @@ def _representative_run(cluster: Cluster, operator: OperatorProcess, admin: Mode
     names = FunctionNames.for_mlfunction(TEAM, "serve")
     drift = {"metadata": {"labels": {"app.kubernetes.io/part-of": "edited"}}}
     core.patch_namespaced_service_account(names.service_account, FUNCTION_NAMESPACE, drift)
-    cluster.rbac.patch_namespaced_role(names.role, FUNCTION_NAMESPACE, drift)
-    cluster.rbac.patch_namespaced_role_binding(names.role_binding, FUNCTION_NAMESPACE, drift)
     core.patch_namespaced_secret(names.credential_secret, FUNCTION_NAMESPACE, drift)
     core.patch_namespaced_service("iris-server-own", OPERATOR_NAMESPACE, drift)
     core.patch_namespaced_persistent_volume_claim("iris-server-own-data", OPERATOR_NAMESPACE, drift)
     policy = client.PolicyV1Api(cluster.core.api_client)
     policy.patch_namespaced_pod_disruption_budget("iris-server-own", OPERATOR_NAMESPACE, drift)
     for read in (lambda: core.read_namespaced_service_account(names.service_account, FUNCTION_NAMESPACE),
-                 lambda: cluster.rbac.read_namespaced_role(names.role, FUNCTION_NAMESPACE),
-                 lambda: cluster.rbac.read_namespaced_role_binding(names.role_binding, FUNCTION_NAMESPACE),
                  lambda: core.read_namespaced_secret(names.credential_secret, FUNCTION_NAMESPACE),
                  lambda: core.read_namespaced_service("iris-server-own", OPERATOR_NAMESPACE),
                  lambda: core.read_namespaced_persistent_volume_claim("iris-server-own-data", OPERATOR_NAMESPACE),
@@ -162,6 +158,16 @@ def _representative_run(cluster: Cluster, operator: OperatorProcess, admin: Mode
     cluster.custom.patch_namespaced_custom_object_status(GROUP, VERSION, TEAM, "mlfunctions", "moved", {
         "status": {"function": {"name": old.function, "namespace": FUNCTION_NAMESPACE}}},
         _content_type="application/merge-patch+json")
+    # the per-function Role and RoleBinding the previous release made (none are made now): go with their MLFunction
+    serve = cluster.mlf(TEAM, "serve")
+    legacy = {"namespace": FUNCTION_NAMESPACE,
+              "labels": Owner("MLFunction", TEAM, "serve", serve["metadata"]["uid"]).labels()}
+    cluster.rbac.create_namespaced_role(FUNCTION_NAMESPACE, {"metadata": {"name": names.role, **legacy}, "rules": [
+        {"apiGroups": [""], "resources": ["secrets"], "resourceNames": [names.credential_secret], "verbs": ["get"]}]})
+    cluster.rbac.create_namespaced_role_binding(FUNCTION_NAMESPACE, {
+        "metadata": {"name": names.role_binding, **legacy},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": names.role},
+        "subjects": [{"kind": "ServiceAccount", "name": names.service_account, "namespace": FUNCTION_NAMESPACE}]})
     operator.start()
     cluster.wait(lambda: cluster.function(fn_name(TEAM, "moved")), what="the moved Function")
     cluster.report_ready(fn_name(TEAM, "moved"))
@@ -170,6 +176,8 @@ def _representative_run(cluster: Cluster, operator: OperatorProcess, admin: Mode
         cluster.delete_mlf(TEAM, name)
     for name in ("serve", "train", "default", "moved"):
         cluster.wait(lambda n=name: cluster.mlf(TEAM, n) is None, what=f"{name} to be finalized")
+    assert cluster.get(lambda: cluster.rbac.read_namespaced_role_binding(names.role_binding, FUNCTION_NAMESPACE)) \
+        is None and cluster.get(lambda: cluster.rbac.read_namespaced_role(names.role, FUNCTION_NAMESPACE)) is None
 
 
 def test_every_request_of_the_operator_was_allowed_by_the_chart(audited):

@@ -13,11 +13,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from kubernetes.utils import parse_quantity
 from pydantic import ValidationError
 
 from ..api import MLFunctionSpec
 from ..config import OperatorConfig
+from .quantity import parse_quantity
 
 RESOURCES = ("cpu", "memory")
 

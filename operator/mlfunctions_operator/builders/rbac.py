@@ -1,4 +1,7 @@
-"""The function's own identity: a ServiceAccount that may read its credential Secret and nothing else."""
+"""The function's own identity: a ServiceAccount with no rights at all. Its pod reads its credential Secret from
+the volume the kubelet mounts (the kubelet's right, not the pod's), so no Role is needed, and granting one would
+cost every new MLFunction the API server's escalation check (a Role and then its RoleBinding, ~100 ms each for an
+operator that may not `escalate` or `bind`)."""
 
 from __future__ import annotations
 
@@ -9,23 +12,3 @@ from .common import metadata
 def build_service_account(owner: Owner, names: FunctionNames, namespace: str) -> dict:
     return {"apiVersion": "v1", "kind": "ServiceAccount",
             "metadata": metadata(owner, names.service_account, namespace)}
-
-
-def build_role(owner: Owner, names: FunctionNames, namespace: str) -> dict:
-    return {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "Role",
-        "metadata": metadata(owner, names.role, namespace),
-        "rules": [{"apiGroups": [""], "resources": ["secrets"], "resourceNames": [names.credential_secret],
-                   "verbs": ["get"]}],
-    }
-
-
-def build_role_binding(owner: Owner, names: FunctionNames, namespace: str) -> dict:
-    return {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "RoleBinding",
-        "metadata": metadata(owner, names.role_binding, namespace),
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": names.role},
-        "subjects": [{"kind": "ServiceAccount", "name": names.service_account, "namespace": namespace}],
-    }

@@ -9,6 +9,7 @@ from typing import Protocol
 from ..api import K8sModel
 from ..builders.limits import Peer, peer_of
 from ..builders.status import FunctionObservation, Verdict
+from ..children import CachedRead
 from ..config import OperatorConfig
 from ..gateway_client import GatewayClient
 from ..kube import MLFUNCTION, MODELSTORE, Kube
@@ -37,6 +38,7 @@ class Context:
     lookup_store: StoreLookup | None = None
     lookup_peers: PeerLookup | None = None
     gateway: GatewayClient | None = None  # gatewayAPI mode; None: one per configured gateway
+    cached_children: CachedRead | None = None  # the watch of the function namespace's children; None: requests
 
     async def store_object(self, name: str, namespace: str) -> dict | None:
         if self.lookup_store is not None:

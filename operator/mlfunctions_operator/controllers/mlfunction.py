@@ -20,7 +20,7 @@ from ..builders.mlfunction_status import build_mlfunction_status, model_unknown,
 from ..builders.status import ConditionValue, Verdict, function_verdict, now_rfc3339, observe_function
 from ..builders.training_status import run_event
 from ..children import ChildRef, check_owned, ensure
-from ..kube import FUNCTION, MODELSTORE, ROLE, ROLE_BINDING, SECRET, SERVICE_ACCOUNT, Applied
+from ..kube import FUNCTION, MODELSTORE, SECRET, SERVICE_ACCOUNT, Applied
 from ..naming import LABEL_MANAGED_BY, LABEL_PART_OF, MANAGED_BY, FunctionNames, Owner, invoke_secret_name
 from ..store_client import Forbidden, Unauthorized, Unavailable
 from ..stores import StoreProblem, StoreRef, parse_store
@@ -84,12 +84,12 @@ async def _reconcile(ctx: Context, body: dict, owner: Owner, names: FunctionName
         spec, progress.deployed = plan.decision.spec, plan.deployed
     progress.store = store = await _store(ctx, owner, spec)
     refs = _children(ctx, owner, names, spec)
-    found = await check_owned(ctx.kube, owner, refs.values())
+    found = await check_owned(ctx.kube, owner, refs.values(), ctx.cached_children)
     digest = _digest(ctx, owner, spec, found.get(refs.get("invoke")))
     credential, issued = await store_credential(ctx, owner, names, spec, store, found[refs["secret"]], digest)
     # Independent children go in parallel: the latency of a new MLFunction is that of its longest chain.
     _, applied = await _gather(
-        _ensure_rbac(ctx, owner, names, found, refs),
+        ensure(ctx.kube, owner, rbac.build_service_account(owner, names, fn_ns), found[refs["service_account"]]),
         _apply_function(ctx, owner, names, spec, store, progress, found.get(refs.get("function"))),
     )
     _announce(ctx, owner, spec, store, f"Function {fn_ns}/{names.function}", applied.created,
@@ -127,10 +127,10 @@ def _children(ctx: Context, owner: Owner, names: FunctionNames, spec: MLFunction
     fn_ns = ctx.config.function_namespace
     # In gatewayAPI mode the gateway holds the function: no Function object (nor RBAC on that CRD).
     refs = {} if ctx.config.gateway_mode else {"function": ChildRef(FUNCTION, fn_ns, names.function)}
+    # No Role or RoleBinding: the kubelet mounts the credential Secret into the function's pod, and the pod's
+    # ServiceAccount needs no right for that (earlier releases made them; they go with their MLFunction).
     refs |= {"service_account": ChildRef(SERVICE_ACCOUNT, fn_ns, names.service_account),
-            "role": ChildRef(ROLE, fn_ns, names.role),
-            "role_binding": ChildRef(ROLE_BINDING, fn_ns, names.role_binding),
-            "secret": ChildRef(SECRET, fn_ns, names.credential_secret)}
+             "secret": ChildRef(SECRET, fn_ns, names.credential_secret)}
     if spec.task == "train":
         refs["invoke"] = ChildRef(SECRET, owner.namespace, invoke_secret_name(owner.name))
     return refs
@@ -171,16 +171,6 @@ async def _apply_function(ctx: Context, owner: Owner, names: FunctionNames, spec
     applied = await ensure(ctx.kube, owner, build_function(owner, spec, names, ctx.config, store.url), existing)
     progress.function = applied.obj
     return applied
-
-
-async def _ensure_rbac(ctx: Context, owner: Owner, names: FunctionNames, found: dict, refs: dict) -> None:
-    fn_ns = ctx.config.function_namespace
-    await _gather(
-        ensure(ctx.kube, owner, rbac.build_service_account(owner, names, fn_ns), found[refs["service_account"]]),
-        ensure(ctx.kube, owner, rbac.build_role(owner, names, fn_ns), found[refs["role"]]),
-    )
-    # After its Role: binding a Role that does not exist yet fails the API server's escalation check.
-    await ensure(ctx.kube, owner, rbac.build_role_binding(owner, names, fn_ns), found[refs["role_binding"]])
 
 
 async def _check_limits(ctx: Context, body: dict, owner: Owner, spec: MLFunctionSpec) -> None:
