@@ -22,6 +22,8 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from pythonjsonlogger.json import JsonFormatter
 
+from .database import UNAVAILABLE
+
 disable_created_metrics()  # the *_created series double the output and nobody graphs them
 
 REQUESTS = Counter("iris_http_requests_total", "HTTP requests answered", ["method", "route", "status"])
@@ -50,7 +52,10 @@ class StoredCollector:
         self.catalog = catalog
 
     def collect(self):
-        models, size = self.catalog.stored_totals()
+        try:
+            models, size = self.catalog.stored_totals()
+        except UNAVAILABLE:  # the catalog database is down: scrape the process's metrics without the totals
+            return
         yield GaugeMetricFamily("iris_models", "Models with at least one stored version", value=models)
         yield GaugeMetricFamily("iris_stored_bytes", "Bytes of the stored artifacts (every version)", value=size)
 

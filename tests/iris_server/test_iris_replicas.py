@@ -92,6 +92,9 @@ def test_a_database_that_goes_away_is_a_503_naming_it_and_the_store_recovers(tmp
             ready = requests.get(f"{address}/readyz", timeout=30)
             assert ready.status_code == 503 and ready.json()["message"].startswith(named)
             assert requests.get(f"{address}/healthz", timeout=5).status_code == 200  # alive: no restart needed
+            scraped = requests.get(f"{address}/metrics", timeout=30)  # the process's metrics, without the totals
+            assert scraped.status_code == 200 and "iris_http_requests_total" in scraped.text
+            assert "iris_stored_bytes" not in scraped.text
 
             database.start()  # same port, same data
             wait_for(lambda: requests.get(f"{address}/readyz", timeout=5).status_code == 200, 30, "readiness back")
