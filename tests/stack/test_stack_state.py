@@ -11,6 +11,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -30,14 +31,16 @@ class Up:
     """One `python -m mlfunctions_stack up` (or `down`), its output in a file; its own process group (a session),
     so a kill of the group reaches only it, as a terminal's SIGKILL of `make up` would."""
 
-    def __init__(self, tmp: Path, state: Path, ports: dict[str, int], name: str, command: str = "up"):
+    def __init__(self, tmp: Path, state: Path, ports: dict[str, int], name: str, command: str = "up",
+                 env: dict[str, str] | None = None):
         self.output = tmp / f"{name}.out"
         args = [sys.executable, "-m", "mlfunctions_stack", command, "--state-dir", str(state)]
         if command == "up":
             args += ["--gateway-port", str(ports["gateway"]), "--store-port", str(ports["store"]),
                      "--console-port", str(ports["console"])]
         with open(self.output, "wb") as sink:
-            self.process = subprocess.Popen(args, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
+            self.process = subprocess.Popen(args, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True,
+                                            env={**os.environ, **(env or {})})
 
     def text(self) -> str:
         return self.output.read_text(errors="replace")
@@ -90,6 +93,17 @@ def state(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def ports() -> dict[str, int]:
     return {"gateway": free_port(), "store": free_port(), "console": free_port()}
+
+
+def test_a_port_held_by_another_program_is_named_before_anything_starts(tmp_path):
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        up = Up(tmp_path, tmp_path / "state", {"gateway": free_port(), "store": port, "console": free_port()}, "held")
+        assert up.process.wait(60) == 1, up.text()
+    assert f"127.0.0.1:{port} is taken by pid {os.getpid()} (" in up.text(), up.text()
+    assert "--store-port" in up.text() and "starting" not in up.text(), up.text()
 
 
 def test_two_ups_at_once_the_second_names_the_first_and_down_stops_it_mid_start(state, ports, tmp_path):
@@ -229,4 +243,22 @@ def test_up_over_a_store_with_a_newer_incompatible_version_comes_up_and_says_wha
         children = pinned_gone.children()
     finally:
         assert pinned_gone.ctrl_c() == 0, pinned_gone.text()[-3000:]
+    _all_gone(children)
+
+
+def test_fresh_starts_from_scratch(state, ports, tmp_path):
+    """FRESH=1, as `make up FRESH=1` passes it: the models, passwords and logs of the runs above are gone."""
+    password = (state / "faas" / "auth" / "basic-auth-password").read_text().strip()
+    fresh = Up(tmp_path, state, ports, "fresh", env={"FRESH": "1"})
+    try:
+        text = fresh.wait_output(STARTED)
+        assert f"starting from scratch: removing {state}" in text, text
+        assert re.search(r"trained: .*\"version\": ?1\b", text), text
+        assert "WARNING" not in text, text
+        shown = re.search(r"curl -s -u \S+:(\S+) ", text).group(1)
+        assert shown != password and shown == (state / "faas" / "auth" / "basic-auth-password").read_text().strip()
+        assert json.loads((state / "model-store" / "sample-model.json").read_text())["version"] == 1
+        children = fresh.children()
+    finally:
+        assert fresh.ctrl_c() == 0, fresh.text()[-3000:]
     _all_gone(children)

@@ -19,7 +19,7 @@ from local_openfaas.runtime.programs import stack_images
 from mlfunctions_harness import controlplane
 
 from mlfunctions_stack import instructions, run_lock
-from mlfunctions_stack.commands import StackError, say
+from mlfunctions_stack.commands import StackError, port_free, say
 from mlfunctions_stack.sample import SampleModel
 from mlfunctions_stack.up import STACK_FILE, LocalStack
 
@@ -40,6 +40,7 @@ def up(options: argparse.Namespace) -> int:
     # SIGTERM (`make down`) unwinds like Ctrl-C, so everything started so far is stopped in reverse order.
     previous_term = signal.signal(signal.SIGTERM, _interrupt)
     try:
+        _ports_free(options)  # before anything starts (or --fresh removes anything)
         if options.fresh:
             _remove_state(state)
         with ExitStack() as running:
@@ -130,6 +131,16 @@ def _is_ready(mlfunction: dict) -> bool:
 def _ready_message(mlfunction: dict) -> str:
     ready = next((c for c in (mlfunction.get("status") or {}).get("conditions", []) if c["type"] == "Ready"), {})
     return f"{ready.get('reason', '?')}: {ready.get('message', '')}"
+
+
+def _ports_free(options: argparse.Namespace) -> None:
+    wanted = [(options.gateway_port, "the gateway", "--gateway-port"),
+              (options.store_port, "the model store", "--store-port"),
+              (options.console_port, "the console", "--console-port")]
+    if options.prometheus:
+        wanted.append((options.prometheus_port, "Prometheus", "--prometheus-port"))
+    for port, what, flag in wanted:
+        port_free(port, what, flag)
 
 
 def _not_deployed(predictor: dict, versions: dict[int, str]) -> str:
