@@ -5,17 +5,23 @@ path. A refresh downloads with If-None-Match (the store answers 304 while nothin
 session off the event loop, then swaps the attribute, so requests in flight finish on the old model and none
 is dropped. While no model could be loaded the source remembers why, and requests get that reason (503 store
 down, 404 no such model, 502 credential refused) instead of hanging; the store is asked again at most once a
-second."""
+second.
+
+A refresh also happens as soon as the store says the model changed: a follower long-polls the store's change
+feed (GET /v1/changes, which shows this token only its own model) and wakes the refresh loop, so a new version
+or a moved alias is served within a moment; the refresh every `refresh_seconds` stays as the fallback (a store
+without the feed, a feed that cannot be reached)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from typing import Any
 from collections.abc import Callable
 
-from iris_client import ModelStoreError
+from iris_client import CursorGone, ModelStoreError, NotFound
 
 import function_metrics
 import function_support
@@ -24,6 +30,7 @@ from served_model import ServedModel, UnservableModel
 log = logging.getLogger("predict.model")
 
 RETRY_SECONDS = 1.0  # how often a function without a model asks the store again
+FEED_WAIT_SECONDS = 30.0  # each long-poll of the change feed; it answers sooner when something changes
 
 
 class ModelUnavailable(Exception):
@@ -49,6 +56,8 @@ class ModelSource:
         self._inflight: asyncio.Task | None = None
         self._last_attempt = float("-inf")
         self._refresher: asyncio.Task | None = None
+        self._stopping = threading.Event()
+        self._changed = asyncio.Event()  # the feed said the model changed: refresh now
 
     @property
     def wanted(self) -> str:
@@ -58,8 +67,12 @@ class ModelSource:
 
     async def start(self) -> None:
         self._refresher = asyncio.create_task(self._refresh_forever(), name="model-refresh")
+        if self.pinned_version is None:  # a pinned version never changes
+            loop = asyncio.get_running_loop()
+            threading.Thread(target=self._follow_feed, args=(loop,), name="model-feed", daemon=True).start()
 
     async def stop(self) -> None:
+        self._stopping.set()
         if self._refresher:
             self._refresher.cancel()
 
@@ -80,8 +93,50 @@ class ModelSource:
         while True:
             if self.current is not None and self.pinned_version is not None:
                 return  # a pinned version never changes: nothing left to watch
-            await asyncio.sleep(self.refresh_seconds if self.current is not None else RETRY_SECONDS)
+            try:
+                wait = self.refresh_seconds if self.current is not None else RETRY_SECONDS
+                await asyncio.wait_for(self._changed.wait(), timeout=wait)
+            except TimeoutError:
+                pass
+            self._changed.clear()
             await self._fetch()
+
+    def _follow_feed(self, loop: asyncio.AbstractEventLoop) -> None:
+        """In a daemon thread of its own (a long-poll must not hold the process's exit, nor a worker thread of
+        the loop's): wake the refresh loop whenever the store logs a change of this model. Failures back off up
+        to the refresh interval, which covers them meanwhile."""
+        client = self._client_factory()  # its own: a long-poll holds its connection
+        cursor: int | None = None
+        failures = 0
+        while not self._stopping.is_set():
+            try:
+                if cursor is None:
+                    cursor = client.changes().cursor
+                    self._wake(loop)  # whatever changed before the feed was followed
+                page = client.changes(cursor, FEED_WAIT_SECONDS)
+            except CursorGone as gone:
+                cursor = gone.cursor
+                self._wake(loop)
+                continue
+            except NotFound:
+                log.info("the model store has no change feed; refreshing every %ss", self.refresh_seconds)
+                return
+            except ModelStoreError as error:
+                failures += 1
+                delay = min(self.refresh_seconds, RETRY_SECONDS * 2**failures)
+                log.warning("model feed unavailable", extra={"error": str(error), "retry_seconds": delay})
+                self._stopping.wait(delay)
+                continue
+            failures = 0
+            cursor = page.cursor
+            if any(change.model == self.name for change in page.changes):
+                self._wake(loop)
+
+    def _wake(self, loop: asyncio.AbstractEventLoop) -> None:
+        try:
+            loop.call_soon_threadsafe(self._changed.set)
+        except RuntimeError:  # the loop is closed: the function is stopping
+            self._stopping.set()
 
     async def _fetch(self) -> None:
         # Concurrent callers share one download: a burst of requests while the store is down makes one call.
