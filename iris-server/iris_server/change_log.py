@@ -70,7 +70,9 @@ def record(
         .values(last_seq=counter.c.last_seq + 1)
         .returning(counter.c.last_seq)
     ).all()
-    db.execute(changes.insert().values(seq=seq, model=model, kind=kind, version=version, alias=alias, at=now()))
+    db.execute(
+        changes.insert().values(seq=seq, model=model, kind=kind, version=version, alias=alias, at=now())
+    )
     if seq % TRIM_EVERY == 0 and seq > keep:
         db.execute(delete(changes).where(changes.c.seq <= seq - keep))
         db.execute(update(counter).where(counter.c.id == 1).values(trimmed_through=seq - keep))

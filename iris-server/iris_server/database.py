@@ -12,8 +12,8 @@ Transactions, and why they look the way they do:
   the other, including the first upload to a model that has no row yet to lock. Locks are released at commit.
   A read that must see one snapshot across several statements asks for REPEATABLE READ (`read(snapshot=True)`).
 
-The connection pool checks a connection before handing it out (pre-ping), so after the database restarts the
-next request reconnects: the store recovers without a restart of its own.
+The PostgreSQL connection pool checks a connection before handing it out (pre-ping), so after the database
+restarts the next request reconnects: the store recovers without a restart of its own.
 """
 
 from __future__ import annotations
@@ -23,10 +23,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, create_engine, event, func, select
+from sqlalchemy import Connection, create_engine, event, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import InterfaceError, OperationalError, TimeoutError as PoolTimeout
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 _BEGIN = "iris_begin"  # execution option: the BEGIN statement SQLite runs for this connection's transaction
 
@@ -49,9 +50,12 @@ class Database:
         self.dialect = url.get_backend_name()
         if self.dialect == "sqlite":
             self.description = f"SQLite at {url.database}"
+            # A file does not drop connections (no pre-ping), and they are cheap: no bound beyond the threads
+            # that hold one (max_overflow -1), as when each thread had its own.
             self.engine = create_engine(
                 url,
-                pool_pre_ping=True,
+                pool_size=pool_size,
+                max_overflow=-1,
                 connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False},
             )
             event.listen(self.engine, "connect", _sqlite_connected)
@@ -66,7 +70,9 @@ class Database:
                 connect_args={"connect_timeout": POSTGRES_CONNECT_TIMEOUT_SECONDS},
             )
         else:
-            raise ValueError(f"unsupported catalog database {url.get_backend_name()!r}: use sqlite or postgresql")
+            raise ValueError(
+                f"unsupported catalog database {url.get_backend_name()!r}: use sqlite or postgresql"
+            )
 
     @property
     def is_postgresql(self) -> bool:

@@ -69,8 +69,8 @@ class Ownership:
     def access(self, model: str, db: Connection | None = None) -> ModelAccess:
         """The facts tenancy.check decides on; pass `db` to read them inside an open write transaction."""
         if db is None:
-            with self.catalog.read() as db:
-                return _access(db, model)
+            with self.catalog.read() as connection:
+                return _access(connection, model)
         return _access(db, model)
 
     def access_map(self, models_: Iterable[str]) -> dict[str, ModelAccess]:
@@ -90,7 +90,9 @@ class Ownership:
     @staticmethod
     def record_claim(db: Connection, model: str, namespace: str, claimed_by: str) -> None:
         """Inside an open write transaction: make `namespace` the owner of an unowned model."""
-        db.execute(owners.insert().values(model=model, namespace=namespace, claimed_at=now(), claimed_by=claimed_by))
+        db.execute(
+            owners.insert().values(model=model, namespace=namespace, claimed_at=now(), claimed_by=claimed_by)
+        )
 
     # -- the admin's calls
     # ----------------------------------------------------------------------------------------
@@ -134,7 +136,9 @@ class Ownership:
     def revoke_grant(self, model: str, namespace: str) -> None:
         with self.catalog.write(model) as db:
             deleted = db.execute(
-                delete(grants_table).where(grants_table.c.model == model, grants_table.c.namespace == namespace)
+                delete(grants_table).where(
+                    grants_table.c.model == model, grants_table.c.namespace == namespace
+                )
             ).rowcount
             if not deleted:
                 raise Missing(f"namespace {namespace!r} has no grant on model {model!r}")

@@ -68,7 +68,10 @@ def upgrade(database: Database) -> str | None:
         if found != newest:
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
-            log.info("catalog schema migrated", extra={"from": found, "to": newest, "database": database.description})
+            log.info(
+                "catalog schema migrated",
+                extra={"from": found, "to": newest, "database": database.description},
+            )
         if not database.is_postgresql:
             connection.exec_driver_sql(f"PRAGMA user_version = {int(newest)}")
     return found

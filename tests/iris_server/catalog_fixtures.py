@@ -12,7 +12,6 @@ import hashlib
 from pathlib import Path
 
 import pytest
-
 from mlfunctions_harness.postgres import PostgresServer
 
 CATALOGS = ["sqlite", "postgresql"]

@@ -11,13 +11,12 @@ import legacy_catalogs
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine
-
 from iris_server.catalog import Catalog
 from iris_server.catalog_schema import metadata
 from iris_server.names import parse_version_ref
 from iris_server.records import NewVersion
 from iris_server.schema_upgrade import SchemaTooNew, head
+from sqlalchemy import create_engine
 
 NOW = "2026-01-01T00:00:00.000Z"
 
@@ -44,7 +43,7 @@ def _open(target: str, queue) -> None:
     try:
         Catalog(target).close()
         queue.put("ok")
-    except Exception as error:  # reported to the test, which names it
+    except Exception as error:  # noqa: BLE001 (any failure is reported to the test, which names it)
         queue.put(f"{type(error).__name__}: {error}")
 
 

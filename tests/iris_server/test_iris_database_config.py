@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from iris_server.config import ConfigError, DatabaseSettings
 from iris_server.database import Database
 

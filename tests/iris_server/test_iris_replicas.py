@@ -14,7 +14,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-
 from iris_client import ModelStoreClient
 from iris_samples import onnx_model
 from iris_server.catalog import Catalog
@@ -66,7 +65,9 @@ def test_twenty_concurrent_uploads_across_three_replicas_get_twenty_distinct_ver
         client = ModelStoreClient(address, ADMIN)
         assert [v.version for v in client.list_versions("spread")] == list(range(1, 21))
         for version in versions[i::3]:
-            assert hashlib.sha256(client.download("spread", version.version).data).hexdigest() == version.sha256
+            assert (
+                hashlib.sha256(client.download("spread", version.version).data).hexdigest() == version.sha256
+            )
     catalog = Catalog(url)
     changes = catalog.changes_after(0, 100).changes
     assert [c.seq for c in changes] == list(range(1, 21))  # one store-wide sequence, in commit order
@@ -88,16 +89,24 @@ def test_a_database_that_goes_away_is_a_503_naming_it_and_the_store_recovers(tmp
             named = f"the catalog database (PostgreSQL at 127.0.0.1:{database.port}) is unavailable"
             answer = requests.get(f"{address}/v1/models/kept/versions/1", headers=headers, timeout=30)
             assert answer.status_code == 503 and answer.headers["Retry-After"]
-            assert answer.json()["error"] == "catalog_unavailable" and answer.json()["message"].startswith(named)
+            assert answer.json()["error"] == "catalog_unavailable" and answer.json()["message"].startswith(
+                named
+            )
             ready = requests.get(f"{address}/readyz", timeout=30)
             assert ready.status_code == 503 and ready.json()["message"].startswith(named)
-            assert requests.get(f"{address}/healthz", timeout=5).status_code == 200  # alive: no restart needed
-            scraped = requests.get(f"{address}/metrics", timeout=30)  # the process's metrics, without the totals
+            assert (
+                requests.get(f"{address}/healthz", timeout=5).status_code == 200
+            )  # alive: no restart needed
+            scraped = requests.get(
+                f"{address}/metrics", timeout=30
+            )  # the process's metrics, without the totals
             assert scraped.status_code == 200 and "iris_http_requests_total" in scraped.text
             assert "iris_stored_bytes" not in scraped.text
 
             database.start()  # same port, same data
-            wait_for(lambda: requests.get(f"{address}/readyz", timeout=5).status_code == 200, 30, "readiness back")
+            wait_for(
+                lambda: requests.get(f"{address}/readyz", timeout=5).status_code == 200, 30, "readiness back"
+            )
             assert client.get_version("kept", "1").version == 1
             assert client.upload("kept", onnx_model(seed=2)).version == 2
             assert process.poll() is None

@@ -119,9 +119,11 @@ class PostgresServer:
         if self.process is not None and self.process.poll() is not None:
             raise PostgresError(f"PostgreSQL exited with code {self.process.returncode}; its log:\n"
                                 + processes.tail(self.log_path))
+        import psycopg
+
         try:
             self.execute("SELECT 1")
-        except Exception:  # psycopg.OperationalError while it starts up; anything else fails the next try too
+        except psycopg.OperationalError:  # not listening yet, or "the database system is starting up"
             return False
         return True
 
