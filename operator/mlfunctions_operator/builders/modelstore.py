@@ -67,7 +67,7 @@ def _backend_env(spec: ModelStoreSpec) -> list[dict]:
     """iris-server's settings (iris_server/config.py) for the artifact and catalog backends spec chooses."""
     env = []
     if (s3 := spec.s3) is not None:
-        env += [{"name": "IRIS_ARTIFACTS", "value": "s3"}, {"name": "IRIS_S3_BUCKET", "value": s3.bucket},
+        env += [{"name": "IRIS_ARTIFACT_BACKEND", "value": "s3"}, {"name": "IRIS_S3_BUCKET", "value": s3.bucket},
                 {"name": "IRIS_S3_REGION", "value": s3.region},
                 {"name": "IRIS_S3_ADDRESSING_STYLE", "value": s3.addressing}]
         if s3.endpoint:
