@@ -6,9 +6,9 @@
     server.stop()
 
 The cluster lives in a fresh temporary directory (data dir, unix socket, log) that is removed by stop(). It
-listens on 127.0.0.1 only, on a free port, with password (SCRAM) authentication over TCP, as a real deployment
-would. PostgreSQL refuses to run as root: as root (CI) it runs as the `postgres` system user the package
-creates, which owns the temporary directory. `fsync=off`: the cluster's own durability is not what the tests
+listens on one address only (127.0.0.1 unless told: the node suite gives the node's), on a free port, with
+password (SCRAM) authentication over TCP, as a real deployment would. PostgreSQL refuses to run as root: as
+root (CI) it runs as the `postgres` system user the package creates, which owns the temporary directory. `fsync=off`: the cluster's own durability is not what the tests
 are about, and it makes each commit cheap on this shared machine.
 
 stop() is a fast shutdown (SIGINT: clients are disconnected, then a clean checkpoint), so a store that still
@@ -60,7 +60,11 @@ def _as_server_user() -> tuple[list[str], int | None, int | None]:
 
 
 class PostgresServer:
-    def __init__(self, port: int | None = None, bin_path: Path | None = None) -> None:
+    def __init__(self, port: int | None = None, bin_path: Path | None = None, host: str = "127.0.0.1",
+                 client_networks: tuple[str, ...] | list[str] = ()) -> None:
+        """`host`: the one address it listens on; `client_networks`: CIDRs besides loopback that may log in
+        with the password (the node's pod range, for a store in a pod)."""
+        self.host, self.client_networks = host, tuple(client_networks)
         self.bin = bin_path or bin_dir()
         self.port = port or processes.free_port()
         self.password = secrets.token_urlsafe(18)
@@ -76,7 +80,7 @@ class PostgresServer:
 
     @property
     def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"{self.host}:{self.port}"
 
     def url(self, database: str = "postgres", *, password: bool = True) -> str:
         """A SQLAlchemy URL for `database` (psycopg 3 driver); without the password when `password` is False."""
@@ -88,8 +92,8 @@ class PostgresServer:
         if not self._initialised:
             self._initdb()
         command = [*self._prefix, str(self.bin / "postgres"), "-D", str(self.data_dir),
-                   "-h", "127.0.0.1", "-p", str(self.port), "-k", str(self.root),
-                   "-c", "fsync=off", "-c", "max_connections=200", "-c", "listen_addresses=127.0.0.1"]
+                   "-h", self.host, "-p", str(self.port), "-k", str(self.root),
+                   "-c", "fsync=off", "-c", "max_connections=200", "-c", f"listen_addresses={self.host}"]
         self.process = processes.spawn(command, self.log_path, cwd=self.root)
         try:
             processes.wait_for(self._accepts, STARTUP_TIMEOUT_SECONDS, f"PostgreSQL on {self.address}")
@@ -113,6 +117,9 @@ class PostgresServer:
         password_file.unlink()
         if done.returncode != 0:
             raise PostgresError(f"initdb failed ({done.returncode}):\n{done.stdout[-3000:]}")
+        with (self.data_dir / "pg_hba.conf").open("a") as hba:
+            for network in (f"{self.host}/32", *self.client_networks):
+                hba.write(f"host all all {network} scram-sha-256\n")
         self._initialised = True
 
     def _accepts(self) -> bool:
@@ -131,7 +138,7 @@ class PostgresServer:
         """Run one statement as the superuser, outside a transaction (CREATE DATABASE needs that)."""
         import psycopg
 
-        with psycopg.connect(host="127.0.0.1", port=self.port, user=SUPERUSER, password=self.password,
+        with psycopg.connect(host=self.host, port=self.port, user=SUPERUSER, password=self.password,
                              dbname=database, autocommit=True, connect_timeout=2) as connection:
             connection.execute(sql)
 

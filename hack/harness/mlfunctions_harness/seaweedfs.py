@@ -7,7 +7,8 @@ running its master, volume server, filer and S3 gateway on loopback ports, with 
     s3.stop(); s3.start()  # an outage and a recovery, same ports, same data
     s3.stop()
 
-Nothing leaves the machine: every listener binds 127.0.0.1 and the master's anonymous usage report is off.
+Nothing leaves the machine: every listener binds 127.0.0.1 (or the address given: the node suite gives the
+node's, on lo) and the master's anonymous usage report is off.
 """
 
 from __future__ import annotations
@@ -66,12 +67,13 @@ class SeaweedFS:
     access_key: str
     secret_key: str
     timeout: float = 60.0
+    host: str = "127.0.0.1"  # every listener's address (the node's, for pods to reach it)
     process: subprocess.Popen | None = None
     _executable: Path = field(default_factory=binary)
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.ports.s3}"
+        return f"http://{self.host}:{self.ports.s3}"
 
     @property
     def log_path(self) -> Path:
@@ -98,7 +100,7 @@ class SeaweedFS:
         p = self.ports
         command = [
             str(self._executable), "server",
-            "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={data}",
+            f"-ip={self.host}", f"-ip.bind={self.host}", f"-dir={data}",
             # Off: the anonymous usage report (a request to the internet); the URL points home in case.
             "-master.telemetry=false", "-master.telemetry.url=http://127.0.0.1:9/",
             f"-master.port={p.master}", f"-master.port.grpc={p.master_grpc}",
@@ -166,13 +168,15 @@ class SeaweedFS:
                                        + processes.tail(self.log_path)) from None
 
 
-def start(state_dir: Path, timeout: float = 60.0) -> SeaweedFS:
-    """SeaweedFS on free loopback ports with a fresh random access key, its data in `state_dir`."""
+def start(state_dir: Path, timeout: float = 60.0, host: str = "127.0.0.1") -> SeaweedFS:
+    """SeaweedFS on free ports of `host` (loopback unless told) with a fresh random access key, its data in
+    `state_dir`."""
     server = SeaweedFS(
         state_dir=state_dir,
         ports=Ports.free(),
         access_key=f"AKIRIS{secrets.token_hex(7).upper()}",
         secret_key=secrets.token_urlsafe(30),
         timeout=timeout,
+        host=host,
     )
     return server.start()
