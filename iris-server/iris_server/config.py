@@ -42,13 +42,11 @@ class DatabaseSettings(BaseSettings):
                 raise ConfigError("IRIS_DATABASE_PASSWORD_FILE needs IRIS_DATABASE_URL (or _FILE) to go with it")
             return sqlite_url(self.catalog_path)
         try:
-            parsed = with_driver(make_url(url))
+            parsed = with_driver(make_url(url))  # libpq's postgresql://... on psycopg 3
         except ArgumentError as error:
             raise ConfigError(f"IRIS_DATABASE_URL is not a database URL: {error}") from None
         if parsed.get_backend_name() not in ("sqlite", "postgresql"):
             raise ConfigError(f"IRIS_DATABASE_URL: unsupported database {parsed.get_backend_name()!r}")
-        if parsed.drivername == "postgresql":  # libpq's postgresql://...: the driver the store installs (psycopg 3)
-            parsed = parsed.set(drivername="postgresql+psycopg")
         if self.database_password_file is not None:
             password = _read_secret(self.database_password_file, "IRIS_DATABASE_PASSWORD_FILE")
             parsed = parsed.set(password=password)

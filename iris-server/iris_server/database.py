@@ -25,7 +25,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection, create_engine, event, func, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
@@ -42,11 +42,19 @@ def sqlite_url(path: Path | str) -> str:
     return f"sqlite:///{Path(path)}"
 
 
+def with_driver(url: URL) -> URL:
+    """A plain postgresql:// (or postgres://) URL, as PostgreSQL tools and operators write it, on psycopg 3:
+    SQLAlchemy's default driver for it (psycopg2) is not installed."""
+    if url.drivername in ("postgresql", "postgres"):
+        return url.set(drivername="postgresql+psycopg")
+    return url
+
+
 class Database:
     """One per process. `target` is a SQLAlchemy URL, or the path of a SQLite file."""
 
     def __init__(self, target: str | Path, *, pool_size: int = 5, max_overflow: int = 10) -> None:
-        url = make_url(str(target) if "://" in str(target) else sqlite_url(target))
+        url = with_driver(make_url(str(target) if "://" in str(target) else sqlite_url(target)))
         self.dialect = url.get_backend_name()
         if self.dialect == "sqlite":
             self.description = f"SQLite at {url.database}"

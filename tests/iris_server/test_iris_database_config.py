@@ -23,7 +23,7 @@ def test_the_default_is_the_sqlite_file_in_the_data_dir(monkeypatch, tmp_path):
 
 
 def test_the_url_file_wins_and_the_password_file_fills_in_the_password(monkeypatch, tmp_path):
-    (tmp_path / "url").write_text("postgresql+psycopg://iris@db.example:6432/catalog\n")
+    (tmp_path / "url").write_text("postgresql://iris@db.example:6432/catalog\n")  # as the operator mounts it
     (tmp_path / "password").write_text("s3cr:t/@x\n")  # characters a URL must escape
     settings = _settings(
         monkeypatch,
@@ -35,6 +35,7 @@ def test_the_url_file_wins_and_the_password_file_fills_in_the_password(monkeypat
     database = Database(settings.database_target())
     assert database.description == "PostgreSQL at db.example:6432"  # never the password
     assert database.engine.url.password == "s3cr:t/@x" and database.engine.url.username == "iris"
+    assert database.engine.url.drivername == "postgresql+psycopg"  # psycopg 3, the driver the image has
     assert "s3cr" not in database.unavailable_message()
 
 
