@@ -1,7 +1,8 @@
 """Fixtures for iris-server tests: a real `python -m iris_server` on 127.0.0.1 with a temporary data dir, run
 once per storage combination in iris_stores.STORE_BACKENDS (artifacts: the filesystem or a real SeaweedFS S3
-server; catalog: SQLite). Every test that uses `iris` or `iris_factory` runs against each combination. One
-SeaweedFS serves the whole session, started only when a combination needs it.
+server; catalog: SQLite or a real PostgreSQL). Every test that uses `iris` or `iris_factory` runs against each
+combination. One SeaweedFS and one PostgreSQL (catalog_fixtures.py: a database per store) serve the whole
+session, each started only when a combination needs it.
 """
 
 from __future__ import annotations
