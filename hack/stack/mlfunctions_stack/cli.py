@@ -23,6 +23,8 @@ import os
 import sys
 from pathlib import Path
 
+import requests
+from kubernetes.client.rest import ApiException
 from mlfunctions_harness import controlplane, processes, prometheus
 
 from mlfunctions_stack import run
@@ -56,6 +58,11 @@ def main(argv: list[str] | None = None) -> int:
     except (StackError, controlplane.ControlPlaneError, processes.NotHealthy,
             prometheus.PrometheusError) as error:
         print(f"[{options.command}] failed: {error}", file=sys.stderr)
+        return 1
+    except (requests.RequestException, ApiException) as error:  # a component stopped answering mid-start
+        print(f"[{options.command}] failed: {error}; see the logs in {options.state_dir}/ (operator.log, "
+              "model-store/iris-server.log, faas/gateway.log, control-plane/logs/), or start from scratch: "
+              "`make up FRESH=1`", file=sys.stderr)
         return 1
     except KeyboardInterrupt:  # Ctrl-C or `down` while starting: what had started is stopped by now
         print(f"[{options.command}] interrupted: stopped what had started", file=sys.stderr)

@@ -72,5 +72,5 @@ def _owner(port: int) -> str:
     return ""
 
 
-def say(message: str) -> None:
-    print(f"[up {time.strftime('%H:%M:%S')}] {message}", flush=True)
+def say(message: str, command: str = "up") -> None:
+    print(f"[{command} {time.strftime('%H:%M:%S')}] {message}", flush=True)

@@ -167,7 +167,7 @@ def _remove_state(state: Path) -> None:
 
 
 def down(options: argparse.Namespace) -> int:
-    say(run_lock.stop_running(options.state_dir))
+    say(run_lock.stop_running(options.state_dir), "down")
     return 0
 
 

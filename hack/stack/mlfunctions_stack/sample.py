@@ -88,13 +88,14 @@ class SampleModel:
         served = ((newest.get("status") or {}).get("model") or {}).get("version")
         if _answers_sample(answer):
             if reference is None and isinstance(served, int):
-                self.remember(served)  # a store from before this record: the version that answers becomes it
+                self.remember(served)  # none recorded (an older .stack, or an `up` killed before it wrote it)
             return Outcome(answer, [])
         failure = f"{answer.status_code} {answer.text.strip()[:300]}"
         # Without a version of its own to compare with, `up` takes only an answer of the function itself (4xx:
         # the model refuses the input) for the model's fault, not one of the gateway or a timeout.
         model_refused = 400 <= answer.status_code < 500
-        if (served == getattr(reference, "version", None)) or (reference is None and not model_refused):
+        if served is None or served == getattr(reference, "version", None) or (reference is None and
+                                                                                not model_refused):
             which = f"iris v{served}" if served else "iris"
             raise StackError(f"the sample prediction failed on {which} (iris-predict): {failure}; see "
                              f"{self.stack.state_dir}/faas/logs/{newest['metadata']['namespace']}/ and "
