@@ -12,6 +12,7 @@ object store (s3_storage.py), where several replicas share the blobs.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import uuid
 from collections.abc import Iterator
@@ -19,6 +20,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO, Protocol
+
+log = logging.getLogger("iris_server.storage")
 
 
 class TooLarge(Exception):
@@ -100,6 +103,16 @@ class ArtifactBackend(Protocol):
 
     def ping(self) -> None:
         """Raise BackendUnavailable unless the store can take writes now (readiness)."""
+
+
+def delete_unreferenced(backend: ArtifactBackend, key: str) -> None:
+    """Delete a blob the catalog no longer references (pruned, deleted, or never recorded). When the store is
+    unavailable the blob stays, an orphan the sweep collects later (recovery.py): what the catalog decided is
+    already the answer, and an outage must not turn it into an error."""
+    try:
+        backend.delete(key)
+    except BackendUnavailable as error:
+        log.warning("blob left for the orphan sweep", extra={"key": key, "reason": str(error)})
 
 
 class FilesystemBackend:

@@ -25,7 +25,7 @@ from .errors import ApiError
 from .json_limits import too_deep
 from .observability import PRUNED, UPLOAD_BYTES, UPLOADS
 from .records import AddResult, NewVersion
-from .storage import ArtifactBackend, Stager, StagedArtifact, TooLarge
+from .storage import ArtifactBackend, StagedArtifact, Stager, TooLarge, delete_unreferenced
 
 log = logging.getLogger("iris_server.uploads")
 
@@ -164,10 +164,10 @@ class UploadPipeline:
         except (
             BaseException
         ):  # refused in the transaction (no longer allowed, at the cap) or failed: no trace
-            await to_thread.run_sync(self.backend.delete, key)
+            await to_thread.run_sync(delete_unreferenced, self.backend, key)
             raise
         for old in result.pruned:
-            await to_thread.run_sync(self.backend.delete, old.blob_key)
+            await to_thread.run_sync(delete_unreferenced, self.backend, old.blob_key)
         if result.pruned:
             PRUNED.inc(len(result.pruned))
             log.info(
@@ -188,7 +188,7 @@ class UploadPipeline:
             )
         else:  # a concurrent retry of the same upload won the race: keep its version, drop our copy
             UPLOADS.labels("replayed").inc()
-            await to_thread.run_sync(self.backend.delete, key)
+            await to_thread.run_sync(delete_unreferenced, self.backend, key)
         return result
 
     async def _stage(self, body: AsyncIterator[bytes]) -> StagedArtifact:

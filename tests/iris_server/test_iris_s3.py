@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from iris_client import ModelStoreError, Unavailable
+from iris_client import ModelStoreError, NotFound, Unavailable
 from iris_samples import onnx_model
 from iris_server.artifact_config import ArtifactSettings
 from iris_server.catalog import Catalog
@@ -155,6 +155,7 @@ def test_an_outage_is_a_503_naming_the_store_and_readiness_recovers_without_a_re
         client = server.client(retries=0)
         first = client.upload("outage", onnx_model(seed=1800))
         warm = client.download("outage")  # what a predict function holds
+        doomed = client.upload("outage-doomed", onnx_model(seed=1802))
         own.stop()
 
         named = f"the artifact store (S3 at {own.endpoint}, bucket outage) is unavailable"
@@ -171,11 +172,16 @@ def test_an_outage_is_a_503_naming_the_store_and_readiness_recovers_without_a_re
         assert [v.version for v in client.list_versions("outage")] == [first.version]
         assert client.download("outage", etag=warm.etag) is None
         assert list((server.data_dir / "staging").iterdir()) == []  # the failed upload left nothing
+        # A delete is the catalog's decision: done (204), its blob left for the sweep to collect later.
+        client.delete_version("outage-doomed", doomed.version)
+        with pytest.raises(NotFound):
+            client.get_version("outage-doomed", doomed.version)
 
         own.start()  # same ports, same data
         wait_for(lambda: requests.get(f"{server.url}/readyz", timeout=10).status_code == 200, 60, "readiness")
         assert client.download("outage").data == onnx_model(seed=1800)
         assert client.upload("outage", onnx_model(seed=1801)).version == first.version + 1
+        wait_for(lambda: len(server.blob_keys()) == 2, 30, "the deleted version's blob to be swept")
     finally:
         own.stop()
 

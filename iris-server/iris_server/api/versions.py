@@ -19,6 +19,7 @@ from ..names import parse_version_ref
 from ..observability import DOWNLOAD_BYTES, NOT_MODIFIED
 from ..records import Conflict, Missing
 from ..schemas import VersionList, VersionOut
+from ..storage import delete_unreferenced
 from ..tokens import Right
 from ..uploads import UploadRequest, parse_metadata, preflight
 from .params import Caller, ModelName, VersionRefParam, errors, not_found, store_of
@@ -179,7 +180,7 @@ def delete_version(
         raise not_found(error) from error
     except Conflict as error:
         raise ApiError(409, str(error)) from error
-    store.backend.delete(record.blob_key)
+    delete_unreferenced(store.backend, record.blob_key)  # the version is gone from the catalog either way
     log.info("version deleted", extra={"model": model, "version": version, "by": caller.id})
     return Response(status_code=204)
 
