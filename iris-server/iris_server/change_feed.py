@@ -1,10 +1,11 @@
 """Following the change log (change_log.py): what GET /v1/changes (api/changes.py) waits on, and which changes a
 caller may see.
 
-A waiting request wakes when this process logs a change (the catalog calls ChangeSignal.notify after the commit)
-and, in any case, every POLL_SECONDS, when it reads the log again: writes made by other uvicorn workers, or by
-other replicas on a shared database, have no way to wake it, and one indexed read of the log's counter row and
-of the rows after the cursor costs microseconds. There is no per-model polling: one read serves every model.
+A waiting request wakes when this process logs a change (the catalog calls ChangeSignal.notify after the commit),
+and when the log's newest number moves, which one poller per process reads every POLL_SECONDS while anyone waits
+(one read of the counter row by its primary key): writes made by other uvicorn workers, or by other replicas on
+a shared database, have no other way to wake it. No per-model and no per-request polling: one read per process
+serves every waiting request, however many (each then reads only its own page when woken).
 
 Who sees what: a change is shown to the caller only when it may read the model now (its token's globs and rights,
 and for a namespaced token the model's owner and grants, as every read is authorized). The admin sees every
@@ -15,13 +16,16 @@ not read: it can tell that something changed elsewhere, never what or where.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from . import tenancy
 from .ownership import Ownership
 from .records import Change
 from .tokens import Principal, Right
+
+log = logging.getLogger("iris_server")
 
 POLL_SECONDS = 0.25  # how late a change made by another process may be noticed, at most
 
@@ -35,6 +39,8 @@ class ChangeSignal:
         self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
         self.draining = False
         self.waiting = 0  # requests waiting now (api/changes.py bounds them)
+        self.latest_seen = 0  # the newest sequence number the poller has read
+        self._poller: asyncio.Task | None = None
 
     def notify(self) -> None:
         """From any thread: wake every waiter."""
@@ -47,18 +53,37 @@ class ChangeSignal:
         self.draining = True
         self.notify()
 
-    async def wait(self, seconds: float) -> None:
-        """Until notified or `seconds` have passed, whichever comes first."""
+    async def wait(self, seconds: float, known: int, read_latest: Callable[[], int]) -> None:
+        """Until the log may have moved past `known` (what the caller's last read saw), or `seconds` have passed.
+        `read_latest` is what the poller reads (the newest sequence number), started here if it is not running."""
         entry = (asyncio.get_running_loop(), asyncio.Event())
         with self._lock:
             self._waiters.add(entry)
         try:
+            if self._poller is None or self._poller.done():
+                self._poller = asyncio.create_task(self._poll(read_latest), name="change-log-poller")
+            if self.latest_seen > known:
+                return  # the poller read a newer number after the caller's read: nothing will wake it for that
             await asyncio.wait_for(entry[1].wait(), timeout=seconds)
         except TimeoutError:
             pass
         finally:
             with self._lock:
                 self._waiters.discard(entry)
+
+    async def _poll(self, read_latest: Callable[[], int]) -> None:
+        """While anyone waits: read the log's newest number, and wake every waiter when it moved (up, or down: a
+        store restored from a backup answers the waiters 410)."""
+        while self._waiters:
+            try:
+                latest = read_latest()
+            except Exception as error:  # noqa: BLE001 - the database down: waiters answer at their timeout
+                log.warning("change log unreadable", extra={"error": str(error)})
+            else:
+                if latest != self.latest_seen:
+                    self.latest_seen = latest
+                    self.notify()
+            await asyncio.sleep(POLL_SECONDS)
 
 
 # One per process: the catalog of every app in it notifies it, and http_protocol drains it when uvicorn stops.

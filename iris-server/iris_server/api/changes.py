@@ -81,7 +81,7 @@ async def changes(
             remaining = deadline - loop.time()
             if remaining <= 0 or signal.draining:
                 return {"changes": [], "cursor": cursor, "more": False}
-            await signal.wait(min(change_feed.POLL_SECONDS, remaining))
+            await signal.wait(remaining, page.latest, catalog.latest_change)
     finally:
         signal.waiting -= 1
         CHANGE_WAITERS.set(signal.waiting)
