@@ -73,6 +73,18 @@ def login(**_) -> kopf.ConnectionInfo:
     return connection_info()
 
 
+class NoDiffBase(kopf.DiffBaseStorage):
+    """No last-handled spec: the operator has no create/update handlers (its loops read the live spec), and kopf
+    would otherwise write one into an annotation of every new object (a PATCH, and one more watch event to
+    process, per MLFunction). Without it every event is a "creation" with no handler to call: nothing is done."""
+
+    def fetch(self, *, body: kopf.Body) -> None:
+        return None
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        return None
+
+
 def _runtime(memo: kopf.Memo) -> Runtime:
     return memo["runtime"]
 
@@ -81,7 +93,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_) -> None
     config: OperatorConfig = memo["config"]
     settings.persistence.finalizer = FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = NoDiffBase()
     settings.posting.level = logging.WARNING  # our own Events say what happened; kopf's say what failed
     settings.posting.reporting_component = MANAGED_BY
     settings.peering.standalone = True  # one replica: no peering objects, no RBAC for them

@@ -75,7 +75,10 @@ def dependency_tree(tmp_path_factory) -> set[str]:
 
 
 def test_operator_dependency_tree_has_no_ml_stack(dependency_tree):
-    assert {"kopf", "kubernetes", "pydantic", "httpx", "mlfunctions-operator"} <= dependency_tree
+    assert {"kopf", "pydantic", "httpx", "mlfunctions-operator"} <= dependency_tree
+    # No Kubernetes client either: the operator speaks the API's JSON itself (kube_connection.py); the client's
+    # generated models cost ~60 MB of memory at import.
+    assert "kubernetes" not in dependency_tree and "kubernetes-asyncio" not in dependency_tree
     assert dependency_tree & FORBIDDEN == set()
 
 
