@@ -1,26 +1,33 @@
-"""Benchmark of the operator on the local control plane (real etcd + kube-apiserver), the operator running as its
+"""Benchmark of the operator on a local control plane (real etcd + kube-apiserver), the operator running as its
 own ServiceAccount under the chart's RBAC, a real iris-server as the model store (every MLFunction gets a token).
 
-Measures:
-  - create -> all children present and status posted, one MLFunction at a time: p50/p99 over 100;
+Measures, for the operator as it is and, in the same run, for the commit before the lighter operator (issue #17.3,
+checked out with `git worktree` under /tmp; the whole phase runs from that tree: its operator, chart RBAC, CRDs,
+harness and iris-server):
+  - create -> all children present and status posted, one MLFunction at a time: p50/p99 over 100, and the API
+    requests the operator made per MLFunction on that path;
   - 1,000 MLFunctions created at once: time until every one has its status posted;
-  - the operator's peak resident memory (VmHWM) with those 1,000 (and 100) MLFunctions.
-Baseline, same run: the same writes an MLFunction costs (ServiceAccount, Role, RoleBinding, Secret, Function,
-status patch) done directly by an admin client, one after another, no operator in between.
+  - the operator's peak resident memory (VmHWM) with those 1,000 (and the 100) MLFunctions;
+  - at rest (every MLFunction reconciled, the default 60 s resync): the operator's API requests per minute, by
+    verb and resource, against the number of MLFunctions.
+Requests are counted from the API server's audit log (a policy that records only the operator's ServiceAccount).
+Anchor, same phase: the writes an MLFunction cost before #17.3 (ServiceAccount, Role, RoleBinding, Secret,
+Function, status patch) done directly by an admin client, one after another, no operator in between.
 
 The API server spends a fixed ~100 ms on the privilege-escalation check of every Role and RoleBinding that a
-non-admin creates (measured: ~5 ms as admin, ~100 ms as the operator's ServiceAccount, ~5 ms once that account may
-`escalate` and `bind` roles), and a function's RoleBinding must wait for its Role. So the latency is measured twice:
-under the chart's least-privilege RBAC, and again after granting the operator `escalate` and `bind` on roles in the
-function namespace, which shows what the operator itself costs.
+non-admin creates, and a function's RoleBinding must wait for its Role; the operator before #17.3 made both for
+every MLFunction. So the latency is measured again after granting the operator `escalate` and `bind` on roles in
+the function namespace, which shows what that check cost (the lighter operator creates no Role: no difference).
 
-    .venv/bin/python bench/bench_operator.py          # about two minutes; JSON to bench/results/operator.json
+    .venv/bin/python bench/bench_operator.py                       # ~12 minutes; JSON to bench/results/operator.json
+    .venv/bin/python bench/bench_operator.py --baseline-commit none # the current tree only
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import subprocess
@@ -28,23 +35,36 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 
 import urllib3
 import yaml
-from mlfunctions_operator.naming import FunctionNames
-from mlfunctions_harness.model_store import start_iris_server, stop_iris_server
 from kubernetes import client, watch
-from mlfunctions_harness import controlplane, crds
-from mlfunctions_harness.operator_process import OperatorProcess, install_operator_identity
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "operator.json"
 GROUP, VERSION = "mlfunctions.dev", "v1alpha1"
 OPERATOR_NS, FUNCTION_NS, STORE = "mlfunctions-system", "openfaas-fn", "bench"
 ADMIN_TOKEN = "bench-operator-admin-token-0123456789"
-TARGETS = {"latency_p50_ms": 100, "reconcile_1000_s": 60, "peak_rss_mb": 150}
+# Issue #17.3, on this machine, under least privilege.
+TARGETS = {"latency_p50_ms": 100, "reconcile_1000_s": 15, "peak_rss_mb": 120, "rest_calls_per_resync_per_object": 1}
+# The last commit before the lighter operator (#17.3): the baseline phase runs from it.
+BASELINE_COMMIT = "9a1a541ee1e3"
+RESYNC_SECONDS = 60  # the operator's default: the at-rest phase measures what a real installation does
+AUDIT_POLICY = f"""\
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived"]
+rules:
+  - level: Metadata
+    userGroups: ["system:serviceaccounts:{OPERATOR_NS}"]
+  - level: None
+"""
+# Packages a phase imports from its tree (PYTHONPATH wins over the editable installs of the working tree).
+PACKAGE_DIRS = ("operator", "iris-server", "iris-server/client", "hack/harness")
 
 
 def grant_escalate_and_bind(cluster, identity) -> None:
@@ -73,7 +93,8 @@ def sequential_latencies(api: client.ApiClient, namespace: str, count: int, oper
         began = time.monotonic()
         custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "mlfunctions", mlfunction(name))
         if not watcher.wait_for({name}, timeout=30):
-            raise RuntimeError(f"{name}: no status after 30s\n{operator.log_tail()}")
+            status = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, "mlfunctions", name).get("status")
+            raise RuntimeError(f"{name}: no status after 30s (status: {status})\n{operator.log_tail()}")
         latencies.append(watcher.posted[name] - began)
     watcher.stop()
     assert all(children_present(api, namespace, f"seq-{i}") for i in range(0, count, 10))
@@ -138,22 +159,22 @@ def mlfunction(name: str) -> dict:
 
 
 def children_present(api: client.ApiClient, namespace: str, name: str) -> bool:
+    from mlfunctions_operator.naming import FunctionNames  # the phase's own tree
+
     names = FunctionNames.for_mlfunction(namespace, name)
-    core, rbac = client.CoreV1Api(api), client.RbacAuthorizationV1Api(api)
-    custom = client.CustomObjectsApi(api)
-    try:
+    core, custom = client.CoreV1Api(api), client.CustomObjectsApi(api)
+    try:  # what every version of the operator makes (the one before #17.3 also made a Role and a RoleBinding)
         custom.get_namespaced_custom_object("openfaas.com", "v1", FUNCTION_NS, "functions", names.function)
         core.read_namespaced_secret(names.credential_secret, FUNCTION_NS)
         core.read_namespaced_service_account(names.service_account, FUNCTION_NS)
-        rbac.read_namespaced_role(names.role, FUNCTION_NS)
-        rbac.read_namespaced_role_binding(names.role_binding, FUNCTION_NS)
     except client.ApiException:
         return False
     return True
 
 
 def baseline_writes(api: client.ApiClient, namespace: str, count: int) -> list[float]:
-    """The same six writes per object, straight to the API server (server-side apply), one after another."""
+    """The six writes per object of the operator before #17.3, straight to the API server (server-side apply), one
+    after another."""
     custom, core = client.CustomObjectsApi(api), client.CoreV1Api(api)
     rbac = client.RbacAuthorizationV1Api(api)
     labels = {"bench": "baseline"}
@@ -192,106 +213,219 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / __import__("os").sysconf("SC_CLK_TCK")
 
 
-def peak_rss_mb(pid: int) -> float:
+def peak_rss_mb(pid: int, field: str = "VmHWM") -> float:
+    """The process's peak resident memory (VmHWM), or with field="VmRSS" its resident memory now."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM")
+    raise RuntimeError(f"no {field}")
 
 
-def run(sequential: int, burst: int) -> dict:
-    with controlplane.from_environment() as cluster, tempfile.TemporaryDirectory() as tmp:
-        api = cluster.api_client()
-        crds.install(api, [REPO / "crds", REPO / "hack" / "crds" / "openfaas.com_functions.yaml"])
-        identity = install_operator_identity(cluster, OPERATOR_NS, FUNCTION_NS)
-        url, iris = start_iris_server(Path(tmp) / "store", admin_token=ADMIN_TOKEN)
-        core, custom = client.CoreV1Api(api), client.CustomObjectsApi(api)
-        core.create_namespaced_secret(OPERATOR_NS, {"metadata": {"name": "bench-admin"},
-                                                    "stringData": {"admin-token": ADMIN_TOKEN}})
-        custom.create_namespaced_custom_object(GROUP, VERSION, OPERATOR_NS, "modelstores", {
-            "apiVersion": f"{GROUP}/{VERSION}", "kind": "ModelStore", "metadata": {"name": STORE},
-            "spec": {"external": {"url": url, "adminTokenSecretRef": {"name": "bench-admin"}}}})
-        for ns in ("bench-seq", "bench-burst", "bench-baseline", "bench-seq-escalate"):
-            core.create_namespace({"metadata": {"name": ns}})
-        operator = OperatorProcess(cluster, identity, log_path=Path(tmp) / "operator.log",
-                                   env={"MLFUNCTIONS_RESYNC_SECONDS": "600", "MLFUNCTIONS_LOG_LEVEL": "WARNING",
-                                        "MLFUNCTIONS_CREATE_DEFAULT_MODEL_STORE": "false"})
-        try:
-            operator.start()
-            baseline = baseline_writes(api, "bench-baseline", sequential)
+def start_profiler(pid: int) -> subprocess.Popen | None:
+    """$BENCH_PROFILE=<file>: py-spy samples the operator during the burst (collapsed stacks, for flame graphs)."""
+    if not os.environ.get("BENCH_PROFILE"):
+        return None
+    return subprocess.Popen([os.environ.get("PY_SPY", "py-spy"), "record", "--pid", str(pid), "--rate", "200",
+                             "--format", "raw", "--output", os.environ["BENCH_PROFILE"]],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
-            latencies = sequential_latencies(api, "bench-seq", sequential, operator)
-            rss_after_sequential = peak_rss_mb(operator.pid)
 
-            watcher = StatusWatcher(api, "bench-burst")
-            names = [f"burst-{i}" for i in range(burst)]
-            servers = {name: pid for name, pid in cluster.processes().items() if name in ("kube-apiserver", "etcd")}
-            cpu_before = {"operator": cpu_seconds(operator.pid), "iris-server": cpu_seconds(iris.pid),
-                          **{name: cpu_seconds(pid) for name, pid in servers.items()}}
-            began = time.monotonic()
-            with ThreadPoolExecutor(16) as pool:
-                list(pool.map(lambda n: custom.create_namespaced_custom_object(GROUP, VERSION, "bench-burst",
-                                                                               "mlfunctions", mlfunction(n)), names))
-            created = time.monotonic() - began
-            if not watcher.wait_for(set(names), timeout=300):
-                missing = len(set(names) - watcher.posted.keys())
-                raise RuntimeError(f"{missing} of {burst} without status after 300s\n{operator.log_tail()}")
-            reconciled = max(watcher.posted.values()) - began
-            cpu = {"operator": cpu_seconds(operator.pid) - cpu_before["operator"],
-                   "iris-server": cpu_seconds(iris.pid) - cpu_before["iris-server"],
-                   **{name: cpu_seconds(pid) - cpu_before[name] for name, pid in servers.items()}}
-            watcher.stop()
-            assert all(children_present(api, "bench-burst", n) for n in names[::50])
-            rss = peak_rss_mb(operator.pid)
-            grant_escalate_and_bind(cluster, identity)
-            time.sleep(1)  # RBAC caches catch up
-            escalate_latencies = sequential_latencies(api, "bench-seq-escalate", sequential, operator)
-        finally:
-            operator.stop()
-            stop_iris_server(iris)
-        version = cluster.version
+def stop_profiler(profiler: subprocess.Popen | None) -> None:
+    if profiler is not None:
+        profiler.send_signal(__import__("signal").SIGINT)  # py-spy writes its output on SIGINT
+        profiler.wait(timeout=60)
+
+
+def run_phase(tree: Path, sequential: int, burst: int, rest_seconds: float) -> dict:
+    """One operator (the one in `tree`) through every measurement, on a control plane of its own."""
+    from mlfunctions_harness import crds
+    from mlfunctions_harness.controlplane import LocalControlPlane
+    from mlfunctions_harness.model_store import start_iris_server, stop_iris_server
+    from mlfunctions_harness.operator_process import OperatorProcess, install_operator_identity
+    from operator_audit import requests_between
+
+    with tempfile.TemporaryDirectory() as tmp:
+        policy = Path(tmp) / "audit-policy.yaml"
+        policy.write_text(AUDIT_POLICY)
+        with LocalControlPlane(workdir=Path(tmp) / "cp", audit_policy=policy) as cluster:
+            api = cluster.api_client()
+            crds.install(api, [tree / "crds", tree / "hack" / "crds" / "openfaas.com_functions.yaml"])
+            identity = install_operator_identity(cluster, OPERATOR_NS, FUNCTION_NS)
+            url, iris = start_iris_server(Path(tmp) / "store", admin_token=ADMIN_TOKEN)
+            core, custom = client.CoreV1Api(api), client.CustomObjectsApi(api)
+            core.create_namespaced_secret(OPERATOR_NS, {"metadata": {"name": "bench-admin"},
+                                                        "stringData": {"admin-token": ADMIN_TOKEN}})
+            custom.create_namespaced_custom_object(GROUP, VERSION, OPERATOR_NS, "modelstores", {
+                "apiVersion": f"{GROUP}/{VERSION}", "kind": "ModelStore", "metadata": {"name": STORE},
+                "spec": {"external": {"url": url, "adminTokenSecretRef": {"name": "bench-admin"}}, "namespaces": ["*"]}})
+            for ns in ("bench-seq", "bench-burst", "bench-baseline", "bench-seq-escalate"):
+                core.create_namespace({"metadata": {"name": ns}})
+            operator = OperatorProcess(cluster, identity, log_path=Path(tmp) / "operator.log", env={
+                "MLFUNCTIONS_RESYNC_SECONDS": str(RESYNC_SECONDS), "MLFUNCTIONS_LOG_LEVEL": "WARNING",
+                "MLFUNCTIONS_CREATE_DEFAULT_MODEL_STORE": "false"})
+            audit = cluster.audit_log
+            try:
+                operator.start()
+                baseline = baseline_writes(api, "bench-baseline", sequential)
+                time.sleep(5)  # kopf's bookkeeping of those MLFunctions (finalizer, annotations) is not counted below
+
+                began_sequential = datetime.now().astimezone()
+                latencies = sequential_latencies(api, "bench-seq", sequential, operator)
+                create_requests = requests_between(audit, began_sequential, datetime.now().astimezone())
+                rss_after_sequential = peak_rss_mb(operator.pid)
+
+                watcher = StatusWatcher(api, "bench-burst")
+                names = [f"burst-{i}" for i in range(burst)]
+                servers = {name: pid for name, pid in cluster.processes().items()
+                           if name in ("kube-apiserver", "etcd")}
+                pids = {"operator": operator.pid, "iris-server": iris.pid, **servers}
+                cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+                profiler = start_profiler(operator.pid)
+                began = time.monotonic()
+                with ThreadPoolExecutor(16) as pool:
+                    list(pool.map(lambda n: custom.create_namespaced_custom_object(
+                        GROUP, VERSION, "bench-burst", "mlfunctions", mlfunction(n)), names))
+                created = time.monotonic() - began
+                if not watcher.wait_for(set(names), timeout=300):
+                    missing = len(set(names) - watcher.posted.keys())
+                    raise RuntimeError(f"{missing} of {burst} without status after 300s\n{operator.log_tail()}")
+                reconciled = max(watcher.posted.values()) - began
+                stop_profiler(profiler)
+                cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in pids.items()}
+                watcher.stop()
+                assert all(children_present(api, "bench-burst", n) for n in names[::50])
+                rss = peak_rss_mb(operator.pid)
+
+                # At rest: nothing changes; every object resyncs once per RESYNC_SECONDS (±10 %).
+                time.sleep(10)  # the burst's last writes and their watch events settle
+                rest_from = datetime.now().astimezone()
+                time.sleep(rest_seconds)
+                rest = requests_between(audit, rest_from, datetime.now().astimezone())
+                objects = len(custom.list_cluster_custom_object(GROUP, VERSION, "mlfunctions")["items"])
+                rss_at_rest, resident_at_rest = peak_rss_mb(operator.pid), peak_rss_mb(operator.pid, "VmRSS")
+
+                grant_escalate_and_bind(cluster, identity)
+                time.sleep(1)  # RBAC caches catch up
+                escalate_latencies = sequential_latencies(api, "bench-seq-escalate", sequential, operator)
+            finally:
+                operator.stop()
+                stop_iris_server(iris)
+            version = cluster.version
     p50, p99 = percentile(latencies, 0.5) * 1000, percentile(latencies, 0.99) * 1000
     base_p50 = percentile(baseline, 0.5) * 1000
+    per_minute = sum(rest.values()) * 60 / rest_seconds
+    per_resync = per_minute * RESYNC_SECONDS / 60
     return {
-        "benchmark": "operator",
-        "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version(),
-                    "kubernetes": version},
+        "kubernetes": version,
         "create_to_status": {"count": sequential, "p50_ms": round(p50, 1), "p99_ms": round(p99, 1),
-                             "median_ms": round(statistics.median(latencies) * 1000, 1)},
+                             "median_ms": round(statistics.median(latencies) * 1000, 1),
+                             "operator_requests_per_mlfunction": round(sum(create_requests.values()) / sequential,
+                                                                       2),
+                             "operator_requests_by_kind": _per(create_requests, sequential)},
         "create_to_status_with_escalate_and_bind": {
             "count": sequential, "p50_ms": round(percentile(escalate_latencies, 0.5) * 1000, 1),
             "p99_ms": round(percentile(escalate_latencies, 0.99) * 1000, 1)},
-        "baseline_direct_writes": {"count": sequential, "p50_ms": round(base_p50, 1),
-                                   "p99_ms": round(percentile(baseline, 0.99) * 1000, 1)},
-        "operator_over_baseline_p50": round(p50 / base_p50, 2),
+        "anchor_direct_writes": {"count": sequential, "p50_ms": round(base_p50, 1),
+                                 "p99_ms": round(percentile(baseline, 0.99) * 1000, 1)},
+        "operator_over_anchor_p50": round(p50 / base_p50, 2),
         "burst": {"count": burst, "create_seconds": round(created, 2), "all_reconciled_seconds": round(reconciled, 2),
                   "per_second": round(burst / reconciled, 1),
                   "cpu_ms_per_mlfunction": {name: round(seconds * 1000 / burst, 1) for name, seconds in cpu.items()},
-                  "machine_load_average": round(__import__("os").getloadavg()[0], 1)},
-        "peak_rss_mb": {"after_sequential": round(rss_after_sequential, 1), "after_burst": round(rss, 1)},
-        "targets": TARGETS,
-        "targets_met": {"latency_p50_ms": p50 <= TARGETS["latency_p50_ms"],
-                        "reconcile_1000_s": reconciled <= TARGETS["reconcile_1000_s"],
-                        "peak_rss_mb": rss <= TARGETS["peak_rss_mb"]},
+                  "machine_load_average": round(os.getloadavg()[0], 1)},
+        "peak_rss_mb": {"after_sequential": round(rss_after_sequential, 1), "after_burst": round(rss, 1),
+                        "after_rest": round(rss_at_rest, 1)},
+        "resident_mb_at_rest": round(resident_at_rest, 1),
+        "at_rest": {"mlfunctions": objects, "resync_seconds": RESYNC_SECONDS, "window_seconds": rest_seconds,
+                    "requests_per_minute": round(per_minute, 1),
+                    "requests_per_resync_per_mlfunction": round(per_resync / objects, 3),
+                    "by_kind_per_minute": {kind: round(n * 60 / rest_seconds, 1)
+                                           for kind, n in sorted(rest.items(), key=lambda kv: -kv[1])}},
     }
+
+
+def _per(counts: Counter, count: int) -> dict[str, float]:
+    return {kind: round(n / count, 2) for kind, n in sorted(counts.items(), key=lambda kv: -kv[1])}
+
+
+def targets_met(phase: dict) -> dict[str, bool]:
+    return {"latency_p50_ms": phase["create_to_status"]["p50_ms"] <= TARGETS["latency_p50_ms"],
+            "reconcile_1000_s": phase["burst"]["all_reconciled_seconds"] <= TARGETS["reconcile_1000_s"],
+            "peak_rss_mb": max(phase["peak_rss_mb"].values()) <= TARGETS["peak_rss_mb"],
+            "rest_calls_per_resync_per_object": phase["at_rest"]["requests_per_resync_per_mlfunction"]
+            <= TARGETS["rest_calls_per_resync_per_object"]}
+
+
+def worktree(commit: str) -> Path:
+    """A checkout of `commit` under /tmp (made once, reused)."""
+    sha = subprocess.run(["git", "-C", str(REPO), "rev-parse", commit], check=True, capture_output=True,
+                         text=True).stdout.strip()
+    path = Path(tempfile.gettempdir()) / f"mlfunctions-bench-{sha[:12]}"
+    if not (path / "operator").is_dir():
+        subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", "--force", str(path), sha],
+                       check=True, capture_output=True)
+    return path
+
+
+def phase_in_subprocess(tree: Path, args: argparse.Namespace) -> dict:
+    """Run one phase in a Python whose packages come from `tree`, so nothing of the other tree is imported."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(Path(__file__).parent), *(str(tree / d) for d in PACKAGE_DIRS)])}
+    completed = subprocess.run(
+        [sys.executable, __file__, "--phase", str(tree), "--sequential", str(args.sequential), "--burst",
+         str(args.burst), "--rest-seconds", str(args.rest_seconds)], env=env, stdout=subprocess.PIPE, text=True,
+        check=False)
+    if completed.returncode != 0:
+        raise RuntimeError(f"the phase in {tree} failed (exit {completed.returncode})")
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def git_describe(tree: Path) -> str:
+    return subprocess.run(["git", "-C", str(tree), "log", "-1", "--format=%h %s"], check=True, capture_output=True,
+                          text=True).stdout.strip()
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sequential", type=int, default=100)
     parser.add_argument("--burst", type=int, default=1000)
+    parser.add_argument("--rest-seconds", type=float, default=120.0, help="the at-rest window (two resyncs)")
+    parser.add_argument("--baseline-commit", default=BASELINE_COMMIT, help="'none': no baseline phase")
+    parser.add_argument("--tree", default="HEAD", help="the commit measured as 'after' ('.': the working tree)")
+    parser.add_argument("--phase", help=argparse.SUPPRESS)  # internal: run one phase from this tree, print JSON
     args = parser.parse_args()
-    result = run(args.sequential, args.burst)
+    if args.phase:
+        print(json.dumps(run_phase(Path(args.phase), args.sequential, args.burst, args.rest_seconds)))
+        return 0
+    after_tree = REPO if args.tree == "." else worktree(args.tree)
+    phases = {}
+    if args.baseline_commit != "none":
+        phases["before"] = {"tree": str(worktree(args.baseline_commit))}
+    phases["after"] = {"tree": str(after_tree)}
+    for name, phase in phases.items():  # one after the other: they would share the machine's two cores
+        tree = Path(phase["tree"])
+        phase.update(commit=git_describe(tree), **phase_in_subprocess(tree, args))
+        phase["targets_met"] = targets_met(phase)
+    result = {
+        "benchmark": "operator",
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "how": "both phases in one run of bench/bench_operator.py, one after the other, each on a control plane "
+               "of its own; 'before' runs the commit before the lighter operator (#17.3) from a git worktree "
+               "under /tmp. API requests are counted from the API server's audit log (the operator's "
+               "ServiceAccount only). Medians; the machine is shared, see machine_load_average.",
+        "targets": TARGETS,
+        **phases,
+    }
     text = json.dumps(result, indent=2)
     print(text)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(text + "\n")
-    c, b = result["create_to_status"], result["burst"]
-    e = result["create_to_status_with_escalate_and_bind"]
-    print(f"operator: create->status p50 {c['p50_ms']} ms / p99 {c['p99_ms']} ms (with escalate+bind p50 "
-          f"{e['p50_ms']} ms; direct writes p50 {result['baseline_direct_writes']['p50_ms']} ms); "
-          f"{b['count']} at once reconciled in "
-          f"{b['all_reconciled_seconds']} s; peak RSS {result['peak_rss_mb']['after_burst']} MB")
+    for name, phase in phases.items():
+        c, b, r = phase["create_to_status"], phase["burst"], phase["at_rest"]
+        print(f"operator {name} ({phase['commit'][:7]}): create->status p50 {c['p50_ms']} ms "
+              f"({c['operator_requests_per_mlfunction']} requests), with escalate+bind p50 "
+              f"{phase['create_to_status_with_escalate_and_bind']['p50_ms']} ms; {b['count']} at once in "
+              f"{b['all_reconciled_seconds']} s; peak RSS {max(phase['peak_rss_mb'].values())} MB; at rest "
+              f"{r['requests_per_minute']} requests/min for {r['mlfunctions']} MLFunctions")
     return 0
 
 
