@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy import Connection, delete, distinct, exists, func, select, update
+from sqlalchemy import Connection, delete, distinct, exists, false, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from . import change_log, retention
@@ -50,6 +50,10 @@ from .records import (
     now,
 )
 from .schema_upgrade import upgrade
+
+# Version numbers are counted up from 1, so none beyond the columns' range (PostgreSQL's INTEGER) can exist: a
+# caller naming one is told it does not exist, without asking the database (which would refuse the parameter).
+MAX_VERSION = 2**31 - 1
 
 # Runs inside the write transaction that adds a version, before the row is written; raises to refuse it.
 WriteGuard = Callable[[Connection], None]
@@ -151,7 +155,9 @@ class Catalog:
 
     def resolve(self, model: str, ref: VersionRef) -> VersionRecord:
         query = select(*VERSION_COLUMNS).where(versions.c.model == model)
-        if ref.number is not None:
+        if ref.number is not None and ref.number > MAX_VERSION:
+            query = query.where(false())
+        elif ref.number is not None:
             query = query.where(versions.c.version == ref.number)
         elif ref.alias is not None:
             query = query.join(
@@ -175,6 +181,8 @@ class Catalog:
         return [version_from_row(row) for row in rows]
 
     def delete_version(self, model: str, version: int) -> VersionRecord:
+        if version > MAX_VERSION:
+            raise Missing(f"model {model!r} has no version {version}")
         with self.write(model) as db:
             row = db.execute(
                 select(*VERSION_COLUMNS).where(versions.c.model == model, versions.c.version == version)
@@ -254,6 +262,8 @@ class Catalog:
         return self.get_model(model).aliases
 
     def set_alias(self, model: str, alias: str, version: int) -> None:
+        if version > MAX_VERSION:
+            raise Missing(f"model {model!r} has no version {version}")
         with self.write(model) as db:
             found = db.execute(
                 select(versions.c.version).where(versions.c.model == model, versions.c.version == version)

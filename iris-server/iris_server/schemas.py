@@ -101,7 +101,8 @@ class TokenIn(BaseModel):
         max_length=len(RIGHTS),
         description="read; write (upload versions); delete (delete versions); alias (create, move, delete)",
     )
-    description: str = Field(default="", max_length=200)
+    # No NUL: PostgreSQL text cannot hold it (a catalog there would fail the insert; SQLite's would not).
+    description: str = Field(default="", max_length=200, pattern=r"^[^\x00]*$")
     metadata: dict[MetadataKey, MetadataValue] = Field(
         default_factory=dict, max_length=16, description="recorded in written_by of the versions it uploads"
     )

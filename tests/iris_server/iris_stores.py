@@ -123,6 +123,15 @@ class IrisServer:
     def log_path(self) -> Path:
         return self.data_dir.parent / f"{self.data_dir.name}.log"
 
+    @property
+    def catalog_target(self) -> str | Path:
+        """What Catalog() takes to open this store's catalog from the test process: its PostgreSQL database's
+        URL, or its SQLite file."""
+        if self.backends.catalog == "postgresql":
+            assert self.postgres is not None
+            return self.postgres.url_for(self.data_dir)
+        return self.data_dir / "catalog.sqlite3"
+
     def blob_keys(self) -> list[str]:
         """Every artifact blob the store keeps, in whichever backend it runs on."""
         if self.backends.artifacts == "s3":

@@ -89,6 +89,19 @@ def test_processes_get_distinct_versions(catalog_target):
     assert sorted(numbers) == list(range(1, 61))
 
 
+def test_numbers_beyond_any_allocated_are_missing_not_errors(catalog):
+    """PostgreSQL's INTEGER ends at 2**31 - 1: a larger number names no version, it is not a bad query."""
+    catalog.add_version(_new())
+    huge = 167_718_536_512
+    for attempt in (
+        lambda: catalog.resolve("iris", parse_version_ref(str(huge))),
+        lambda: catalog.delete_version("iris", huge),
+        lambda: catalog.set_alias("iris", "production", huge),
+    ):
+        with pytest.raises(Missing, match=f"no version {huge}"):
+            attempt()
+
+
 def test_aliases_move_and_protect_their_target(catalog):
     for i in range(3):
         catalog.add_version(_new(n=i))

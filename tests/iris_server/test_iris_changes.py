@@ -117,7 +117,7 @@ def test_another_process_writing_the_catalog_wakes_a_waiting_poll(iris):
     admin = iris.admin
     admin.upload("feed-other", onnx_model(seed=6))
     cursor = admin.changes().cursor
-    catalog = Catalog(iris.data_dir / "catalog.sqlite3")  # in this test's process
+    catalog = Catalog(iris.catalog_target)  # in this test's process
     with ThreadPoolExecutor(1) as pool:
         waiting = pool.submit(_timed_poll, admin, cursor, 30)
         catalog.set_alias("feed-other", "canary", 1)
