@@ -12,9 +12,11 @@ from pydantic import ValidationError
 from .artifact_config import ArtifactConfigError
 from .catalog import Catalog
 from .config import ConfigError, Settings
+from .database import UNAVAILABLE, Database
 from .http_protocol import ConnectionLimits, GuardedH11Protocol
 from .observability import configure_logging
 from .recovery import recover
+from .schema_upgrade import SchemaTooNew
 from .storage import BackendUnavailable
 
 log = logging.getLogger("iris_server")
@@ -35,11 +37,22 @@ def main() -> int:
     except ArtifactConfigError as error:
         print(f"iris-server: invalid configuration: {error}", file=sys.stderr)
         return 2
+    try:
+        catalog = Catalog(settings.database_target(), pool_size=1, max_overflow=0)  # migrates the schema
+    except SchemaTooNew as error:
+        print(f"iris-server: {error}", file=sys.stderr)
+        return 2
+    except UNAVAILABLE as error:
+        # Nothing may be served before the schema is known to be current: exit non-zero, and the kubelet's
+        # restart (with its back-off) tries again; a database lost later is survived without a restart.
+        database = Database(settings.database_target())
+        print(f"iris-server: cannot start: {database.unavailable_message(error)}", file=sys.stderr)
+        return 3
     # Before any worker starts, so no upload of this process can be in flight while orphans are swept (other
     # replicas' uploads are protected by the grace period, see recovery.py).
     try:
         recover(
-            Catalog(settings.database_target(), pool_size=1, max_overflow=0),
+            catalog,
             backend,
             settings.staging_dir,
             settings.artifacts.startup_grace_seconds,

@@ -19,7 +19,7 @@ from iris_samples import onnx_model
 from iris_server.catalog import Catalog
 from mlfunctions_harness.model_store import start_iris_server, stop_iris_server
 from mlfunctions_harness.postgres import PostgresServer
-from mlfunctions_harness.processes import wait_for
+from mlfunctions_harness.processes import NotHealthy, free_port, wait_for
 
 pytestmark = pytest.mark.server
 
@@ -73,6 +73,17 @@ def test_twenty_concurrent_uploads_across_three_replicas_get_twenty_distinct_ver
     assert [c.seq for c in changes] == list(range(1, 21))  # one store-wide sequence, in commit order
     assert sorted(c.version for c in changes) == list(range(1, 21))
     catalog.close()
+
+
+def test_a_store_whose_database_is_unreachable_at_start_exits_naming_it(tmp_path):
+    """Before its schema is known to be current it may serve nothing: it exits (the kubelet restarts it)."""
+    port = free_port()
+    url = f"postgresql://iris:secret@127.0.0.1:{port}/catalog"
+    with pytest.raises(NotHealthy) as refused:
+        start_iris_server(tmp_path / "store", ADMIN, extra_env={"IRIS_DATABASE_URL": url})
+    assert "exited with code 3" in str(refused.value)
+    assert f"the catalog database (PostgreSQL at 127.0.0.1:{port}) is unavailable" in str(refused.value)
+    assert "secret" not in str(refused.value)
 
 
 def test_a_database_that_goes_away_is_a_503_naming_it_and_the_store_recovers(tmp_path):
