@@ -43,14 +43,13 @@ from pathlib import Path
 import urllib3
 import yaml
 from kubernetes import client, watch
+from operator_targets import TARGETS, gaps, targets_met
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "operator.json"
 GROUP, VERSION = "mlfunctions.dev", "v1alpha1"
 OPERATOR_NS, FUNCTION_NS, STORE = "mlfunctions-system", "openfaas-fn", "bench"
 ADMIN_TOKEN = "bench-operator-admin-token-0123456789"
-# Issue #17.3, on this machine, under least privilege.
-TARGETS = {"latency_p50_ms": 100, "reconcile_1000_s": 15, "peak_rss_mb": 120, "rest_calls_per_resync_per_object": 1}
 # The last commit before the lighter operator (#17.3): the baseline phase runs from it.
 BASELINE_COMMIT = "9a1a541ee1e3"
 RESYNC_SECONDS = 60  # the operator's default: the at-rest phase measures what a real installation does
@@ -347,14 +346,6 @@ def _per(counts: Counter, count: int) -> dict[str, float]:
     return {kind: round(n / count, 2) for kind, n in sorted(counts.items(), key=lambda kv: -kv[1])}
 
 
-def targets_met(phase: dict) -> dict[str, bool]:
-    return {"latency_p50_ms": phase["create_to_status"]["p50_ms"] <= TARGETS["latency_p50_ms"],
-            "reconcile_1000_s": phase["burst"]["all_reconciled_seconds"] <= TARGETS["reconcile_1000_s"],
-            "peak_rss_mb": max(phase["peak_rss_mb"].values()) <= TARGETS["peak_rss_mb"],
-            "rest_calls_per_resync_per_object": phase["at_rest"]["requests_per_resync_per_mlfunction"]
-            <= TARGETS["rest_calls_per_resync_per_object"]}
-
-
 def worktree(commit: str) -> Path:
     """A checkout of `commit` under /tmp (made once, reused)."""
     sha = subprocess.run(["git", "-C", str(REPO), "rev-parse", commit], check=True, capture_output=True,
@@ -405,6 +396,7 @@ def main() -> int:
         tree = Path(phase["tree"])
         phase.update(commit=git_describe(tree), **phase_in_subprocess(tree, args))
         phase["targets_met"] = targets_met(phase)
+        phase["gaps"] = gaps(phase, args.burst, args.sequential)
     result = {
         "benchmark": "operator",
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
