@@ -5,11 +5,10 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-
 from iris_server.catalog import Catalog
 from iris_server.records import NewVersion
-from iris_server.recovery import recover
-from iris_server.storage import FilesystemBackend, Stager, TooLarge
+from iris_server.recovery import recover, sweep
+from iris_server.storage import BackendUnavailable, FilesystemBackend, Stager, TooLarge
 
 
 def _stage(tmp_path, data: bytes, limit: int = 1 << 20):
@@ -66,3 +65,22 @@ def test_recovery_reports_but_keeps_versions_whose_blob_vanished(tmp_path):
     report = recover(catalog, backend, tmp_path / "staging")
     assert report.missing_blobs == ["iris v1"]
     assert len(catalog.list_versions("iris")) == 1
+
+
+def test_sweep_leaves_unreferenced_blobs_younger_than_the_grace_period(tmp_path):
+    """What keeps a periodic sweep off an upload whose catalog row is about to be written."""
+    catalog = Catalog(tmp_path / "catalog.sqlite3")
+    backend = FilesystemBackend(tmp_path / "artifacts")
+    young = backend.commit(_stage(tmp_path, b"uploaded a moment ago"), "iris", "onnx")
+    assert sweep(catalog, backend, grace_seconds=3600).orphans_removed == 0
+    assert list(backend.keys()) == [young]
+    assert sweep(catalog, backend, grace_seconds=0).orphans_removed == 1
+    assert list(backend.keys()) == []
+
+
+def test_filesystem_backend_is_unavailable_without_its_directory(tmp_path):
+    backend = FilesystemBackend(tmp_path / "artifacts")
+    backend.ping()
+    (tmp_path / "artifacts").rmdir()
+    with pytest.raises(BackendUnavailable, match=r"the artifact store \(filesystem at .*\) is unavailable"):
+        backend.ping()
