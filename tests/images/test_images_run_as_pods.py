@@ -74,8 +74,9 @@ def test_function_serves_the_openfaas_contract(built, docker_env, containers, fu
 @pytest.mark.parametrize(("image", "python", "present", "absent"), [
     ("predict", "python", ["onnxruntime", "numpy", "PIL", "iris_client"], ["sklearn", "skl2onnx", "scipy"]),
     ("train", "python", ["sklearn", "skl2onnx", "onnxruntime", "iris_client"], []),
-    ("operator", OPERATOR_PYTHON, ["kopf", "kubernetes", "httpx"],
-     ["numpy", "scipy", "sklearn", "onnxruntime", "pandas"]),
+    # No Kubernetes client library either: the operator talks to the API server through kopf's own session.
+    ("operator", OPERATOR_PYTHON, ["kopf", "aiohttp", "httpx"],
+     ["numpy", "scipy", "sklearn", "onnxruntime", "pandas", "kubernetes", "kubernetes_asyncio"]),
     ("console", "/opt/console/bin/python", ["mlfunctions_console.app", "starlette", "jinja2", "httpx"],
      ["numpy", "sklearn", "onnxruntime", "kopf", "kubernetes"]),
 ])
