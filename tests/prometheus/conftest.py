@@ -9,6 +9,7 @@ import pytest
 import requests
 import yaml
 from kubernetes import client
+from mlfunctions_harness.mlfunction_cleanup import delete_mlfunctions
 from mlfunctions_harness.processes import free_port, wait_for
 from mlfunctions_stack.up import LocalStack
 
@@ -82,21 +83,11 @@ def observed(control_plane, tmp_path_factory):
         yield {"stack": local, "prometheus": metrics, "trainer": trainer, "predictor": predictor,
                "cold_predictor": cold_predictor, "calls": calls, "version": version}
     finally:
-        _delete_mlfunctions(k8s, namespace)
+        delete_mlfunctions(k8s, namespace, timeout=120)
         local.close()
         for extra in (namespace, f"{namespace}-sys", f"{namespace}-fn"):
             client.CoreV1Api(k8s).delete_namespace(extra)
         k8s.close()
-
-
-def _delete_mlfunctions(k8s, namespace: str) -> None:
-    """Delete the MLFunctions while this stack's operator still runs, so it releases their finalizers: left in a
-    terminating namespace, a later suite's operator would reconcile them and claim their models in its store."""
-    objects = client.CustomObjectsApi(k8s)
-    objects.delete_collection_namespaced_custom_object("mlfunctions.dev", "v1alpha1", namespace, "mlfunctions")
-    wait_for(lambda: not objects.list_namespaced_custom_object(
-        "mlfunctions.dev", "v1alpha1", namespace, "mlfunctions")["items"], 120,
-        f"the MLFunctions in {namespace} to be deleted")
 
 
 def _function_name(mlfunction: dict) -> str:

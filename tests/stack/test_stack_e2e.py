@@ -13,6 +13,7 @@ import pytest
 import requests
 import yaml
 from kubernetes import client
+from mlfunctions_harness.mlfunction_cleanup import delete_mlfunctions
 from mlfunctions_harness.processes import descendants, free_port, pid_alive, wait_for
 from mlfunctions_stack.up import LocalStack
 
@@ -35,7 +36,10 @@ def stack(control_plane, k8s, namespace, tmp_path):
         yield local
     finally:
         children = [pid for pid in descendants(os.getpid()) if pid not in before]
-        local.close()
+        try:
+            delete_mlfunctions(k8s, namespace)  # while this stack's operator runs: no later one adopts them
+        finally:
+            local.close()
         for extra in (f"{namespace}-sys", f"{namespace}-fn"):
             client.CoreV1Api(k8s).delete_namespace(extra)
     try:
