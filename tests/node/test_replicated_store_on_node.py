@@ -11,6 +11,7 @@ from __future__ import annotations
 import concurrent.futures
 import hashlib
 import threading
+from pathlib import Path
 
 import pytest
 import requests
@@ -136,10 +137,11 @@ def test_concurrent_uploads_across_replicas_get_distinct_versions_with_matching_
         assert store.artifact_sha256("shared", version) == created[version]
 
 
-def test_a_replica_killed_mid_upload_loses_nothing(release, store, core, kubectl):
+def test_a_replica_killed_mid_upload_loses_nothing(node, release, store, core, kubectl):
     token = store.headers["Authorization"].split()[1]
     before = store.versions("shared")
     victim, *others = store_pods(core, release.namespace)
+    victim_process = Path(f"/proc/{node.container_pid(victim.status.container_statuses[0].container_id)}")
     large = onnx_model(seed=7, floats=12 * 1024 * 1024)  # ~48 MB: long enough on the wire to be cut off
     killed = threading.Event()
 
@@ -147,8 +149,10 @@ def test_a_replica_killed_mid_upload_loses_nothing(release, store, core, kubectl
         def chunks():
             step = 1 << 20
             for offset in range(0, len(large), step):
-                if offset == 8 * step:  # a few MB sent: kill the pod receiving it
+                if offset == 8 * step:  # a few MB sent: kill the pod receiving it, and send no more until it is dead
                     core.delete_namespaced_pod(victim.metadata.name, release.namespace, grace_period_seconds=0)
+                    processes.wait_for(lambda: not victim_process.exists(), 60, "the killed store process to exit",
+                                       interval=0.05)
                     killed.set()
                 yield large[offset:offset + step]
         try:
