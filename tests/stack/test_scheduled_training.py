@@ -1,48 +1,21 @@
 """Scheduled retraining in the local stack (issue 17, "done when"): a train MLFunction with a schedule of every
 minute is run by the gateway's cron-connector on the next minute, in real time (UTC), with no credential; the run
 trains a model version, and `kubectl describe mlf` shows it: status.training (last run, its result, the next
-run) and a ScheduledRunSucceeded Event. The pieces are `make up`'s own (LocalStack), as in test_stack_e2e.py.
+run) and a ScheduledRunSucceeded Event. The stack is conftest.py's, as test_stack_e2e.py's.
 
 It waits for the next whole minute, so it takes up to a minute more than the training itself."""
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timedelta
 
 import pytest
 import yaml
 from kubernetes import client
-from mlfunctions_harness.mlfunction_cleanup import delete_mlfunctions
-from mlfunctions_harness.processes import descendants, free_port, pid_alive, wait_for
-from mlfunctions_stack.up import LocalStack
+from mlfunctions_harness.processes import wait_for
 
 pytestmark = pytest.mark.server
 GROUP, VERSION = "mlfunctions.dev", "v1alpha1"
-
-
-@pytest.fixture
-def stack(control_plane, k8s, namespace, tmp_path):
-    local = LocalStack(control_plane, tmp_path / "stack", gateway_port=free_port(), store_port=free_port(),
-                       operator_namespace=f"{namespace}-sys", function_namespace=f"{namespace}-fn",
-                       release=f"cron-{namespace[-6:]}")
-    before = set(descendants(os.getpid()))
-    try:
-        local.install()
-        store_url, token_file = local.start_model_store()
-        local.start_operator(local.install_operator_rbac(store_url, token_file))
-        local.gateway = local.start_gateway()
-        yield local
-    finally:
-        children = [pid for pid in descendants(os.getpid()) if pid not in before]
-        try:
-            delete_mlfunctions(k8s, namespace)  # while this stack's operator runs: no later one adopts them
-        finally:
-            local.close()
-        for extra in (f"{namespace}-sys", f"{namespace}-fn"):
-            client.CoreV1Api(k8s).delete_namespace(extra)
-    wait_for(lambda: not [pid for pid in children if pid_alive(pid)], timeout=20,
-             what="every process of the stack to stop")
 
 
 def _time(text: str) -> datetime:
