@@ -201,9 +201,10 @@ class Gateway:
                                              f"available: {error}")) from None
             self._metrics.cold_start(deployed, time.perf_counter() - waiting)
         try:
-            return await self._upstream.request(replica.port, method, target, headers, body, self.upstream_timeout)
+            return await self._upstream.request(replica.address, method, target, headers, body,
+                                                self.upstream_timeout)
         except UpstreamError as error:
-            raise CallFailed(_error(502, f"function {deployed.spec.name}: the replica on port {replica.port} "
+            raise CallFailed(_error(502, f"function {deployed.spec.name}: the replica at {replica.where} "
                                          f"failed the request: {error}")) from None
         except TimeoutError:
             raise CallFailed(_error(504, f"function {deployed.spec.name}: no answer within "

@@ -1,4 +1,5 @@
-"""The gateway's client to function replicas: HTTP/1.1 over kept-alive loopback connections, parsed by httptools
+"""The gateway's client to function replicas: HTTP/1.1 over kept-alive connections (loopback
+to process replicas, the node's pod network to pods), parsed by httptools
 (the C parser uvicorn uses).
 
 Hand-written because it was measured to matter: the gateway's whole overhead over a direct call is 0.404 ms at
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 
 import httptools
 
+Address = tuple[str, int]  # (host, port) of one replica
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 
 
@@ -115,26 +117,26 @@ class _Connection(asyncio.Protocol):
 
 
 class UpstreamPool:
-    """Idle connections per replica port, reused across requests."""
+    """Idle connections per replica address (a loopback port, or a pod's IP and port), reused across requests."""
 
-    def __init__(self, max_idle_per_port: int = 64):
-        self._idle: dict[int, list[_Connection]] = defaultdict(list)
-        self._max_idle = max_idle_per_port
+    def __init__(self, max_idle_per_address: int = 64):
+        self._idle: dict[Address, list[_Connection]] = defaultdict(list)
+        self._max_idle = max_idle_per_address
 
-    async def request(self, port: int, method: str, target: str, headers: list[tuple[str, str]], body: bytes,
-                      timeout: float) -> UpstreamResponse:
-        """Send one request to 127.0.0.1:`port`. A kept-alive connection that turns out closed before the first
-        byte of an answer is retried once on a new connection for idempotent methods (as browsers do)."""
-        head = _head(method, target, port, headers, len(body))
-        connection, reused = self._take(port), True
+    async def request(self, address: Address, method: str, target: str, headers: list[tuple[str, str]],
+                      body: bytes, timeout: float) -> UpstreamResponse:
+        """Send one request to `address` (host, port). A kept-alive connection that turns out closed before the
+        first byte of an answer is retried once on a new connection for idempotent methods (as browsers do)."""
+        head = _head(method, target, address, headers, len(body))
+        connection, reused = self._take(address), True
         if connection is None:
-            connection, reused = await self._connect(port), False
+            connection, reused = await self._connect(address), False
         try:
             response = await asyncio.wait_for(connection.send(head, body, method == "HEAD"), timeout)
         except UpstreamError as error:
             connection.close()
             if reused and not error.sent and method in IDEMPOTENT:
-                connection = await self._connect(port)
+                connection = await self._connect(address)
                 try:
                     response = await asyncio.wait_for(connection.send(head, body, method == "HEAD"), timeout)
                 except BaseException:
@@ -145,41 +147,37 @@ class UpstreamPool:
         except BaseException:  # a timeout or a cancelled caller: the connection's state is unknown
             connection.close()
             raise
-        if connection.reusable and not connection.closed and len(self._idle[port]) < self._max_idle:
-            self._idle[port].append(connection)
+        if connection.reusable and not connection.closed and len(self._idle[address]) < self._max_idle:
+            self._idle[address].append(connection)
         else:
             connection.close()
         return response
 
-    def forget(self, port: int) -> None:
-        """Drop the idle connections to a replica that stopped (its port may be reused)."""
-        for connection in self._idle.pop(port, []):
-            connection.close()
-
     def close(self) -> None:
-        for port in list(self._idle):
-            self.forget(port)
+        for address in list(self._idle):
+            for connection in self._idle.pop(address, []):
+                connection.close()
 
-    def _take(self, port: int) -> _Connection | None:
-        idle = self._idle.get(port)
+    def _take(self, address: Address) -> _Connection | None:
+        idle = self._idle.get(address)
         while idle:
             connection = idle.pop()
             if not connection.closed:
                 return connection
         return None
 
-    async def _connect(self, port: int) -> _Connection:
+    async def _connect(self, address: Address) -> _Connection:
         loop = asyncio.get_running_loop()
         try:
-            _, connection = await loop.create_connection(_Connection, "127.0.0.1", port)
+            _, connection = await loop.create_connection(_Connection, *address)
         except OSError as error:
-            raise UpstreamError(f"cannot connect to the replica on port {port}: {error.strerror or error}",
+            raise UpstreamError(f"cannot connect to the replica at {address[0]}:{address[1]}: {error.strerror or error}",
                                 sent=False) from None
         return connection
 
 
-def _head(method: str, target: str, port: int, headers: list[tuple[str, str]], length: int) -> bytes:
-    lines = [f"{method} {target} HTTP/1.1", f"Host: 127.0.0.1:{port}", f"Content-Length: {length}"]
+def _head(method: str, target: str, address: Address, headers: list[tuple[str, str]], length: int) -> bytes:
+    lines = [f"{method} {target} HTTP/1.1", f"Host: {address[0]}:{address[1]}", f"Content-Length: {length}"]
     lines += [f"{name}: {value}" for name, value in headers]
     # aiohttp decoded the caller's header bytes as UTF-8 with surrogateescape: this gives the same bytes back.
     return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8", "surrogateescape")

@@ -40,6 +40,14 @@ class Replica:
     id: int = field(default_factory=lambda: next(_ids))
 
     @property
+    def address(self) -> tuple[str, int]:
+        return ("127.0.0.1", self.port)
+
+    @property
+    def where(self) -> str:
+        return f"port {self.port}"
+
+    @property
     def ready(self) -> bool:
         return self.ready_at is not None and not self.exited.done() and not self.stopping
 
