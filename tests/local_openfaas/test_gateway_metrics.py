@@ -42,7 +42,8 @@ def test_invocations_are_counted_by_code_with_latency_histograms(gateway):
         assert samples[f'gateway_function_invocation_total{{code="{code}",{ECHO}}}'] == count
         assert samples[f'gateway_functions_seconds_count{{code="{code}",{ECHO}}}'] == count
         assert samples[f'gateway_functions_seconds_bucket{{code="{code}",{ECHO},le="+Inf"}}'] == count
-    assert samples[f"gateway_function_invocation_started{{{ECHO}}}"] == 5
+    # The parser spells a counter's samples <name>_total inside; on the wire they are OpenFaaS's exact name.
+    assert samples[f"gateway_function_invocation_started_total{{{ECHO}}}"] == 5
     # An unknown function is not a label: arbitrary names would grow the series without bound.
     assert not [k for k in samples if "nothing-here" in k]
     # The replica was ready before the first call: nobody waited for one.
@@ -51,6 +52,23 @@ def test_invocations_are_counted_by_code_with_latency_histograms(gateway):
     assert parsed["gateway_functions_seconds"].type == "histogram"
     assert parsed["gateway_function_invocation"].type == "counter"
     assert parsed["gateway_service_count"].type == "gauge"
+    assert parsed["gateway_function_invocation_started"].type == "counter"
+
+
+def test_invocation_started_is_a_counter_under_openfaass_exact_name(gateway):
+    """OpenFaaS's gateway exposes gateway_function_invocation_started with no _total (dashboards query that
+    name); prometheus_client's own counters would be spelled ..._total on the TYPE line and the samples."""
+    assert deploy(gateway, "echo").status_code == 202
+    wait_for(lambda: metrics(gateway).get(f"gateway_service_count{{{ECHO}}}") == 1, what="a ready replica")
+    before = metrics(gateway).get(f"gateway_function_invocation_started_total{{{ECHO}}}", 0)
+    for _ in range(2):
+        assert requests.get(f"{gateway.url}/function/echo", timeout=30).status_code == 200
+    text = requests.get(f"{gateway.url}/metrics", timeout=10).text
+    lines = [line for line in text.splitlines() if "gateway_function_invocation_started" in line]
+    assert "# TYPE gateway_function_invocation_started counter" in lines
+    samples = [line for line in lines if not line.startswith("#")]
+    assert samples == [f"gateway_function_invocation_started{{{ECHO}}} {float(before + 2)!r}"], lines
+    assert not [line for line in text.splitlines() if line.startswith("# TYPE ") and "_started_total" in line]
 
 
 def test_a_request_that_scales_from_zero_is_one_cold_start(gateway):

@@ -34,6 +34,23 @@ def test_gateway_counts_every_successful_call(observed):
     assert {s["metric"]["function_name"]: float(s["value"][1]) for s in per_function} == observed["calls"]
 
 
+def test_invocation_started_is_a_counter_prometheus_can_rate(observed):
+    """OpenFaaS's exact name, no _total: Prometheus stores it as a counter (its metadata says so), every call was
+    counted as started, and rate() over it answers per function."""
+    expected = observed["calls"]
+    started = observed["prometheus"].wait_query(
+        'sum by (function_name) (gateway_function_invocation_started{job="gateway"})',
+        lambda r: {s["metric"]["function_name"]: float(s["value"][1]) for s in r} == expected,
+        what="every call counted as started")
+    assert {s["metric"]["function_name"] for s in started} == set(expected)
+    rates = observed["prometheus"].query('rate(gateway_function_invocation_started{job="gateway"}[1m])')
+    assert {s["metric"]["function_name"] for s in rates} == set(expected)
+    assert all(float(s["value"][1]) >= 0 for s in rates)
+    metadata = observed["prometheus"].session.get(f"{observed['prometheus'].url}/api/v1/metadata", params={
+        "metric": "gateway_function_invocation_started"}, timeout=10).json()["data"]
+    assert [m["type"] for m in metadata["gateway_function_invocation_started"]] == ["counter"]
+
+
 def test_gateway_counts_the_cold_start(observed):
     predict = _name(observed["cold_predictor"])
     result = observed["prometheus"].wait_query(

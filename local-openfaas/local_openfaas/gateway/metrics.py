@@ -11,9 +11,10 @@ collector instead of being copied into a second set of numbers."""
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from local_openfaas.gateway.pool_metrics import PoolCollector
 from local_openfaas.runtime.replica import Replica
 from local_openfaas.runtime.runtime import Deployed, FunctionRuntime
 
@@ -57,28 +58,37 @@ class _RuntimeCollector:
         return [replicas, starts, passes]
 
 
-class _StartedCollector:
-    """gateway_function_invocation_started has no _total suffix in OpenFaaS (a Go CounterVec named so); the Python
-    client appends _total to every counter, so it is exposed untyped under its exact name."""
+class _StartedCounter:
+    """gateway_function_invocation_started: a counter whose samples carry no _total suffix, as OpenFaaS's gateway
+    exposes it (a Go CounterVec named so, so its dashboards query that name). prometheus_client writes every
+    counter's TYPE line as <name>_total, which would not match the samples, so this family is rendered here, in
+    the text format's own spelling, after what the registry renders."""
+
+    NAME = "gateway_function_invocation_started"
+    HELP = "Requests the gateway began proxying to the function."
 
     def __init__(self):
         self.counts: dict[str, int] = {}
 
-    def collect(self):
-        family = Metric("gateway_function_invocation_started", "Requests the gateway began proxying to the "
-                        "function (counter).", "unknown")
-        for name, count in sorted(self.counts.items()):
-            family.add_sample("gateway_function_invocation_started", {"function_name": name}, count)
-        return [family]
+    def render(self) -> bytes:
+        lines = [f"# HELP {self.NAME} {self.HELP}", f"# TYPE {self.NAME} counter"]
+        lines += [f'{self.NAME}{{function_name="{_label_value(name)}"}} {float(count)!r}'
+                  for name, count in sorted(self.counts.items())]
+        return ("\n".join(lines) + "\n").encode()
+
+
+def _label_value(value: str) -> str:
+    """A label value escaped as the text format wants (backslash, double quote, newline)."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 class GatewayMetrics:
     def __init__(self, runtime: FunctionRuntime):
         self.runtime = runtime
         self.registry = CollectorRegistry(auto_describe=False)
-        self._started = _StartedCollector()
-        self.registry.register(self._started)
+        self._started = _StartedCounter()
         self.registry.register(_RuntimeCollector(runtime))
+        self.registry.register(PoolCollector(runtime))
         self._total = Counter("gateway_function_invocation", "Requests proxied to the function, by status code "
                               "of the answer.", ["function_name", "code"], registry=self.registry)
         self._seconds = Histogram("gateway_functions_seconds", "Time to the function's answer, as the gateway "
@@ -105,7 +115,7 @@ class GatewayMetrics:
         self._cold_wait.labels(name).observe(waited)
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        return generate_latest(self.registry) + self._started.render()
 
     def targets(self) -> list[dict]:
         """Prometheus http_sd_config: one target group per ready replica this gateway runs."""
