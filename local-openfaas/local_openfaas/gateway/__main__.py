@@ -27,6 +27,7 @@ from local_openfaas.gateway import auth
 from local_openfaas.gateway.app import Gateway
 from local_openfaas.gateway.async_calls import LOOPBACK
 from local_openfaas.gateway.http_limits import GuardedAppRunner, RequestLimits
+from local_openfaas.runtime.backend import ProcessBackend
 from local_openfaas.runtime.programs import ChainedPrograms, StackPrograms, StaticPrograms
 from local_openfaas.runtime.provider import LocalProvider
 from local_openfaas.runtime.runtime import FunctionRuntime
@@ -119,10 +120,11 @@ async def serve(options: argparse.Namespace) -> None:
         kube = await KubeBinding.connect(options.kubeconfig, options.watch_namespace or None)
     # Standalone, /system/secrets keeps secrets under the state dir and replicas read them from there.
     local_secrets = None if kube else LocalSecrets(options.state_dir / "secrets")
-    runtime = FunctionRuntime(ChainedPrograms(*resolvers), log_dir=log_dir, pool_dir=options.state_dir / "pool",
-                              pool_size=options.pool_size,
-                              autoscale_interval=options.autoscale_interval, ready_timeout=options.ready_timeout,
-                              **(kube.runtime_hooks() if kube else {"secrets": local_secrets.read_for}))
+    hooks = kube.runtime_hooks() if kube else {"secrets": local_secrets.read_for}
+    backend = ProcessBackend(ChainedPrograms(*resolvers), log_dir=log_dir, pool_dir=options.state_dir / "pool",
+                             secrets=hooks.pop("secrets"), pool_size=options.pool_size)
+    runtime = FunctionRuntime(backend, autoscale_interval=options.autoscale_interval,
+                              ready_timeout=options.ready_timeout, **hooks)
     await runtime.start()
     provider = KubeProvider(kube, runtime) if kube else LocalProvider(runtime)
     async_options = {"queue_size": options.async_queue_size, "workers": options.async_workers,

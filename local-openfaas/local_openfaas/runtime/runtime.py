@@ -1,25 +1,21 @@
-"""The local OpenFaaS provider: the set of deployed functions, their supervisors, the warm pools and the
-autoscaler. Whatever decides *what* is deployed (Function resources, or the gateway's API without a cluster)
-calls apply/remove; the gateway calls replica_for to route a request."""
+"""The local OpenFaaS provider: the set of deployed functions, their supervisors (from a backend: processes or
+pods, see backend.py) and the autoscaler. Whatever decides *what* is deployed (Function resources, or the
+gateway's API without a cluster) calls apply/remove; the gateway calls replica_for to route a request."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
+from local_openfaas.runtime.backend import Backend, ReadyReplica, Supervisor
 from local_openfaas.runtime.load import LoadMeter, cpu_seconds
-from local_openfaas.runtime.pool import WarmPools
-from local_openfaas.runtime.ports import PortAllocator
-from local_openfaas.runtime.programs import ProgramResolver, UnknownImage
-from local_openfaas.runtime.replica import Replica, ReplicaLauncher, inherited_env
+from local_openfaas.runtime.programs import UnknownImage
+from local_openfaas.runtime.replica import Replica
 from local_openfaas.runtime.scaling import InvalidScalingLabel, ScalingPolicy, desired_replicas
 from local_openfaas.runtime.spec import FunctionSpec
-from local_openfaas.runtime.supervisor import FunctionSupervisor, SecretLoader
 
 log = logging.getLogger("mlfunctions.runtime")
 
@@ -37,30 +33,19 @@ class Deployed:
     spec: FunctionSpec
     meter: LoadMeter
     policy: ScalingPolicy | None = None
-    supervisor: FunctionSupervisor | None = None
+    supervisor: Supervisor | None = None
     error: str = ""                      # why it cannot run (bad labels, unknown image), for the status
     preparing: bool = False              # its image (virtualenv) is being prepared: no replicas yet
     cpu: dict[int, tuple[float, float]] = field(default_factory=dict)  # pid -> (cpu seconds, at)
 
 
-async def _no_secrets(spec: FunctionSpec) -> dict[str, bytes]:
-    if spec.secrets:
-        raise FunctionUnavailable(f"secrets {list(spec.secrets)} requested, but this runtime has no secret store")
-    return {}
-
-
 class FunctionRuntime:
-    def __init__(self, programs: ProgramResolver, *, log_dir: Path, pool_dir: Path, secrets: SecretLoader = _no_secrets,
-                 pool_size: int = 1, autoscale_interval: float = 1.0, ready_timeout: float = 60.0,
+    def __init__(self, backend: Backend, *, autoscale_interval: float = 1.0, ready_timeout: float = 60.0,
                  on_change: Callable[[Deployed], None] = lambda deployed: None):
-        self.programs = programs
+        self.backend = backend
         self.ready_timeout = ready_timeout
         self.autoscale_interval = autoscale_interval
-        self._secrets = secrets
         self._on_change = on_change
-        base_env = inherited_env(dict(os.environ))
-        self.pools = WarmPools(pool_size, pool_dir, base_env)
-        self._launcher = ReplicaLauncher(PortAllocator(), self.pools, log_dir, base_env)
         self.functions: dict[tuple[str, str], Deployed] = {}
         self.autoscaler_passes = 0  # completed rounds over every function (a test counts them: "it did not scale")
         self._autoscaler: asyncio.Task | None = None
@@ -74,7 +59,7 @@ class FunctionRuntime:
             await asyncio.gather(self._autoscaler, return_exceptions=True)
         await asyncio.gather(*(self._stop(d) for d in self.functions.values()), return_exceptions=True)
         self.functions.clear()
-        await self.pools.close()
+        await self.backend.close()
 
     # ---- what is deployed ----
 
@@ -89,7 +74,7 @@ class FunctionRuntime:
             policy = ScalingPolicy.from_labels(spec.labels)
             deployed.preparing = True
             self._on_change(deployed)
-            program = await asyncio.to_thread(self.programs.resolve, spec.image)  # may build a virtualenv
+            prepared = await self.backend.prepare(spec)
         except (InvalidScalingLabel, UnknownImage) as error:
             deployed.error = str(error)
             await self._stop(deployed)
@@ -104,14 +89,12 @@ class FunctionRuntime:
         finally:
             deployed.preparing = False
         deployed.error, deployed.policy = "", policy
-        self.pools.prepare(program)
         if deployed.supervisor is None:
             deployed.meter.touch()
-            deployed.supervisor = FunctionSupervisor(
-                spec, program, self._launcher, self._secrets, replicas=policy.floor,
-                on_change=lambda _: self._on_change(deployed))
+            deployed.supervisor = self.backend.supervise(spec, prepared, policy.floor,
+                                                         lambda _: self._on_change(deployed))
         else:
-            deployed.supervisor.update(spec, program)
+            deployed.supervisor.update(spec, prepared)
             current = deployed.supervisor.desired
             if current:
                 deployed.supervisor.scale(min(policy.max_replicas, max(policy.floor, current)))
@@ -141,7 +124,7 @@ class FunctionRuntime:
 
     # ---- the request path ----
 
-    async def replica_for(self, deployed: Deployed) -> Replica:
+    async def replica_for(self, deployed: Deployed) -> ReadyReplica:
         """A ready replica of the function, scaling it from zero and holding the caller until one is ready."""
         supervisor = deployed.supervisor
         if supervisor is None:
