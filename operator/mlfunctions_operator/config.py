@@ -29,8 +29,12 @@ class OperatorConfig(BaseSettings):
     openfaas_edition: str = Field("standard", pattern="^(standard|enterprise|ce)$",
                                   description="The OpenFaaS edition; ce: one namespace, 15 functions, no scale "
                                               "to zero (checked before deploying, said in a condition).")
-    # Basic-auth of the gateway in gatewayAPI mode; the chart sets them from an existing Secret (basic-auth-user,
-    # basic-auth-password), so only the operator's pod sees them and its RBAC needs no Secret verbs for them.
+    # Basic-auth of the gateway in gatewayAPI mode. The chart mounts an existing Secret (basic-auth-user,
+    # basic-auth-password) as files in gateway_credentials_dir, so only the operator's pod sees them, its RBAC needs
+    # no Secret verbs for them, and a changed Secret is used without a restart (gateway_credentials.py). Without a
+    # directory, the username and password below (fixed for the process).
+    gateway_credentials_dir: str | None = Field(None, description="Directory with the files basic-auth-user and "
+                                                                 "basic-auth-password (gatewayAPI mode).")
     gateway_username: str = Field("admin", description="Gateway basic-auth user (gatewayAPI mode).")
     gateway_password: SecretStr = Field(SecretStr(""), description="Gateway basic-auth password (gatewayAPI mode).")
     gateway_timeout_seconds: float = Field(10.0, gt=0, description="Timeout of each call to the gateway.")

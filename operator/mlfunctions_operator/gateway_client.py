@@ -1,7 +1,7 @@
 """The OpenFaaS gateway's REST API, for deploying functions where there is no Function CRD (OpenFaaS CE):
 POST/PUT/DELETE /system/functions with a FunctionDeployment, GET /system/function/<name>?namespace= and
-GET /system/functions?namespace= for what is deployed. Asynchronous, one httpx.AsyncClient with basic auth and a
-timeout on every call.
+GET /system/functions?namespace= for what is deployed. Asynchronous, one httpx.AsyncClient with basic auth
+(gateway_credentials: from the mounted Secret's files, re-read when they change) and a timeout on every call.
 
 Errors are typed by what the caller does about them and always name the gateway, so the MLFunction's condition
 says which gateway is down or refused the credentials, and the next pass (back-off, then resync) recovers by
@@ -11,6 +11,8 @@ itself once it answers again.
 from __future__ import annotations
 
 import httpx
+
+from .gateway_credentials import CredentialsUnreadable
 
 CONNECT_RETRIES = 2
 
@@ -28,7 +30,7 @@ class GatewayUnavailable(GatewayError):
 
 
 class GatewayUnauthorized(GatewayError):
-    """401/403: the basic-auth credentials are wrong; only a change of the Secret helps."""
+    """401/403, or the credential files unreadable: only a change of the Secret helps (read without a restart)."""
 
 
 class GatewayRejected(GatewayError):
@@ -36,10 +38,10 @@ class GatewayRejected(GatewayError):
 
 
 class GatewayClient:
-    def __init__(self, url: str, username: str, password: str, timeout: float):
+    def __init__(self, url: str, auth: httpx.Auth, timeout: float):
         self.url = url.rstrip("/")
         self._client = httpx.AsyncClient(
-            base_url=self.url, auth=httpx.BasicAuth(username, password), timeout=timeout,
+            base_url=self.url, auth=auth, timeout=timeout,
             transport=httpx.AsyncHTTPTransport(retries=CONNECT_RETRIES))
 
     async def aclose(self) -> None:
@@ -51,6 +53,8 @@ class GatewayClient:
         what = f"{method} {self.url}{path}"
         try:
             response = await self._client.request(method, path, json=json, params=params)
+        except CredentialsUnreadable as error:
+            raise GatewayUnauthorized(f"{what} not sent: {error}") from None
         except httpx.TimeoutException:
             raise GatewayUnavailable(f"OpenFaaS gateway {self.url} did not answer {what} in time") from None
         except httpx.HTTPError as error:

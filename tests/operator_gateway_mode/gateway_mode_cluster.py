@@ -14,6 +14,7 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 from local_openfaas.gateway import process as gateway_process
 from mlfunctions_harness.operator_process import CHART, OperatorIdentity, OperatorProcess, helm
+from secret_volume import SecretVolume
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STACK_FILE = REPO_ROOT / "functions" / "stack.yml"
@@ -92,12 +93,22 @@ class Cluster:
     control_plane: object
     log_dir: Path
 
-    def operator(self, **env: str) -> OperatorProcess:
-        """An operator in gatewayAPI mode for OpenFaaS CE; `env` overrides its settings."""
-        user, password = self.gateway.auth
+    def secret_volume(self, password: str | None = None) -> SecretVolume:
+        """The gateway's basic-auth Secret as the chart mounts it for the operator (the kubelet's layout); the
+        gateway's own password unless another is given."""
+        user, right = self.gateway.auth
+        volume = SecretVolume(self.log_dir / f"gateway-secret-{uuid.uuid4().hex[:6]}")
+        volume.write({"basic-auth-user": user, "basic-auth-password": right if password is None else password})
+        return volume
+
+    def operator(self, credentials: SecretVolume | None = None, **env: str) -> OperatorProcess:
+        """An operator in gatewayAPI mode for OpenFaaS CE, reading the gateway's credentials from files as the
+        chart gives them (`credentials`, by default the right ones); `env` overrides its settings."""
+        credentials = credentials or self.secret_volume()
         settings = {"MLFUNCTIONS_OPENFAAS_DEPLOY": "gatewayAPI", "MLFUNCTIONS_OPENFAAS_EDITION": "ce",
-                    "MLFUNCTIONS_GATEWAY_URL": self.gateway.url, "MLFUNCTIONS_GATEWAY_USERNAME": user,
-                    "MLFUNCTIONS_GATEWAY_PASSWORD": password, "MLFUNCTIONS_GATEWAY_TIMEOUT_SECONDS": "3",
+                    "MLFUNCTIONS_GATEWAY_URL": self.gateway.url,
+                    "MLFUNCTIONS_GATEWAY_CREDENTIALS_DIR": str(credentials.path),
+                    "MLFUNCTIONS_GATEWAY_TIMEOUT_SECONDS": "3",
                     "MLFUNCTIONS_RESYNC_SECONDS": str(RESYNC_SECONDS), "MLFUNCTIONS_RETRY_MAX_SECONDS": "4",
                     # No default store: an MLFunction another suite left behind (the operator watches every
                     # namespace) is Stalled on it, never deployed into this suite's 15 CE slots.

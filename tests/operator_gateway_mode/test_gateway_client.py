@@ -17,6 +17,8 @@ from mlfunctions_operator.gateway_client import (
     GatewayUnauthorized,
     GatewayUnavailable,
 )
+from mlfunctions_operator.gateway_credentials import FileCredentials, StaticCredentials
+from secret_volume import SecretVolume
 
 NAMESPACE = "openfaas-fn"
 
@@ -34,8 +36,12 @@ def gateway(tmp_path_factory):
 
 
 def run(gateway_url: str, user: str, password: str, calls):
+    return run_with(gateway_url, StaticCredentials(user, password), calls)
+
+
+def run_with(gateway_url: str, auth, calls):
     async def main():
-        client = GatewayClient(gateway_url, user, password, timeout=5.0)
+        client = GatewayClient(gateway_url, auth, timeout=5.0)
         try:
             return await calls(client)
         finally:
@@ -89,3 +95,26 @@ def test_no_gateway_is_unavailable_naming_it():
     with pytest.raises(GatewayUnavailable) as raised:
         run(url, "admin", "x", calls)
     assert raised.value.status is None and url in str(raised.value) and "unreachable" in str(raised.value)
+
+
+def test_credential_files_are_read_again_when_the_kubelet_swaps_them(gateway, tmp_path):
+    """The chart's Secret volume: a wrong password is unauthorized; the same client, after the kubelet's update
+    (new directory, ..data swapped), is let in."""
+    user, password = gateway.basic_auth
+    volume = SecretVolume(tmp_path / "gateway-secret")
+    volume.write({"basic-auth-user": user, "basic-auth-password": "wrong-password"})
+
+    async def calls(client: GatewayClient):
+        with pytest.raises(GatewayUnauthorized):
+            await client.list_functions(NAMESPACE)
+        volume.write({"basic-auth-user": user, "basic-auth-password": password})
+        return await client.list_functions(NAMESPACE)
+    assert isinstance(run_with(gateway.url, FileCredentials(volume.path), calls), list)
+
+
+def test_missing_credential_files_are_unauthorized_naming_them(gateway, tmp_path):
+    async def calls(client: GatewayClient):
+        await client.list_functions(NAMESPACE)
+    with pytest.raises(GatewayUnauthorized) as raised:
+        run_with(gateway.url, FileCredentials(tmp_path / "not-mounted"), calls)
+    assert "not-mounted" in str(raised.value) and "basic-auth-password" in str(raised.value)

@@ -1,6 +1,7 @@
 """The chart per deployment mode: gatewayAPI mode renders no RBAC on openfaas.com Functions and hands the
-operator the gateway's credentials from the named Secret (as environment, nothing else reads it); the schema and
-the templates refuse settings that cannot work."""
+operator the gateway's credentials from the named Secret (a read-only volume of its pod, which the kubelet keeps
+current, so the operator needs no restart when it changes; nothing else reads it); the schema and the templates
+refuse settings that cannot work."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import subprocess
 import pytest
 import yaml
 from mlfunctions_harness.operator_process import CHART, helm
+from mlfunctions_operator.config import OperatorConfig
 
 GATEWAY = ["--set", "openfaas.deploy=gatewayAPI", "--set", "openfaas.edition=ce",
            "--set", "openfaas.gatewaySecret=openfaas-gateway"]
@@ -32,10 +34,13 @@ def openfaas_rules(documents: list[dict]) -> list[dict]:
             for rule in d.get("rules") or [] if "openfaas.com" in rule.get("apiGroups", [])]
 
 
-def operator_env(documents: list[dict]) -> dict[str, dict]:
+def operator_pod(documents: list[dict]) -> dict:
     deployment = next(d for d in documents if d["kind"] == "Deployment" and d["metadata"]["name"].endswith("operator"))
-    container = deployment["spec"]["template"]["spec"]["containers"][0]
-    return {e["name"]: e for e in container["env"]}
+    return deployment["spec"]["template"]["spec"]
+
+
+def operator_env(documents: list[dict]) -> dict[str, dict]:
+    return {e["name"]: e for e in operator_pod(documents)["containers"][0]["env"]}
 
 
 def test_function_resource_mode_keeps_its_function_rbac():
@@ -44,7 +49,8 @@ def test_function_resource_mode_keeps_its_function_rbac():
     assert {"get", "create", "patch", "delete", "list", "watch"} <= verbs
     env = operator_env(documents)
     assert env["MLFUNCTIONS_OPENFAAS_DEPLOY"]["value"] == "functionResource"
-    assert "MLFUNCTIONS_GATEWAY_PASSWORD" not in env
+    assert "MLFUNCTIONS_GATEWAY_PASSWORD" not in env and "MLFUNCTIONS_GATEWAY_CREDENTIALS_DIR" not in env
+    assert [v["name"] for v in operator_pod(documents)["volumes"]] == ["tmp"]
 
 
 def test_gateway_mode_has_no_function_rbac_and_credentials_from_the_secret():
@@ -53,9 +59,20 @@ def test_gateway_mode_has_no_function_rbac_and_credentials_from_the_secret():
     env = operator_env(documents)
     assert env["MLFUNCTIONS_OPENFAAS_DEPLOY"]["value"] == "gatewayAPI"
     assert env["MLFUNCTIONS_OPENFAAS_EDITION"]["value"] == "ce"
-    for variable, key in (("MLFUNCTIONS_GATEWAY_USERNAME", "basic-auth-user"),
-                          ("MLFUNCTIONS_GATEWAY_PASSWORD", "basic-auth-password")):
-        assert env[variable]["valueFrom"]["secretKeyRef"] == {"name": "openfaas-gateway", "key": key}
+    # Files, not environment: the kubelet updates a mounted Secret in place, environment is fixed at start.
+    assert not any("secretKeyRef" in (e.get("valueFrom") or {}) for e in env.values())
+    pod = operator_pod(documents)
+    [volume] = [v for v in pod["volumes"] if "secret" in v]
+    assert volume["secret"] == {"secretName": "openfaas-gateway", "items": [
+        {"key": "basic-auth-user", "path": "basic-auth-user"},
+        {"key": "basic-auth-password", "path": "basic-auth-password"}]}
+    [mount] = [m for m in pod["containers"][0]["volumeMounts"] if m["name"] == volume["name"]]
+    # No subPath: a subPath mount is never updated by the kubelet.
+    assert mount["readOnly"] is True and "subPath" not in mount
+    assert env["MLFUNCTIONS_GATEWAY_CREDENTIALS_DIR"]["value"] == mount["mountPath"]
+    # Every variable is a setting of the operator (a typo would leave it on its default).
+    settings = {f"MLFUNCTIONS_{field.upper()}" for field in OperatorConfig.model_fields}
+    assert set(env) - settings == set()
     # Nothing grants access to that Secret by name: only the kubelet reads it, for the operator's pod.
     names = [rule.get("resourceNames") for d in documents if d["kind"] in ("ClusterRole", "Role")
              for rule in d.get("rules") or []]

@@ -1,7 +1,8 @@
 """gatewayAPI mode end to end, OpenFaaS CE's way: MLFunctions become functions deployed with the gateway's REST
 API (no Function objects), invocable through it; a spec change is PUT, a change made through the gateway is put
-back, a deletion removes the function; a gateway that is down, wrong credentials and what CE cannot do are said
-in the MLFunction's conditions. One operator for the module; the last tests restart it with other settings."""
+back, a deletion removes the function; a gateway that is down, wrong credentials (cleared by correcting the
+Secret's files, no restart) and what CE cannot do are said in the MLFunction's conditions. One operator for the
+module; the last tests restart it with other settings."""
 
 from __future__ import annotations
 
@@ -169,17 +170,27 @@ def test_delete_removes_the_function(cluster, operator):
     assert cluster.gateway.function(name) is None
 
 
-def test_bad_credentials_say_unauthorized(cluster, operator):
+def test_corrected_credentials_are_used_without_a_restart(cluster, operator):
+    """Wrong credentials in the Secret: GatewayUnauthorized. The Secret corrected (its volume updated the
+    kubelet's way: new directory, ..data swapped): the same operator process deploys the function."""
     operator.stop()
-    with cluster.operator(MLFUNCTIONS_GATEWAY_PASSWORD="not-the-password"):
+    secret = cluster.secret_volume(password="not-the-password")
+    with cluster.operator(credentials=secret) as process:
+        pid = process.pid
         cluster.create_mlf("locked-out", TRAIN)
         ready = wait_condition(cluster, "locked-out", "Ready", "GatewayUnauthorized", timeout=30)
         assert "unauthorized" in ready["message"] and cluster.gateway.url in ready["message"]
         assert condition(cluster.mlf("locked-out"), "Stalled")["status"] == "True"
-    with cluster.operator():  # the right credentials: it deploys, and deleting it cleans up
+        assert cluster.gateway.function(fn(cluster, "locked-out")) is None
+
+        secret.write({"basic-auth-user": cluster.gateway.auth[0], "basic-auth-password": cluster.gateway.auth[1]})
         wait_condition(cluster, "locked-out", "Ready", "Deployed")
-        cluster.delete_mlf("locked-out")
+        assert process.pid == pid and process.process.poll() is None  # no restart
+        assert condition(cluster.mlf("locked-out"), "Stalled").get("status") != "True"
+        assert cluster.gateway.function(fn(cluster, "locked-out"))["availableReplicas"] >= 1
+        cluster.delete_mlf("locked-out")  # deleting it cleans up, with the corrected credentials
         wait_for(lambda: cluster.mlf("locked-out") is None, timeout=30, interval=0.3, what="locked-out deleted")
+    assert cluster.gateway.function(fn(cluster, "locked-out")) is None
 
 
 def test_another_namespace_is_not_deployed(cluster, k8s):

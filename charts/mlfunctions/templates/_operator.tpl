@@ -5,3 +5,8 @@ app.kubernetes.io/name: {{ include "mlfunctions.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/component: operator
 {{- end -}}
+
+{{/* Where the operator's container sees the gateway's basic-auth Secret (gatewayAPI mode). */}}
+{{- define "mlfunctions.gatewayCredentialsDir" -}}
+/var/run/secrets/mlfunctions/openfaas-gateway
+{{- end -}}

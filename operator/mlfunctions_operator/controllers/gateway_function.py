@@ -20,6 +20,7 @@ from ..builders.function_deployment import as_function_status, build_function_de
 from ..children import NotOwned
 from ..config import OperatorConfig
 from ..gateway_client import GatewayClient
+from ..gateway_credentials import FileCredentials, StaticCredentials
 from ..kube import FUNCTION
 from ..naming import LABEL_OWNER_NAME, LABEL_OWNER_NAMESPACE, FunctionNames, Owner
 from . import Context
@@ -36,17 +37,20 @@ class Plan:
 
 
 def gateway(ctx: Context) -> GatewayClient:
-    """The context's gateway client, else one per gateway and credentials for the process (keep-alive shared)."""
+    """The context's gateway client, else one per gateway and credential source for the process (keep-alive
+    shared; credential files are re-read by the client when they change)."""
     if ctx.gateway is not None:
         return ctx.gateway
     return client_for(ctx.config)
 
 
 def client_for(config: OperatorConfig) -> GatewayClient:
-    key = (config.gateway_url, config.gateway_username, config.gateway_password.get_secret_value(),
-           config.gateway_timeout_seconds)
+    source = config.gateway_credentials_dir or (config.gateway_username, config.gateway_password.get_secret_value())
+    key = (config.gateway_url, source, config.gateway_timeout_seconds)
     if key not in _clients:
-        _clients[key] = GatewayClient(*key)
+        auth = (FileCredentials(config.gateway_credentials_dir) if config.gateway_credentials_dir
+                else StaticCredentials(config.gateway_username, config.gateway_password.get_secret_value()))
+        _clients[key] = GatewayClient(config.gateway_url, auth, config.gateway_timeout_seconds)
     return _clients[key]
 
 
