@@ -1,5 +1,12 @@
-"""Pre-warmed processes: for each function interpreter, a few zygotes (see zygote.py) that have started Python
-and imported the function's libraries, waiting to become a replica. Taking one skips both costs."""
+"""Pre-warmed processes: for each environment (a function interpreter, i.e. an image's virtualenv), a few zygotes
+(see zygote.py) that have started Python and imported the environment's libraries, waiting to become a replica.
+Taking one skips both costs.
+
+The sharing rule is Fission poolmgr's: one pool per environment, shared by every function that runs on it, and
+`size` zygotes per environment. A zygote is generic until it is taken; then it becomes one function's replica
+for the rest of its life and is never handed back (it leaves the pool when taken and exits when that replica
+stops). So no zygote ever holds a function's environment, secrets or data while it waits, and no process serves
+two functions."""
 
 from __future__ import annotations
 
@@ -51,8 +58,10 @@ class WarmPool:
         self.learn_dir.mkdir(parents=True, exist_ok=True)
         self._log_path = pool_dir / f"{key}.log"
         self._base_env = base_env
+        self.environment = environment_name(python)
         self._ready: list[WarmProcess] = []
         self._starting = 0
+        self._spawned: set[subprocess.Popen] = set()  # started, not yet ready
         self._closed = False
         self._tasks: set[asyncio.Task] = set()
 
@@ -78,6 +87,11 @@ class WarmPool:
                                                       "ready": len(self._ready)})
                 return warm
         return None
+
+    def pids(self) -> list[int]:
+        """The pool's own processes, starting or waiting (a taken one is its function's replica, not counted)."""
+        return sorted({w.process.pid for w in self._ready if not w.exited.done()}
+                      | {p.pid for p in self._spawned if p.poll() is None})
 
     def _learned(self) -> tuple:
         """The learned module lists, by name and content (a list rewritten unchanged changes nothing)."""
@@ -118,6 +132,7 @@ class WarmPool:
         try:
             process = processes.spawn(argv, self._log_path, cwd=ZYGOTE.parent, env=self._base_env,
                                       stdin=subprocess.PIPE, pass_fds=(write_fd,))
+            self._spawned.add(process)
             os.close(write_fd)
             write_fd = -1
             exited = processes.exit_future(process)
@@ -151,6 +166,7 @@ class WarmPool:
                 process.wait()
         finally:
             self._starting -= 1
+            self._spawned.discard(process)
             os.close(read_fd)
             if write_fd >= 0:
                 os.close(write_fd)
@@ -159,6 +175,12 @@ class WarmPool:
         if warm in self._ready:
             self._ready.remove(warm)
             self.fill()
+
+
+def environment_name(python: str) -> str:
+    """What the metrics call an environment: the virtualenv's folder (<venv>/bin/python), as an image name
+    would be on a cluster."""
+    return Path(python).parent.parent.name or python
 
 
 def _digest(*parts: object) -> str:
@@ -188,7 +210,10 @@ async def _read_line(fd: int) -> bytes:
 
 
 class WarmPools:
-    """One WarmPool per (interpreter, preload set): a pool serves every function that runs on that virtualenv."""
+    """One WarmPool per environment (interpreter + preload set): a pool serves every function that runs on that
+    virtualenv, and `size` is per environment. There is no cap across environments: there are as many as images
+    (two in this project, train and predict), so the pool's memory is at most size x images zygotes, and it is
+    counted (`usage`, the gateway's local_openfaas_pool_* gauges)."""
 
     def __init__(self, size: int, pool_dir: Path, base_env: dict[str, str]):
         self.size, self._pool_dir, self._base_env = size, pool_dir, base_env
@@ -205,6 +230,14 @@ class WarmPools:
     def take(self, program: Program) -> WarmProcess | None:
         pool = self._pools.get((program.python, program.preload))
         return pool.take() if pool else None
+
+    def usage(self) -> dict[str, list[int]]:
+        """environment -> the pids of its pool's processes (programs on one virtualenv listing different preload
+        sets have a pool each; they count as one environment)."""
+        environments: dict[str, list[int]] = {}
+        for pool in self._pools.values():
+            environments.setdefault(pool.environment, []).extend(pool.pids())
+        return environments
 
     async def close(self) -> None:
         await asyncio.gather(*(pool.close() for pool in self._pools.values()))
