@@ -15,7 +15,6 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from local_openfaas.gateway.pool_metrics import PoolCollector
-from local_openfaas.gateway.pool_metrics import PoolCollector
 from local_openfaas.runtime.replica import Replica
 from local_openfaas.runtime.runtime import Deployed, FunctionRuntime
 
@@ -89,7 +88,6 @@ class GatewayMetrics:
         self.registry = CollectorRegistry(auto_describe=False)
         self._started = _StartedCounter()
         self.registry.register(_RuntimeCollector(runtime))
-        self.registry.register(PoolCollector(runtime))
         self.registry.register(PoolCollector(runtime))
         self._total = Counter("gateway_function_invocation", "Requests proxied to the function, by status code "
                               "of the answer.", ["function_name", "code"], registry=self.registry)
