@@ -108,3 +108,32 @@ def test_monitors_apply_server_side_where_the_api_is_served(helm, control_plane,
         assert refused.returncode != 0 and "interval" in refused.stderr
     finally:
         core.delete_namespace(functions)
+
+
+def test_metrics_on_a_port_of_their_own(helm):
+    """operator.metricsPort: the operator gets MLFUNCTIONS_METRICS_ADDRESS on that port, the container names it
+    `metrics`, and the Service (what a ServiceMonitor scrapes) points there; by default one port serves both."""
+    def operator_and_service(*values: str) -> tuple[dict, dict]:
+        documents = helm.render("--set", "metrics.serviceMonitor.enabled=false", *values)
+        deployment = next(d for d in documents if d["kind"] == "Deployment" and d["metadata"]["name"].endswith(
+            "-operator"))
+        service = next(d for d in documents if d["kind"] == "Service" and d["metadata"]["name"].endswith(
+            "-operator-metrics"))
+        return deployment["spec"]["template"]["spec"]["containers"][0], service["spec"]["ports"][0]
+
+    container, port = operator_and_service()
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert "MLFUNCTIONS_METRICS_ADDRESS" not in env and env["MLFUNCTIONS_HEALTH_ADDRESS"] == "0.0.0.0:8080"
+    assert (port["port"], port["targetPort"]) == (8080, "health")
+
+    container, port = operator_and_service("--set", "operator.metricsPort=9090")
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["MLFUNCTIONS_METRICS_ADDRESS"] == "0.0.0.0:9090" and env["MLFUNCTIONS_HEALTH_ADDRESS"] == "0.0.0.0:8080"
+    assert {"name": "metrics", "containerPort": 9090, "protocol": "TCP"} in container["ports"]
+    assert (port["port"], port["targetPort"]) == (9090, "metrics")
+    # The probes stay on the health port.
+    assert container["livenessProbe"]["httpGet"]["port"] == "health"
+
+    container, port = operator_and_service("--set", "operator.metricsPort=8080")  # the same port: one server
+    assert "MLFUNCTIONS_METRICS_ADDRESS" not in {e["name"] for e in container["env"]}
+    assert port["targetPort"] == "health"

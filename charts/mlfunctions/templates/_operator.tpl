@@ -10,3 +10,8 @@ app.kubernetes.io/component: operator
 {{- define "mlfunctions.gatewayCredentialsDir" -}}
 /var/run/secrets/mlfunctions/openfaas-gateway
 {{- end -}}
+
+{{/* The operator's /metrics port: operator.metricsPort, or (0) the health port, one server answering both. */}}
+{{- define "mlfunctions.operatorMetricsPort" -}}
+{{- .Values.operator.metricsPort | default .Values.operator.healthPort | int -}}
+{{- end -}}
