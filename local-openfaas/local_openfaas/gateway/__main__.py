@@ -54,7 +54,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--auth-dir", type=Path, help="basic-auth-user/basic-auth-password (default: "
                                                       "<state-dir>/auth, created with a random password)")
     parser.add_argument("--no-auth", action="store_true", help="leave /system open (never on a shared machine)")
-    parser.add_argument("--pool-size", type=int, default=1, help="pre-warmed processes per function interpreter")
+    parser.add_argument("--pool-size", type=int, default=1,
+                        help="pre-warmed processes per environment (an image's virtualenv), shared by its functions")
     parser.add_argument("--autoscale-interval", type=float, default=1.0, metavar="SECONDS")
     parser.add_argument("--ready-timeout", type=float, default=60.0, metavar="SECONDS",
                         help="how long a request waits for a replica when scaling from zero")
