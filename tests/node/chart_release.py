@@ -10,7 +10,9 @@ import uuid
 from pathlib import Path
 
 import yaml
-from mlfunctions_harness import operator_process
+from kubernetes import client
+from local_openfaas.faas_netes import identity
+from mlfunctions_harness import crds, operator_process
 from mlfunctions_harness.images import Image
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -114,6 +116,18 @@ class Release:
         return f"http://iris-server-default.{self.namespace}.svc:8080"
 
 
+def openfaas_identity(control_plane, api: client.ApiClient, release: Release, users: str, workdir: Path) -> Path:
+    """What a cluster needs of OpenFaaS for the chart: the Function CRD, the function namespace (and the users'),
+    and the identity faas-netes acts as there (its ServiceAccount under faas_netes/rbac.yaml): its kubeconfig."""
+    crds.install(api, [FUNCTION_CRD])
+    core = client.CoreV1Api(api)
+    for namespace in (release.function_namespace, users):
+        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
+    account = identity.install(api, release.function_namespace)
+    return control_plane.service_account_kubeconfig(release.function_namespace, account,
+                                                    workdir / "faas-netes.kubeconfig")
+
+
 def mlfunction(name: str, namespace: str, task: str, model: str, **spec) -> dict:
     """An MLFunction as a user writes it (the API contract: docs/api.md)."""
     body = {"task": task, "model": {"name": model}, **spec}
@@ -129,5 +143,5 @@ def train_function(name: str, namespace: str, model: str, dataset: str = "iris",
                       scaling={"minReplicas": 1, "maxReplicas": 1})
 
 
-def predict_function(name: str, namespace: str, model: str) -> dict:
-    return mlfunction(name, namespace, "predict", model, scaling={"minReplicas": 1, "maxReplicas": 1})
+def predict_function(name: str, namespace: str, model: str, scaling: dict | None = None) -> dict:
+    return mlfunction(name, namespace, "predict", model, scaling=scaling or {"minReplicas": 1, "maxReplicas": 1})

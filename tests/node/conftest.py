@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from chart_release import Kubectl
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 from mlfunctions_harness import images
@@ -38,3 +39,19 @@ def iris_server_image(node) -> str:
     image = images.build()["iris-server"]
     node.import_image(image.tar)
     return image.ref
+
+
+@pytest.fixture(scope="module")
+def built(node) -> dict[str, images.Image]:
+    """Every image built from the Dockerfiles (cached), imported into the node's containerd."""
+    return images.load_into_containerd(node.containerd.socket)
+
+
+@pytest.fixture(scope="module")
+def kubectl(node) -> Kubectl:
+    return Kubectl(node.control_plane.kubectl, node.control_plane.kubeconfig)
+
+
+@pytest.fixture(scope="module")
+def core(node_api) -> client.CoreV1Api:
+    return client.CoreV1Api(node_api)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import chart_release
 import pytest
-from chart_release import FUNCTION_CRD, Kubectl, Release, predict_function, train_function, user_values
+from chart_release import Kubectl, Release, predict_function, train_function, user_values
 from cluster_traffic import ServiceURL, StoreAdmin
 from function_pods import (
     TOKEN_KEY,
@@ -28,9 +28,9 @@ from function_pods import (
     wait_all_ready,
 )
 from kubernetes import client
-from local_openfaas.faas_netes import background, identity
+from local_openfaas.faas_netes import background
 from local_openfaas.faas_netes.objects import DeploymentConfig
-from mlfunctions_harness import crds, images, processes
+from mlfunctions_harness import processes
 from mlfunctions_operator.naming import function_name
 from node_pods import restricted_pod
 
@@ -47,32 +47,12 @@ USER_OVERRIDES = {"functions": {"modelRefreshSeconds": 2}}
 
 
 @pytest.fixture(scope="module")
-def built(node) -> dict[str, images.Image]:
-    return images.load_into_containerd(node.containerd.socket)
-
-
-@pytest.fixture(scope="module")
-def kubectl(node) -> Kubectl:
-    return Kubectl(node.control_plane.kubectl, node.control_plane.kubeconfig)
-
-
-@pytest.fixture(scope="module")
-def core(node_api) -> client.CoreV1Api:
-    return client.CoreV1Api(node_api)
-
-
-@pytest.fixture(scope="module")
 def release(node, node_api, core, built, tmp_path_factory):
     """The chart installed as a user installs it, with OpenFaaS's part (Function CRD, function namespace, Function
     -> Deployment/Service) played by the CRD and the faas_netes reconciler as its own ServiceAccount."""
     workdir = tmp_path_factory.mktemp("release")
     installed = Release(node.control_plane.kubeconfig, workdir)
-    crds.install(node_api, [FUNCTION_CRD])
-    for namespace in (installed.function_namespace, USERS):
-        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
-    account = identity.install(node_api, installed.function_namespace)
-    faas_kubeconfig = node.control_plane.service_account_kubeconfig(installed.function_namespace, account,
-                                                                    workdir / "faas-netes.kubeconfig")
+    faas_kubeconfig = chart_release.openfaas_identity(node.control_plane, node_api, installed, USERS, workdir)
     faas_netes = background.start(faas_kubeconfig, installed.function_namespace,
                                   DeploymentConfig(image_pull_policy="Never"))
     try:

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 import requests
-from chart_release import FUNCTION_CRD, Kubectl, Release, user_values
+from chart_release import FUNCTION_CRD, Release, user_values
 from cluster_traffic import HTTP_TIMEOUT, ServiceURL, StoreAdmin
 from function_pods import secret_value
 from kubernetes import client
-from mlfunctions_harness import crds, images, postgres, processes, seaweedfs
+from mlfunctions_harness import crds, postgres, processes, seaweedfs
 from mlfunctions_harness.model_store import onnx_model
 from mlfunctions_harness.node_network import NODE_IP, POD_CIDR
 
@@ -29,11 +29,6 @@ REPLICAS = 3
 BUCKET = "models"
 STORE_SELECTOR = "app.kubernetes.io/name=iris-server,app.kubernetes.io/instance=default"
 CONCURRENT_UPLOADS = 20
-
-
-@pytest.fixture(scope="module")
-def built(node) -> dict[str, images.Image]:
-    return images.load_into_containerd(node.containerd.socket)
 
 
 @pytest.fixture(scope="module")
@@ -70,16 +65,6 @@ def release(node, node_api, built, backends, tmp_path_factory):
         yield installed
     finally:
         installed.uninstall()
-
-
-@pytest.fixture(scope="module")
-def kubectl(node) -> Kubectl:
-    return Kubectl(node.control_plane.kubectl, node.control_plane.kubeconfig)
-
-
-@pytest.fixture(scope="module")
-def core(node_api) -> client.CoreV1Api:
-    return client.CoreV1Api(node_api)
 
 
 def store_pods(core: client.CoreV1Api, namespace: str) -> list[client.V1Pod]:

@@ -106,6 +106,15 @@ class NamespaceClient:
         return self._dict(await self._apps.list_namespaced_deployment(
             self.namespace, label_selector=FUNCTION_LABEL, _request_timeout=REQUEST_SECONDS))
 
+    async def list_pods(self) -> dict:
+        """The functions' pods (the pods backend routes to them)."""
+        return self._dict(await self._core.list_namespaced_pod(
+            self.namespace, label_selector=FUNCTION_LABEL, _request_timeout=REQUEST_SECONDS))
+
+    def watch_pods(self, version: str, seconds: int) -> AsyncIterator[tuple[str, dict]]:
+        return self._watch(self._core.list_namespaced_pod, (self.namespace,), {"label_selector": FUNCTION_LABEL},
+                           version, seconds)
+
     def watch_functions(self, version: str, seconds: int) -> AsyncIterator[tuple[str, dict]]:
         return self._watch(self._objects.list_namespaced_custom_object, (GROUP, VERSION, self.namespace, PLURAL),
                            {}, version, seconds)

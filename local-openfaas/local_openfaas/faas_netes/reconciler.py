@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,14 +21,13 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from local_openfaas.faas_netes import objects
 from local_openfaas.faas_netes.kube import UNREACHABLE, NamespaceClient, connect
+from local_openfaas.faas_netes.listwatch import list_and_watch
 from local_openfaas.faas_netes.objects import DeploymentConfig
 from local_openfaas.faas_netes.status import function_status
 from local_openfaas.faas_netes.workqueue import WorkQueue
 from local_openfaas.runtime.spec import GROUP, KIND, InvalidFunction, from_custom_object
 
 log = logging.getLogger("mlfunctions.faas_netes")
-WATCH_SECONDS = 30                 # the server ends each watch after this long; it is then resumed
-RETRY_SECONDS = (0.5, 1, 2, 5)     # a failing list or watch, then every 5 s
 _TRANSIENT = (ApiException, *UNREACHABLE)
 
 
@@ -55,10 +53,12 @@ class Reconciler:
     async def start(self) -> None:
         kube = self._kube
         self._tasks = [
-            asyncio.create_task(self._watch("functions", kube.list_functions, kube.watch_functions,
-                                            self._on_function), name="faas-netes functions"),
-            asyncio.create_task(self._watch("deployments", kube.list_deployments, kube.watch_deployments,
-                                            self._on_deployment), name="faas-netes deployments"),
+            asyncio.create_task(list_and_watch("functions", kube.list_functions, kube.watch_functions,
+                                               self._on_function, self._synced["functions"]),
+                                name="faas-netes functions"),
+            asyncio.create_task(list_and_watch("deployments", kube.list_deployments, kube.watch_deployments,
+                                               self._on_deployment, self._synced["deployments"]),
+                                name="faas-netes deployments"),
             asyncio.create_task(self._work(), name="faas-netes worker"),
         ]
         log.info("faas-netes reconciler started", extra={"namespace": self.namespace})
@@ -79,7 +79,17 @@ class Reconciler:
         await self._api.close()
         log.info("faas-netes reconciler stopped", extra={"namespace": self.namespace})
 
+    @property
+    def kube(self) -> NamespaceClient:
+        """The namespace's API client (the pods backend watches pods through it)."""
+        return self._kube
+
     # -- for the autoscaler --
+
+    async def replicas(self, name: str) -> int | None:
+        """The count function `name`'s Deployment has (None: no Deployment yet)."""
+        deployment = await self._kube.deployment(name)
+        return None if deployment is None else (deployment.get("spec") or {}).get("replicas", 1)
 
     async def scale(self, name: str, replicas: int) -> None:
         """Set function `name` to `replicas` (0 scales it to zero). Later reconciles keep the count, unless it is
@@ -95,43 +105,10 @@ class Reconciler:
 
     # -- watches --
 
-    async def _watch(self, kind: str, list_all: Callable[[], Awaitable[dict]],
-                     watch: Callable[[str, int], AsyncIterator[tuple[str, dict]]],
-                     on_object: Callable[[dict], None]) -> None:
-        """List, then watch from the listing's resourceVersion; list again when it is too old (410), and retry
-        with back-off while the API server cannot be reached."""
-        version, failures = None, 0
-        while True:
-            try:
-                if version is None:
-                    listing = await list_all()
-                    for item in listing.get("items") or ():
-                        on_object(item)
-                    version = listing["metadata"]["resourceVersion"]
-                    self._synced[kind].set()
-                async for event, obj in watch(version, WATCH_SECONDS):
-                    version = obj["metadata"]["resourceVersion"]
-                    if event != "BOOKMARK":
-                        on_object(obj)
-                failures = 0
-            except ApiException as error:
-                if error.status == 410:
-                    version = None  # too old: list again
-                    continue
-                failures = await self._pause(f"watching {kind}", f"{error.status} {error.reason}", failures)
-            except UNREACHABLE as error:
-                failures = await self._pause(f"watching {kind}", repr(error), failures)
-
-    async def _pause(self, what: str, error: str, failures: int) -> int:
-        delay = RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)]
-        log.warning("faas-netes: %s failed; retrying", what, extra={"error": error, "inSeconds": delay})
-        await asyncio.sleep(delay)
-        return failures + 1
-
-    def _on_function(self, function: dict) -> None:
+    def _on_function(self, event: str, function: dict) -> None:
         self._queue.add(function["metadata"]["name"])
 
-    def _on_deployment(self, deployment: dict) -> None:
+    def _on_deployment(self, event: str, deployment: dict) -> None:
         owner = _controller_owner(deployment)
         if owner:
             self._queue.add(owner)

@@ -3,6 +3,8 @@
     python -m local_openfaas.gateway --port 8080 --stack-file functions/stack.yml --state-dir .stack/faas \\
         [--kubeconfig PATH]   # follow Function resources (openfaas.com/v1) and write their status
                               # without it, functions are deployed through /system/functions only
+        [--backend pods]      # with --kubeconfig: replicas are pods of faas-netes-shaped Deployments in
+                              # --namespace on a real node (default: local processes)
         [--no-cron]           # no cron-connector (also LOCAL_OPENFAAS_CRON=0)
 """
 
@@ -49,6 +51,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--programs", type=Path, action="append", default=[],
                         help="a YAML file mapping more images to local programs")
     parser.add_argument("--kubeconfig", type=Path, help="follow Function resources of this cluster")
+    parser.add_argument("--backend", choices=("processes", "pods"), default="processes",
+                        help="what replicas are: local processes, or pods of Deployments in --namespace (needs "
+                             "--kubeconfig, and a node to run them)")
     parser.add_argument("--watch-namespace", default="", help="only this namespace's Functions (default: all)")
     parser.add_argument("--namespace", default=DEFAULT_NAMESPACE, help="the gateway's default function namespace")
     parser.add_argument("--auth-dir", type=Path, help="basic-auth-user/basic-auth-password (default: "
@@ -113,17 +118,28 @@ async def serve(options: argparse.Namespace) -> None:
     log_dir = options.state_dir / "logs"
 
     kube = None
+    pods = options.backend == "pods"
+    if pods and not options.kubeconfig:
+        raise SystemExit("--backend pods needs --kubeconfig: pods run on a cluster's node")
     if options.kubeconfig:  # the Kubernetes client is imported only when there is a cluster to follow
         from local_openfaas.runtime.kube import KubeBinding
         from local_openfaas.runtime.kube_provider import KubeProvider
         from local_openfaas.runtime.kube_secrets import KubeSecrets
 
-        kube = await KubeBinding.connect(options.kubeconfig, options.watch_namespace or None)
+        # On pods the reconciler writes the Functions' status (from their Deployments), in one namespace.
+        watched = options.namespace if pods else (options.watch_namespace or None)
+        kube = await KubeBinding.connect(options.kubeconfig, watched, writes_status=not pods)
     # Standalone, /system/secrets keeps secrets under the state dir and replicas read them from there.
     local_secrets = None if kube else LocalSecrets(options.state_dir / "secrets")
     hooks = kube.runtime_hooks() if kube else {"secrets": local_secrets.read_for}
-    backend = ProcessBackend(ChainedPrograms(*resolvers), log_dir=log_dir, pool_dir=options.state_dir / "pool",
-                             secrets=hooks.pop("secrets"), pool_size=options.pool_size)
+    secrets = hooks.pop("secrets")
+    if pods:
+        from local_openfaas.pods.backend import PodBackend
+
+        backend = await PodBackend.start(options.kubeconfig, options.namespace)
+    else:
+        backend = ProcessBackend(ChainedPrograms(*resolvers), log_dir=log_dir, pool_dir=options.state_dir / "pool",
+                                 secrets=secrets, pool_size=options.pool_size)
     runtime = FunctionRuntime(backend, autoscale_interval=options.autoscale_interval,
                               ready_timeout=options.ready_timeout, **hooks)
     await runtime.start()
@@ -147,7 +163,8 @@ async def serve(options: argparse.Namespace) -> None:
         gateway.register_collector(CronCollector(cron))
         await cron.start()
     log.info("gateway listening", extra={"url": f"http://{options.host}:{options.port}",
-                                         "kubernetes": bool(kube), "poolSize": options.pool_size,
+                                         "kubernetes": bool(kube), "backend": options.backend,
+                                         "poolSize": options.pool_size,
                                          "cron": bool(cron)})
 
     stop = asyncio.Event()

@@ -12,7 +12,7 @@ import asyncio
 import base64
 import logging
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
@@ -20,7 +20,14 @@ from kubernetes_asyncio import client, config, watch
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from local_openfaas.runtime.runtime import Deployed, FunctionRuntime
-from local_openfaas.runtime.spec import GROUP, PLURAL, VERSION, FunctionSpec, InvalidFunction, from_custom_object
+from local_openfaas.runtime.spec import (
+    GROUP,
+    PLURAL,
+    VERSION,
+    FunctionSpec,
+    InvalidFunction,
+    from_custom_object,
+)
 from local_openfaas.runtime.status import function_status
 
 log = logging.getLogger("mlfunctions.runtime.kube")
@@ -34,8 +41,12 @@ MERGE_PATCH = "application/merge-patch+json"  # the client would pick json-patch
 
 
 class KubeBinding:
-    def __init__(self, api: client.ApiClient, namespace: str | None = None):
+    """`writes_status=False` when another controller writes the Functions' status (the pods backend's
+    reconciler, from their Deployments)."""
+
+    def __init__(self, api: client.ApiClient, namespace: str | None = None, writes_status: bool = True):
         self.namespace = namespace
+        self.writes_status = writes_status
         self._api = api
         self.objects = client.CustomObjectsApi(api)
         self._core = client.CoreV1Api(api)
@@ -48,8 +59,8 @@ class KubeBinding:
         self._changed = asyncio.Event()  # set (and replaced) whenever the runtime's functions may have changed
 
     @classmethod
-    async def connect(cls, kubeconfig: Path, namespace: str | None = None) -> KubeBinding:
-        return cls(await config.new_client_from_config(config_file=str(kubeconfig)), namespace)
+    async def connect(cls, kubeconfig: Path, namespace: str | None = None, writes_status: bool = True) -> KubeBinding:
+        return cls(await config.new_client_from_config(config_file=str(kubeconfig)), namespace, writes_status)
 
     # ---- wiring ----
 
@@ -84,7 +95,7 @@ class KubeBinding:
             changed = self._changed
             try:
                 await asyncio.wait_for(changed.wait(), deadline - loop.time())
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 return done()
         return True
 
@@ -165,7 +176,8 @@ class KubeBinding:
         try:
             spec = from_custom_object(obj)
         except InvalidFunction as error:
-            await self._write_invalid(meta, str(error))
+            if self.writes_status:
+                await self._write_invalid(meta, str(error))
             return
         current = runtime.functions.get(spec.key)
         if current is not None and current.spec == spec:
@@ -175,8 +187,9 @@ class KubeBinding:
     # ---- runtime → Function status ----
 
     def status_changed(self, deployed: Deployed) -> None:
-        self._pending_status[deployed.spec.key] = deployed
-        self._status_wake.set()
+        if self.writes_status:
+            self._pending_status[deployed.spec.key] = deployed
+            self._status_wake.set()
         self._announce_change()
 
     async def _write_statuses(self) -> None:
@@ -242,4 +255,4 @@ class KubeBinding:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

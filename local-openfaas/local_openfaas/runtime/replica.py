@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlfunctions_harness import processes
+
 from local_openfaas.runtime.pool import WarmPools
 from local_openfaas.runtime.ports import PortAllocator
 from local_openfaas.runtime.programs import Program
@@ -104,18 +105,18 @@ class ReplicaLauncher:
                        secrets_dir=secrets_dir, warm=warm is not None, id=replica_id)
 
 
-async def http_ok(port: int, path: str = HEALTH_PATH, timeout: float = 1.0) -> bool:
-    """Whether GET http://127.0.0.1:<port><path> answers 2xx (the readiness probe; raw HTTP/1.0, no pooling)."""
+async def http_ok(port: int, path: str = HEALTH_PATH, timeout: float = 1.0, host: str = "127.0.0.1") -> bool:
+    """Whether GET http://<host>:<port><path> answers 2xx (the readiness probe; raw HTTP/1.0, no pooling)."""
     try:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), timeout)
-    except (OSError, asyncio.TimeoutError):
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    except (TimeoutError, OSError):
         return False
     try:
-        writer.write(f"GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+        writer.write(f"GET {path} HTTP/1.0\r\nHost: {host}:{port}\r\n\r\n".encode())
         line = await asyncio.wait_for(reader.readline(), timeout)
         parts = line.split()
         return len(parts) >= 2 and parts[1][:1] == b"2"
-    except (OSError, asyncio.TimeoutError):
+    except (TimeoutError, OSError):
         return False
     finally:
         writer.close()

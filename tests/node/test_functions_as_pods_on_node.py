@@ -1,0 +1,127 @@
+"""The local OpenFaaS gateway on its pods backend, on a real node: the chart's operator writes Functions, the
+gateway (as faas-netes' ServiceAccount, under faas_netes/rbac.yaml) keeps their Deployments and Services and routes
+`/function/<name>.<namespace>` to their pods. A train function runs as a pod and stores version 1; a predict
+function answers, goes idle, is scaled to zero (Deployment at 0, no pod, Function `Healthy=False ScaledToZero`),
+and the next call through the gateway is held until a new pod answers, then answered correctly.
+
+The tests run in file order on one release, as a user's session does. Every wait is on a condition or an event."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import requests
+from chart_release import Kubectl, Release, openfaas_identity, predict_function, train_function, user_values
+from function_pods import invoke_headers
+from kubernetes import client
+from local_openfaas.gateway import process as gateway_process
+from mlfunctions_harness import processes
+from mlfunctions_harness.mlfunction_cleanup import delete_mlfunctions
+from mlfunctions_operator.naming import function_name
+from prometheus_client.parser import text_string_to_metric_families
+
+pytestmark = pytest.mark.timeout(600)
+
+USERS = "pod-users"
+IDLE = "4s"  # scaleToZeroAfter of the predict function: long enough for a call, short enough for a test
+IRIS_ROWS = [[5.1, 3.5, 1.4, 0.2], [5.7, 2.8, 4.1, 1.3], [6.3, 3.3, 6.0, 2.5]]
+IRIS_CLASSES = ["setosa", "versicolor", "virginica"]
+CALL_SECONDS = 180.0
+
+
+@pytest.fixture(scope="module")
+def release(node, node_api, built, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("pods")
+    installed = Release(node.control_plane.kubeconfig, workdir)
+    kubeconfig = openfaas_identity(node.control_plane, node_api, installed, USERS, workdir)
+    gateway = gateway_process.start(
+        processes.free_port(), workdir / "gateway", kubeconfig=kubeconfig, autoscale_interval=0.5,
+        ready_timeout=CALL_SECONDS, extra_args=["--backend", "pods", "--namespace", installed.function_namespace,
+                                                "--no-cron"])
+    installed.gateway = gateway
+    try:
+        installed.install(user_values(built, console={"enabled": False},
+                                      functions={"modelRefreshSeconds": 2, "gatewayURL": gateway.url}))
+        yield installed
+        delete_mlfunctions(node_api, USERS, timeout=120)  # while the operator runs, so its finalizers finish
+        installed.uninstall()
+    finally:
+        gateway.stop()
+
+
+def call(release: Release, function: str, path: str = "/", **kwargs) -> requests.Response:
+    url = f"{release.gateway.url}/function/{function}.{release.function_namespace}{path}"
+    return requests.post(url, timeout=CALL_SECONDS, **kwargs)
+
+
+def gateway_counter(release: Release, name: str, function: str) -> float:
+    text = requests.get(f"{release.gateway.url}/metrics", timeout=30).text
+    label = f"{function}.{release.function_namespace}"
+    return sum(sample.value for family in text_string_to_metric_families(text) for sample in family.samples
+               if sample.name == name and sample.labels.get("function_name") == label)
+
+
+def pods_of(core: client.CoreV1Api, namespace: str, function: str) -> list[client.V1Pod]:
+    return core.list_namespaced_pod(namespace, label_selector=f"faas_function={function}").items
+
+
+def test_train_through_the_gateway_runs_on_a_pod_and_stores_version_1(release, kubectl: Kubectl, core):
+    kubectl.apply(train_function("iris-train", USERS, "iris", params={"max_iter": 200}))
+    kubectl.wait("mlfunction/iris-train", "condition=Ready", USERS)
+    function = function_name(USERS, "iris-train")
+    answer = call(release, function, headers=invoke_headers(core, USERS, "iris-train"))
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["model"] == {"name": "iris", "version": 1}
+    [pod] = pods_of(core, release.function_namespace, function)
+    described = requests.get(f"{release.gateway.url}/system/function/{function}",
+                             params={"namespace": release.function_namespace}, auth=release.gateway.basic_auth,
+                             timeout=30).json()
+    assert described["availableReplicas"] == 1 and pod.status.phase == "Running"
+
+
+def test_train_without_its_credential_is_refused_by_the_pod(release, core):
+    answer = call(release, function_name(USERS, "iris-train"))
+    assert answer.status_code == 401, answer.text
+
+
+def test_predict_scales_to_zero_when_idle_and_the_next_call_starts_a_pod(release, kubectl: Kubectl, core):
+    kubectl.apply(predict_function("iris-predict", USERS, "iris",
+                                   scaling={"minReplicas": 0, "maxReplicas": 2, "scaleToZeroAfter": IDLE}))
+    kubectl.wait("mlfunction/iris-predict", "condition=Ready", USERS)
+    function = function_name(USERS, "iris-predict")
+    namespace = release.function_namespace
+    warm = call(release, function, json={"instances": IRIS_ROWS})
+    assert warm.status_code == 200, warm.text
+    assert warm.json() == {"predictions": IRIS_CLASSES, "model": {"name": "iris", "version": 1}}
+
+    serving = [pod.metadata.name for pod in pods_of(core, namespace, function)]
+    assert serving, "the call was answered by no pod of the function"
+
+    # Idle: the gateway's autoscaler sets the Deployment to 0; the reconciler reports it on the Function.
+    kubectl.wait(f"deployment/{function}", "jsonpath={.spec.replicas}=0", namespace)
+    for name in serving:
+        kubectl.wait(f"pod/{name}", "delete", namespace)
+    kubectl.wait(f"function/{function}", "condition=Healthy=False", namespace)
+    status = kubectl.json("get", "function", function, "-n", namespace)["status"]
+    healthy = {c["type"]: c for c in status["conditions"]}["Healthy"]
+    assert healthy["reason"] == "ScaledToZero" and status["availableReplicas"] == 0
+
+    cold_starts = gateway_counter(release, "local_openfaas_cold_starts_total", function)
+    started = time.monotonic()
+    cold = call(release, function, "/v2/models/iris/infer", json={"inputs": [
+        {"name": "input", "shape": [3, 4], "datatype": "FP32", "data": [x for row in IRIS_ROWS for x in row]}]})
+    took = time.monotonic() - started
+    assert cold.status_code == 200, cold.text
+    assert cold.json()["outputs"][0]["data"] == IRIS_CLASSES and cold.json()["model_version"] == "1"
+    assert gateway_counter(release, "local_openfaas_cold_starts_total", function) == cold_starts + 1
+    [pod] = pods_of(core, namespace, function)  # the one pod the call started
+    assert not pod.metadata.deletion_timestamp
+    print(f"cold start through the gateway on the node: {took:.3f} s")
+
+
+def test_a_second_namespace_cannot_be_reached_through_this_gateway(release):
+    """The gateway serves its function namespace only: a name in another namespace is not found, not proxied."""
+    answer = requests.post(f"{release.gateway.url}/function/{function_name(USERS, 'iris-predict')}.{USERS}",
+                           json={"instances": IRIS_ROWS}, timeout=30)
+    assert answer.status_code == 404, answer.text
