@@ -103,19 +103,27 @@ def function_problem(function: dict | None) -> str:
 
 
 def build(
-    mlfunction: dict, function: dict | None, metrics: FunctionMetrics | None, activity: Activity
+    mlfunction: dict,
+    function: dict | None,
+    metrics: FunctionMetrics | None,
+    activity: Activity,
+    live: bool = False,
 ) -> FunctionView:
+    """`live`: `function` is the gateway's report read just now (gatewayAPI mode), which then wins over the
+    MLFunction's status (written at the operator's last pass); a Function resource's status is only a fallback."""
     meta, spec = mlfunction["metadata"], mlfunction.get("spec") or {}
     status = mlfunction.get("status") or {}
     ref = status.get("function") or {}
     state, reason, message = state_of(mlfunction)
-    fn_status = (function or {}).get("status") or {}
-    desired = status.get("replicas", fn_status.get("replicas"))
+    fn_status = {k: v for k, v in ((function or {}).get("status") or {}).items() if v is not None}
+    first, then = (fn_status, status) if live else (status, fn_status)
+    desired = first.get("replicas", then.get("replicas"))
     ready = (
         metrics.ready_replicas
         if metrics and metrics.ready_replicas is not None
-        else status.get("availableReplicas", fn_status.get("availableReplicas"))
+        else first.get("availableReplicas", then.get("availableReplicas"))
     )
+    total = metrics.invocations if metrics else (function or {}).get("invocationCount") if live else None
     problem = function_problem(function)
     key = f"{ref.get('name')}.{ref.get('namespace')}"
     recent = activity.recent(key)
@@ -144,7 +152,7 @@ def build(
         warmth=_warmth(desired, ready, reason, problem),
         invocations=recent.invocations,
         invocations_seconds=recent.seconds,
-        total_invocations=int(metrics.invocations) if metrics else None,
+        total_invocations=int(total) if total is not None else None,
         latency_ms=latency,
         latency_source=source,
         answered_version=activity.last_version(key),

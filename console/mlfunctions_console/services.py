@@ -1,5 +1,6 @@
-"""What the pages read, gathered concurrently: MLFunctions, their OpenFaaS Functions, the gateway's metrics
-and the model store. Every failure becomes a Problem the page shows beside whatever else could be read."""
+"""What the pages read, gathered concurrently: MLFunctions, their OpenFaaS Functions (the resources, or in
+gatewayAPI mode the gateway's own reports), the gateway's metrics and the model store. Every failure becomes a
+Problem the page shows beside whatever else could be read."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from . import advice, kube, overview, train_credential
 from .activity import Activity
 from .advice import Problem
 from .gateway import FunctionMetrics, Gateway, GatewayError
+from .gateway_functions import GatewayFunctions, GatewayFunctionsError
 from .kube import Kube, KubeError
 from .settings import Settings
 from .store import Store, StoreError
@@ -34,6 +36,10 @@ class Services:
             settings.gateway_url, settings.gateway_metrics_url, http, settings.invoke_timeout
         )
         self.activity = Activity()
+        # gatewayAPI mode: no Function resources; the gateway's API says what runs.
+        self.gateway_functions = (
+            GatewayFunctions(settings.gateway_url, settings.gateway_credentials, http) if settings.gateway_mode else None
+        )
 
     async def close(self) -> None:
         await self.http.aclose()
@@ -102,11 +108,17 @@ class Services:
                     functions.get((ref.get("namespace"), ref.get("name"))),
                     metrics.get(key),
                     self.activity,
+                    live=self.gateway_functions is not None,
                 )
             )
         return result
 
     async def _openfaas_functions(self) -> dict[tuple[str, str], dict] | Problem:
+        if self.gateway_functions is not None:
+            try:
+                return await self.gateway_functions.list(self.settings.function_namespace)
+            except GatewayFunctionsError as error:
+                return _gateway_functions_problem(error)
         try:
             items = await self.kube.list(kube.FUNCTIONS, self.settings.function_namespace)
         except KubeError as error:
@@ -120,6 +132,12 @@ class Services:
         metrics, _ = await self.metrics()
         if view.key in metrics and metrics[view.key].ready_replicas is not None:
             return metrics[view.key].ready_replicas
+        if self.gateway_functions is not None:
+            try:
+                function = await self.gateway_functions.get(view.function_name, view.function_namespace)
+            except GatewayFunctionsError:
+                return view.ready
+            return ((function or {}).get("status") or {}).get("availableReplicas", view.ready)
         try:
             function = await self.kube.get(kube.FUNCTIONS, view.function_namespace, view.function_name)
         except KubeError:
@@ -169,6 +187,14 @@ class Services:
                     ],
                 )
             return {}, problem
+
+
+def _gateway_functions_problem(error: GatewayFunctionsError) -> Problem:
+    todo = "Replicas below come from the MLFunctions' status instead (as of the operator's last pass)."
+    if error.status in (401, 403) or error.status is None and "credentials" in str(error):
+        todo += (" Put the gateway's basic-auth-user and basic-auth-password in the Secret the chart mounts "
+                 "(openfaas.gatewaySecret); the console reads it again at once.")
+    return Problem("The gateway's functions cannot be read", str(error), [todo])
 
 
 def _kube_problem(error: BaseException) -> Problem:

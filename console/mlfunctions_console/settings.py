@@ -35,6 +35,21 @@ class Settings:
     session_hours: float = 12.0
     request_timeout: float = 10.0  # Kubernetes API, store, metrics
     invoke_timeout: float = 300.0  # a predict or train call through the gateway (trainings take a while)
+    # How the operator deploys functions (the chart's openfaas.deploy): functionResource, Function resources to
+    # read; gatewayAPI (OpenFaaS CE), none: function state comes from the gateway's API, with its basic auth.
+    openfaas_deploy: str = "functionResource"
+    gateway_credentials_dir: Path | None = None  # gatewayAPI: the files basic-auth-user, basic-auth-password
+
+    @property
+    def gateway_mode(self) -> bool:
+        return self.openfaas_deploy == "gatewayAPI"
+
+    def gateway_credentials(self) -> tuple[str, str]:
+        """The gateway's basic auth, read at each use so a changed Secret is picked up without a restart.
+        Raises OSError when the files cannot be read."""
+        folder = self.gateway_credentials_dir or Path()
+        return ((folder / "basic-auth-user").read_text().strip(),
+                (folder / "basic-auth-password").read_text().strip())
 
     @property
     def gateway_metrics_url(self) -> str:
@@ -96,6 +111,13 @@ def from_environment(env: Mapping[str, str] | None = None) -> Settings:
             "characters: the console never runs without its login"
         )
     token_file = env.get("CONSOLE_STORE_TOKEN_FILE", "").strip()
+    deploy = env.get("CONSOLE_OPENFAAS_DEPLOY", "").strip() or "functionResource"
+    if deploy not in ("functionResource", "gatewayAPI"):
+        raise ConfigError(f"CONSOLE_OPENFAAS_DEPLOY={deploy!r} must be functionResource or gatewayAPI")
+    credentials = env.get("CONSOLE_GATEWAY_CREDENTIALS_DIR", "").strip()
+    if deploy == "gatewayAPI" and not credentials:
+        raise ConfigError("CONSOLE_OPENFAAS_DEPLOY=gatewayAPI needs CONSOLE_GATEWAY_CREDENTIALS_DIR: the folder of "
+                          "the gateway's basic-auth-user and basic-auth-password (its function state is read there)")
     kubeconfig = env.get("CONSOLE_KUBECONFIG", "").strip() or env.get("KUBECONFIG", "").strip()
     return Settings(
         username=_secret(env, "CONSOLE_USERNAME") or "admin",
@@ -114,4 +136,6 @@ def from_environment(env: Mapping[str, str] | None = None) -> Settings:
         session_hours=_float(env, "CONSOLE_SESSION_HOURS", 12.0),
         request_timeout=_float(env, "CONSOLE_REQUEST_TIMEOUT_SECONDS", 10.0),
         invoke_timeout=_float(env, "CONSOLE_INVOKE_TIMEOUT_SECONDS", 300.0),
+        openfaas_deploy=deploy,
+        gateway_credentials_dir=Path(credentials) if credentials else None,
     )

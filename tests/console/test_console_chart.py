@@ -98,6 +98,29 @@ def test_the_console_is_a_hardened_deployment_of_its_own_image(helm):
     assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
 
 
+def test_in_gateway_mode_it_reads_the_gateway_not_functions(helm):
+    """openfaas.deploy=gatewayAPI (OpenFaaS CE): no Function resources, so no RBAC on them; the gateway's Secret
+    (openfaas.gatewaySecret) mounted read-only as files, and the mode passed on."""
+    documents = _render(
+        helm, "--set", "openfaas.deploy=gatewayAPI", "--set", "openfaas.gatewaySecret=openfaas-gateway"
+    )
+    rules = [rule for d in documents if d["kind"] in ("ClusterRole", "Role") for rule in d["rules"]]
+    assert not [rule for rule in rules if "openfaas.com" in rule["apiGroups"]]
+    pod = _one(documents, "Deployment")["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["CONSOLE_OPENFAAS_DEPLOY"] == "gatewayAPI"
+    for variable in env:
+        assert f'"{variable.removesuffix("_FILE")}' in SETTINGS or f'"{variable}"' in SETTINGS
+    (volume,) = [v for v in pod["volumes"] if v.get("secret", {}).get("secretName") == "openfaas-gateway"]
+    assert [item["path"] for item in volume["secret"]["items"]] == ["basic-auth-user", "basic-auth-password"]
+    (mount,) = [m for m in container["volumeMounts"] if m["name"] == volume["name"]]
+    assert mount["readOnly"] and "subPath" not in mount  # a subPath mount would never be updated
+    assert env["CONSOLE_GATEWAY_CREDENTIALS_DIR"] == mount["mountPath"]
+    default = _one(_render(helm), "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    assert {"name": "CONSOLE_OPENFAAS_DEPLOY", "value": "functionResource"} in default["env"]
+
+
 def test_rbac_reads_and_names_the_only_secrets_it_may_read(helm):
     documents = _render(
         helm,

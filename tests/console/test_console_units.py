@@ -69,6 +69,33 @@ def test_settings_refuse_a_console_without_a_password(tmp_path):
         from_environment({"CONSOLE_PASSWORD": "long-enough-password", "CONSOLE_GATEWAY_URL": "gateway:8080"})
 
 
+def test_settings_of_gateway_mode(tmp_path):
+    base = {"CONSOLE_PASSWORD": "long-enough-password"}
+    assert not from_environment(base).gateway_mode  # functionResource by default
+    with pytest.raises(ConfigError, match="CONSOLE_OPENFAAS_DEPLOY"):
+        from_environment({**base, "CONSOLE_OPENFAAS_DEPLOY": "crd"})
+    with pytest.raises(ConfigError, match="CONSOLE_GATEWAY_CREDENTIALS_DIR"):
+        from_environment({**base, "CONSOLE_OPENFAAS_DEPLOY": "gatewayAPI"})
+    settings = from_environment({**base, "CONSOLE_OPENFAAS_DEPLOY": "gatewayAPI",
+                                 "CONSOLE_GATEWAY_CREDENTIALS_DIR": str(tmp_path)})
+    with pytest.raises(OSError):  # no files yet: the page says so when it reads the gateway
+        settings.gateway_credentials()
+    (tmp_path / "basic-auth-user").write_text("admin\n")
+    (tmp_path / "basic-auth-password").write_text("secret\n")
+    assert settings.gateway_mode and settings.gateway_credentials() == ("admin", "secret")
+
+
+def test_the_gateways_report_wins_over_the_status_in_gateway_mode():
+    mlfunction = {"metadata": {"namespace": "ds", "name": "p"}, "spec": {"task": "predict"},
+                  "status": {"function": {"name": "p", "namespace": "fn"}, "replicas": 1, "availableReplicas": 1}}
+    report = {"metadata": {"name": "p", "namespace": "fn"}, "status": {"replicas": 3, "availableReplicas": 2},
+              "invocationCount": 7}
+    live = overview.build(mlfunction, report, None, Activity(), live=True)
+    assert (live.ready, live.desired, live.total_invocations) == (2, 3, 7)
+    resource = overview.build(mlfunction, report, None, Activity())  # a Function resource: the status first
+    assert (resource.ready, resource.desired, resource.total_invocations) == (1, 1, None)
+
+
 def test_gateway_metrics_of_openfaas_and_of_the_local_gateway():
     text = "\n".join(
         [
