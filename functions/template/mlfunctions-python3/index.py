@@ -5,7 +5,9 @@ OpenFaaS's workload contract (no watchdog in front of it):
 - GET /_/metrics answers the function's Prometheus metrics (function_metrics.py);
 - $TMPDIR/.lock (/tmp/.lock in the image) exists while it serves, for exec probes and docker's HEALTHCHECK;
 - it writes nothing outside the temporary directory;
-- on SIGTERM it removes the lock, stops accepting, lets requests in flight finish, then exits.
+- on SIGTERM it removes the lock, stops accepting, lets requests in flight finish, then exits;
+- with $MLFUNCTIONS_POOL_TOKEN_FILE set it starts as a pool replica that becomes one function when told to
+  (function_pool.py).
 
 Tests and the local runtime start it as a plain process with PORT and FUNCTION_DIR (the folder holding
 handler.py) set; HOST defaults to 127.0.0.1 there."""
@@ -27,6 +29,7 @@ from types import FrameType
 import uvicorn
 
 import function_metrics
+import function_pool
 import function_support
 
 
@@ -56,8 +59,13 @@ def main() -> None:
     function_support.configure_logging()
     function_dir = Path(os.environ.get("FUNCTION_DIR") or Path(__file__).resolve().parent / "function")
     sys.path.insert(0, str(function_dir))
+    pool_token = os.environ.get("MLFUNCTIONS_POOL_TOKEN_FILE")
     try:
-        app = function_metrics.MetricsMiddleware(importlib.import_module("handler").create_app())
+        if pool_token:  # a pre-started replica waiting to become a function (function_pool.py)
+            function_pool.preload()
+            app = function_pool.PoolApp(Path(pool_token))
+        else:
+            app = function_metrics.MetricsMiddleware(importlib.import_module("handler").create_app())
     except function_support.ConfigError as error:
         # A misconfigured function must not limp along: say what is wrong and exit, so the pod shows it.
         logging.getLogger("function").critical("configuration error: %s", error)
