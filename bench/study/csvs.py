@@ -58,13 +58,23 @@ def write_sweep(full: dict, directory: Path) -> list[Path]:
     return written
 
 
-def write_replay(point: str, setup: str, measured: dict, modelled: dict, directory: Path) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"replay-{slug(point)}-{setup}_stats.csv"
+def replay_path(point: str, setup: str, directory: Path) -> Path:
+    return directory / f"replay-{slug(point)}-{setup}_stats.csv"
+
+
+def write_replay(path: Path, measured: dict | None, modelled: dict[str, dict]) -> Path:
+    """Measured rows (from `measured`, or kept from the file when it is None: --model-only) and the model's."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    kept = []
+    if measured is None:
+        with open(path, newline="") as handle:
+            kept = [row for row in csv.DictReader(handle) if row["Source"] == "measured"]
     with open(path, "w", newline="") as handle:
         writer = csv.DictWriter(handle, ["Source"] + LOCUST + STUDY)
         writer.writeheader()
-        for source, result in (("measured", measured), ("model", modelled)):
+        writer.writerows(kept)
+        sources = ([("measured", measured)] if measured is not None else []) + list(modelled.items())
+        for source, result in sources:
             for row in _rows(result, result.get("failures", 0)):
                 writer.writerow({"Source": source, **row})
     return path

@@ -118,8 +118,12 @@ def replays(results: list[dict], path: Path) -> None:
     figure, axes = plt.subplots(1, len(metrics), figsize=(18, 5))
     xs = range(len(labels))
     for ax, (key, title) in zip(axes, metrics):
-        ax.bar([x - 0.2 for x in xs], [p["model"][key] for p in pairs], 0.4, label="model", color="#bbbbbb")
-        ax.bar([x + 0.2 for x in xs], [p["measured"][key] for p in pairs], 0.4, label="measured", color="#1f77b4")
+        ax.bar([x - 0.27 for x in xs], [p["model"][key] for p in pairs], 0.27, label="model (as swept)",
+               color="#bbbbbb")
+        ax.bar(list(xs), [p["model_on_cores"][key] for p in pairs], 0.27, label="model, starts share 2 cores",
+               color="#777777")
+        ax.bar([x + 0.27 for x in xs], [p["measured"][key] for p in pairs], 0.27, label="measured",
+               color="#1f77b4")
         ax.set_xticks(list(xs), labels, rotation=60, ha="right", fontsize=7)
         ax.set_title(title)
         if key.endswith("_ms"):

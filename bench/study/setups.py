@@ -62,7 +62,15 @@ class Functions:
     rps_per_replica: float = 45.0  # OpenFaaS Pro's rps target 50 × target-proportion 0.9 (runtime/scaling.py)
     max_replicas: int = 20
     autoscale_s: float = 10.0
+    # Cores that starting replicas share (None: as many as they need, a cluster's spread). With it, a start
+    # overlapping others takes cost × max(1, starts in progress / start_cores): the replays' 2-core machine.
+    start_cores: int | None = None
 
 
 def with_timeout(setup: Functions, idle_timeout: float) -> Functions:
     return Functions(**{**setup.__dict__, "idle_timeout": idle_timeout})
+
+
+def on_cores(setup, cores: int):
+    """The same function setup with its starts sharing `cores` cores (a monolith is returned as it is)."""
+    return Functions(**{**setup.__dict__, "start_cores": cores}) if isinstance(setup, Functions) else setup

@@ -118,17 +118,21 @@ def runs(times: np.ndarray, idle_timeout: float) -> tuple[np.ndarray, np.ndarray
 def _cold_start_costs(setup: Functions, starts: list[tuple[float, str]]) -> tuple[list[float], list[bool]]:
     """The cost of each cold start (in time order) and whether the shared pool served it."""
     ready = {kind: [0.0] * setup.pool_size for kind in setup.replica}  # when each pool slot is (again) ready
-    costs, pooled = [], []
+    costs, pooled, starting = [], [], []
     for at, kind in starts:
         slots = ready[kind]
         free = next((i for i, when in enumerate(slots) if when <= at), None)
         if free is None:
-            costs.append(setup.replica[kind].cold_s)
-            pooled.append(False)
+            cost = setup.replica[kind].cold_s
         else:
-            costs.append(setup.pool_cold_s[kind])
-            pooled.append(True)
+            cost = setup.pool_cold_s[kind]
             slots[free] = at + setup.refill_s[kind]
+        if setup.start_cores:  # starts in progress share the cores
+            starting = [end for end in starting if end > at]
+            cost *= max(1.0, (len(starting) + 1) / setup.start_cores)
+            starting.append(at + cost)
+        costs.append(cost)
+        pooled.append(free is not None)
     return costs, pooled
 
 
@@ -182,7 +186,8 @@ def _functions(setup: Functions, trace: Trace, seed: int) -> dict:
         used += (seconds + extra_seconds) * replica.used_mib
         replica_starts += len(firsts) + extra_starts
         cpu += times.size * setup.work[kind].cpu_s + (len(firsts) + extra_starts) * replica.start_cpu_s
-    pool_mib_s = setup.pool_size * sum(setup.zygote_mib.get(kind, 0.0) for kind in setup.replica) * trace.duration
+    deployed = {kind_of(name) for name in trace.names}  # a pool per interpreter of a deployed function
+    pool_mib_s = setup.pool_size * sum(setup.zygote_mib.get(kind, 0.0) for kind in deployed) * trace.duration
     return _summary(trace, latencies, reserved_mib_s=reserved + pool_mib_s, used_mib_s=used + pool_mib_s,
                     pool_mib_s=pool_mib_s, cpu_s=cpu, cold_starts=len(starts), cold_starts_from_pool=sum(pooled),
                     replica_starts=replica_starts, replica_seconds=replica_seconds)

@@ -45,8 +45,9 @@ def zipf_weights(models: int, exponent: float = 1.0) -> np.ndarray:
     return weights / weights.sum()
 
 
-def function_names(models: int) -> list[str]:
-    return [f"predict-{i}" for i in range(models)] + [f"train-{i}" for i in range(models)]
+def function_names(models: int, trainings: bool = True) -> list[str]:
+    """The deployed functions: a predict function per model and, if there are trainings, a train function."""
+    return [f"predict-{i}" for i in range(models)] + ([f"train-{i}" for i in range(models)] if trainings else [])
 
 
 def model_arrivals(rng: np.random.Generator, pattern: Pattern, share: float, duration: float) -> np.ndarray:
@@ -90,7 +91,7 @@ def generate(pattern: Pattern, models: int, duration: float, seed: int = 0, zipf
     times = np.concatenate(all_times)
     functions = np.concatenate(all_functions).astype(np.int32)
     order = np.argsort(times, kind="stable")
-    return Trace(times[order], functions[order], function_names(models), duration)
+    return Trace(times[order], functions[order], function_names(models, bool(train_every)), duration)
 
 
 def constant(rate: float, duration: float, names: list[str] | None = None) -> Trace:

@@ -50,6 +50,9 @@ def test_no_requests_cost_only_the_pool():
     pooled = simulator.simulate(functions(pool_size=2), trace)
     assert pooled["reserved_mib_s"] == pytest.approx(2 * (50.0 + 70.0) * 7200.0)
     assert pooled["cold_starts"] == 0 and pooled["cpu_s"] == 0.0
+    predict_only = traces.Trace(np.empty(0), np.empty(0, np.int32), traces.function_names(20, False), 7200.0)
+    assert simulator.simulate(functions(pool_size=2), predict_only)["reserved_mib_s"] == pytest.approx(
+        2 * 50.0 * 7200.0)  # no train function deployed: no train interpreter's pool
 
 
 def test_the_shared_pool_serves_one_cold_start_per_process_until_it_is_refilled():
@@ -83,3 +86,14 @@ def test_traces_follow_the_pattern_mean_rate_and_zipf_popularity():
     trains = (trace.functions >= 5).sum()
     assert trains / trace.times.size == pytest.approx(1 / traces.TRAIN_EVERY, rel=0.2)
     assert np.all(np.diff(trace.times) >= 0)
+
+
+def test_starts_sharing_cores_take_longer_only_when_they_overlap():
+    names = traces.function_names(4)
+    together = traces.Trace(np.array([0.0, 0.01, 0.02, 0.03]), np.arange(4, dtype=np.int32), names, 30.0)
+    apart = traces.Trace(np.array([0.0, 5.0, 10.0, 15.0]), np.arange(4, dtype=np.int32), names, 30.0)
+    alone = simulator.simulate(functions(), together)["latency"]["predict"]["max_ms"]
+    shared = simulator.simulate(setups.on_cores(functions(), 2), together)["latency"]["predict"]["max_ms"]
+    assert shared > 1.5 * alone  # the fourth of four starts on two cores
+    spread = simulator.simulate(setups.on_cores(functions(), 2), apart)["latency"]["predict"]["max_ms"]
+    assert spread == pytest.approx(simulator.simulate(functions(), apart)["latency"]["predict"]["max_ms"])
