@@ -119,10 +119,13 @@ def _comparable(result: dict) -> dict:
 
 
 def conclusions(points: list[dict]) -> dict:
-    """Where functions win, by setup, and the best function setup's ratio at the rarest and the busiest points."""
+    """Where functions win (each win with its numbers), by setup, under both criteria."""
     wins = [p for p in points if p["winner"] in sweep.FUNCTIONS]
     by_setup = {setup: sum(p["winner"] == setup for p in points) for setup in sweep.SETUPS}
+    strict = {setup: sum(p["strict_winner"] == setup for p in points) for setup in sweep.SETUPS}
     return {"points": len(points), "functions_win": len(wins), "wins_by_setup": by_setup,
+            "functions_win_strict": sum(p["strict_winner"] in sweep.FUNCTIONS for p in points),
+            "wins_by_setup_strict": strict,
             "function_wins": [f"{p['models']} models, {p['pattern']}, idle {p['idle_timeout_s'] / 60:g} min: "
                               f"{p['winner']} ×{p['reserved_vs_monolith'][p['winner']]:.2g} of the monolith's "
                               f"reserved MiB·s, p99 {p['setups'][p['winner']]['predict_p99_ms']:.0f} ms "
@@ -149,7 +152,8 @@ def summary_line(inputs: dict, points: list[dict], replays: list, tolerance_s: f
             f"{mono['20']['rss_mib']} MiB. FROM FILE: pod cold start {pods['cold_s']} s ({pods['source']}; OpenFaaS "
             f"1-2 s, Knative 2-4 s), pool pod {pods['pool_cold_s']} s ({pods['pool_cold_source'].split(':')[0]}). "
             f"MODELLED: functions win {found['functions_win']}/{found['points']} points (one cold start = "
-            f"{tolerance_s * 1000:.0f} ms)" + (f"; 20 models called hourly, idle 5 min: winner {rare['winner']} at "
+            f"{tolerance_s * 1000:.0f} ms, the seed's; {found['functions_win_strict']} with this run's "
+            f"{inputs['process']['without_pool']['cold_start']['median_ms']:.0f} ms)" + (f"; 20 models called hourly, idle 5 min: winner {rare['winner']} at "
                                               f"×{rare['reserved_vs_monolith'][rare['winner']]:.2g} of the monolith's "
                                               f"reserved MiB·s" if rare else "")
             + f". CHECKED (model/measured): {check}")
@@ -172,8 +176,9 @@ def main() -> None:
             add_pods(inputs)
             replays = run_replays(inputs, store_url, token, work, cleanup, options.quick)
     model_replays(inputs, replays, os.cpu_count())
-    tolerance_s = inputs["process"]["without_pool"]["cold_start"]["median_ms"] / 1000
-    points, full = sweep.run(inputs, tolerance_s)
+    tolerance_s = ANCHORS["seed_container_start_s"]
+    strict_s = inputs["process"]["without_pool"]["cold_start"]["median_ms"] / 1000
+    points, full = sweep.run(inputs, tolerance_s, strict_s)
     result = {
         "benchmark": "study",
         "measured_at": measured_at, "quick": options.quick,
@@ -184,14 +189,16 @@ def main() -> None:
         "what_is_read": f"inputs.pods from {inputs['pods']['source']}",
         "what_is_modelled": "points (the sweep) and replays[*].model",
         "criterion": f"winner = fewest reserved MiB·s among setups whose predict p99 <= the always-on monolith's "
-                     f"+ one cold start ({tolerance_s * 1000:.0f} ms: this run's process cold start without pool)",
+                     f"+ one cold start ({tolerance_s * 1000:.0f} ms: the seed study's container start); "
+                     f"strict_winner: the same with {strict_s * 1000:.0f} ms (this run's process cold start without "
+                     f"pool, which a p99 made of cold starts exceeds by the gateway's few ms)",
         "inputs": inputs, "replays": replays, "conclusions": conclusions(points), "points": points,
         "seconds": round(time.monotonic() - began, 1),
     }
     (RESULTS / "study.json").write_text(json.dumps(result, indent=1) + "\n")
     csvs.write_sweep(full, RESULTS / "study")
     plots.memory_and_latency(points, tolerance_s, RESULTS / "study_memory_latency.png")
-    plots.crossover(points, RESULTS / "study_crossover.png")
+    plots.crossover(points, (tolerance_s * 1000, strict_s * 1000), RESULTS / "study_crossover.png")
     plots.replays(replays, RESULTS / "study_replays.png")
     print(json.dumps({k: v for k, v in result.items() if k != "points"}, indent=1))
     print(summary_line(inputs, points, replays, tolerance_s))

@@ -14,9 +14,10 @@ from matplotlib.patches import Patch  # noqa: E402
 from study.sweep import FUNCTIONS, IDLE_TIMEOUTS, MODELS, SETUPS  # noqa: E402
 
 COLOURS = {"monolith": "#444444", "monolith-hpa": "#999999", "processes": "#1f77b4", "processes+pool": "#6baed6",
-           "pods": "#d62728", "pods+pool": "#fc9272"}
-MARKERS = {"monolith": "s", "monolith-hpa": "x", "processes": "o", "processes+pool": "o", "pods": "^",
-           "pods+pool": "^"}
+           "processes+predict-pool": "#17becf", "pods": "#d62728", "pods+pool": "#fc9272",
+           "pods+predict-pool": "#ff7f0e"}
+MARKERS = {"monolith": "s", "monolith-hpa": "x", "processes": "o", "processes+pool": "o",
+           "processes+predict-pool": "D", "pods": "^", "pods+pool": "^", "pods+predict-pool": "v"}
 MAIN_TIMEOUT = 300.0
 
 
@@ -67,45 +68,48 @@ def memory_and_latency(points: list[dict], tolerance_s: float, path: Path) -> No
     axes[0][0].legend(fontsize=7, loc="lower right")
     axes[1][0].legend(fontsize=7, loc="upper left")
     figure.suptitle(f"Modelled from this machine's measurements; idle timeout {MAIN_TIMEOUT / 60:g} min (dotted/dash-dot: "
-                    f"1 and 15 min); one cold start = {tolerance_s * 1000:.0f} ms")
+                    f"1 and 15 min); one cold start = {tolerance_s * 1000:.0f} ms\npods lie on processes in memory (the same RSS: "
+                    f"no pod RSS measured); pods' cold start from the node results")
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
 
 
-def crossover(points: list[dict], path: Path) -> None:
-    """Per idle timeout: models × pattern, each cell coloured by the winning setup and labelled with its
-    reserved MiB·s as a fraction of the always-on monolith's."""
+def crossover(points: list[dict], tolerances_ms: tuple[float, float], path: Path) -> None:
+    """Per idle timeout (columns) and criterion (rows: one cold start = the seed's, = this run's): models ×
+    pattern, each cell coloured by the winning setup and labelled with its reserved MiB·s as a fraction of the
+    always-on monolith's (where a monolith wins: the best function setup's fraction)."""
     patterns = sorted({(p["mean_rate_per_model"], p["pattern"]) for p in points}, reverse=True)
-    figure, axes = plt.subplots(1, len(IDLE_TIMEOUTS), figsize=(18, 6.5), sharey=True)
-    for ax, timeout in zip(axes, IDLE_TIMEOUTS):
-        for x, (rate, pattern) in enumerate(patterns):
-            for y, models in enumerate(MODELS):
-                cell = next(p for p in points if p["models"] == models and p["pattern"] == pattern
-                            and p["idle_timeout_s"] == timeout)
-                winner = cell["winner"]
-                ax.add_patch(plt.Rectangle((x, y), 1, 1, color=COLOURS[winner]))
-                ratio = cell["reserved_vs_monolith"][winner]
-                best_function = min(FUNCTIONS, key=lambda s: cell["reserved_vs_monolith"][s])
-                text = f"{winner}\n×{ratio:.2g}" if winner in FUNCTIONS else \
-                    f"{winner}\nbest fn\n×{cell['reserved_vs_monolith'][best_function]:.2g}"
-                ax.text(x + 0.5, y + 0.5, text, ha="center", va="center", fontsize=7,
-                        color="white" if winner in ("monolith", "processes", "pods") else "black")
-        ax.set_xlim(0, len(patterns))
-        ax.set_ylim(0, len(MODELS))
-        ax.set_xticks([x + 0.5 for x in range(len(patterns))],
-                      [f"{name}\n({_rate_label(rate)})" for rate, name in patterns], rotation=60, fontsize=7,
-                      ha="right")
-        ax.set_yticks([y + 0.5 for y in range(len(MODELS))], [f"{m} models" for m in MODELS])
-        ax.set_title(f"idle timeout {timeout / 60:g} min")
-    axes[0].set_ylabel("number of models")
-    figure.legend(handles=[Patch(color=COLOURS[s], label=s) for s in SETUPS], loc="lower center", ncol=6,
+    figure, axes = plt.subplots(2, len(IDLE_TIMEOUTS), figsize=(19, 10), sharey=True, sharex=True)
+    for row, (key, tolerance) in enumerate(zip(("winner", "strict_winner"), tolerances_ms)):
+        for ax, timeout in zip(axes[row], IDLE_TIMEOUTS):
+            for x, (rate, pattern) in enumerate(patterns):
+                for y, models in enumerate(MODELS):
+                    cell = next(p for p in points if p["models"] == models and p["pattern"] == pattern
+                                and p["idle_timeout_s"] == timeout)
+                    winner = cell[key]
+                    ax.add_patch(plt.Rectangle((x, y), 1, 1, color=COLOURS[winner]))
+                    ratio = cell["reserved_vs_monolith"][winner]
+                    best = min(FUNCTIONS, key=lambda s: cell["reserved_vs_monolith"][s])
+                    text = f"{winner.replace('+', chr(10) + '+')}\n×{ratio:.2g}" if winner in FUNCTIONS else \
+                        f"{winner}\nbest fn\n×{cell['reserved_vs_monolith'][best]:.2g}"
+                    ax.text(x + 0.5, y + 0.5, text, ha="center", va="center", fontsize=7,
+                            color="white" if winner in ("monolith", "processes", "pods") else "black")
+            ax.set_xlim(0, len(patterns))
+            ax.set_ylim(0, len(MODELS))
+            ax.set_xticks([x + 0.5 for x in range(len(patterns))],
+                          [f"{name}\n({_rate_label(rate)})" for rate, name in patterns], rotation=60, fontsize=7,
+                          ha="right")
+            ax.set_yticks([y + 0.5 for y in range(len(MODELS))], [f"{m} models" for m in MODELS])
+            ax.set_title(f"idle timeout {timeout / 60:g} min; one cold start = {tolerance:.0f} ms", fontsize=10)
+        axes[row][0].set_ylabel("the seed's container start" if row == 0 else "this run's process cold start")
+    figure.legend(handles=[Patch(color=COLOURS[s], label=s) for s in SETUPS], loc="lower center", ncol=8,
                   fontsize=9)
-    figure.suptitle("Who wins each pattern: fewest reserved MiB·s among setups with predict p99 within one cold start "
-                    "of the always-on monolith's\n×: the winner's reserved MiB·s over the monolith's (where the "
-                    "monolith wins: the best function setup's)")
-    figure.tight_layout(rect=(0, 0.06, 1, 0.93))
-    figure.savefig(path, dpi=100)
+    figure.suptitle("Who wins each pattern: fewest reserved MiB·s among setups whose predict p99 is within one cold "
+                    "start of the always-on monolith's\n×: the winner's reserved MiB·s over the monolith's (where "
+                    "the monolith wins: the best function setup's); mean rate per model in brackets")
+    figure.tight_layout(rect=(0, 0.04, 1, 0.94))
+    figure.savefig(path, dpi=90)
     plt.close(figure)
 
 

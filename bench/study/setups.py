@@ -65,6 +65,10 @@ class Functions:
     # Cores that starting replicas share (None: as many as they need, a cluster's spread). With it, a start
     # overlapping others takes cost × max(1, starts in progress / start_cores): the replays' 2-core machine.
     start_cores: int | None = None
+    pool_kinds: tuple[str, ...] | None = None  # interpreters that have a pool (None: every one)
+
+    def pooled(self, kind: str) -> bool:
+        return self.pool_size > 0 and (self.pool_kinds is None or kind in self.pool_kinds)
 
 
 def with_timeout(setup: Functions, idle_timeout: float) -> Functions:

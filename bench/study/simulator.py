@@ -117,20 +117,22 @@ def runs(times: np.ndarray, idle_timeout: float) -> tuple[np.ndarray, np.ndarray
 
 def _cold_start_costs(setup: Functions, starts: list[tuple[float, str]]) -> tuple[list[float], list[bool]]:
     """The cost of each cold start (in time order) and whether the shared pool served it."""
-    ready = {kind: [0.0] * setup.pool_size for kind in setup.replica}  # when each pool slot is (again) ready
-    costs, pooled, starting = [], [], []
+    # when each pool slot is (again) ready
+    ready = {kind: [0.0] * (setup.pool_size if setup.pooled(kind) else 0) for kind in setup.replica}
+    costs, pooled, starting = [], [], []  # starting: (begin, end) of starts and pool refills, for start_cores
     for at, kind in starts:
         slots = ready[kind]
         free = next((i for i, when in enumerate(slots) if when <= at), None)
-        if free is None:
-            cost = setup.replica[kind].cold_s
-        else:
-            cost = setup.pool_cold_s[kind]
+        cost = setup.replica[kind].cold_s if free is None else setup.pool_cold_s[kind]
+        if setup.start_cores:  # starts and refills in progress share the cores
+            starting = [(begin, end) for begin, end in starting if end > at]
+            busy = sum(begin <= at for begin, _ in starting)
+            cost *= max(1.0, (busy + 1) / setup.start_cores)
+            starting.append((at, at + cost))
+        if free is not None:
             slots[free] = at + setup.refill_s[kind]
-        if setup.start_cores:  # starts in progress share the cores
-            starting = [end for end in starting if end > at]
-            cost *= max(1.0, (len(starting) + 1) / setup.start_cores)
-            starting.append(at + cost)
+            if setup.start_cores:  # the refill is a fresh start after the pool's delay
+                starting.append((slots[free] - setup.replica[kind].cold_s, slots[free]))
         costs.append(cost)
         pooled.append(free is not None)
     return costs, pooled
@@ -187,7 +189,8 @@ def _functions(setup: Functions, trace: Trace, seed: int) -> dict:
         replica_starts += len(firsts) + extra_starts
         cpu += times.size * setup.work[kind].cpu_s + (len(firsts) + extra_starts) * replica.start_cpu_s
     deployed = {kind_of(name) for name in trace.names}  # a pool per interpreter of a deployed function
-    pool_mib_s = setup.pool_size * sum(setup.zygote_mib.get(kind, 0.0) for kind in deployed) * trace.duration
+    pool_mib_s = setup.pool_size * sum(setup.zygote_mib.get(kind, 0.0) for kind in deployed
+                                       if setup.pooled(kind)) * trace.duration
     return _summary(trace, latencies, reserved_mib_s=reserved + pool_mib_s, used_mib_s=used + pool_mib_s,
                     pool_mib_s=pool_mib_s, cpu_s=cpu, cold_starts=len(starts), cold_starts_from_pool=sum(pooled),
                     replica_starts=replica_starts, replica_seconds=replica_seconds)
