@@ -175,6 +175,7 @@ def main() -> None:
             inputs, store_url, token = measure_inputs(work, cleanup, options.quick)
             add_pods(inputs)
             replays = run_replays(inputs, store_url, token, work, cleanup, options.quick)
+    add_pods(inputs)  # again with --model-only: the pod results may be newer than the measurements
     model_replays(inputs, replays, os.cpu_count())
     tolerance_s = ANCHORS["seed_container_start_s"]
     strict_s = inputs["process"]["without_pool"]["cold_start"]["median_ms"] / 1000

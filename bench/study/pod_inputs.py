@@ -1,6 +1,7 @@
 """The pod figures the study's model uses, read from results the node benchmark wrote (this benchmark never starts
 a node): bench/results/pod_cold_start.json if the lead's in-cluster cold start run wrote one, else
-bench/results/node.json (bench_node.py). Each figure says which file it came from and that file's date."""
+bench/results/node.json (bench_node.py). Each figure says which file it came from and that file's date.
+Re-read on every run, --model-only included: the study follows the lead's file once it exists."""
 
 from __future__ import annotations
 
@@ -20,17 +21,11 @@ def file_date(path: Path) -> str:
     return committed or datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).isoformat(timespec="seconds")
 
 
-def _find(document, keys: tuple[str, ...]):
-    """The first number under any of `keys`, searching the document depth-first (pod_cold_start.json's layout is
-    the lead's; this reads the obvious names and says what it used)."""
-    if isinstance(document, dict):
-        for key in keys:
-            if isinstance(document.get(key), (int, float)):
-                return document[key], key
-        for value in document.values():
-            found = _find(value, keys)
-            if found:
-                return found
+def _total(series) -> float | None:
+    """A series' median total in bench_pod_cold_start.py's layout: {"median_seconds": {"total": ...}}."""
+    if isinstance(series, dict) and isinstance(series.get("median_seconds"), dict):
+        total = series["median_seconds"].get("total")
+        return total if isinstance(total, (int, float)) else None
     return None
 
 
@@ -46,13 +41,13 @@ def pod_inputs(process_pool_cold_s: float, process_replica_mib: dict[str, float]
     dedicated = RESULTS / "pod_cold_start.json"
     if dedicated.exists():
         document = json.loads(dedicated.read_text())
-        without = _find(document.get("without_pool", document), ("median_seconds", "median_s", "median_total_seconds"))
-        with_pool = _find(document.get("with_pool", {}), ("median_seconds", "median_s", "median_total_seconds"))
-        if without:
-            inputs.update(source=f"{dedicated.relative_to(ROOT)} ({file_date(dedicated)})", cold_s=without[0],
-                          cold_key=without[1])
-            if with_pool:
-                inputs.update(pool_cold_s=with_pool[0], pool_cold_source="measured (pod pool)")
+        without, with_pool = _total(document.get("without_pool")), _total(document.get("with_pool"))
+        if without is not None:
+            inputs.update(source=f"{dedicated.relative_to(ROOT)} ({file_date(dedicated)})", cold_s=without,
+                          cold_key="without_pool.median_seconds.total (scaled to zero -> first answer through "
+                                   "the gateway)")
+            if with_pool is not None:
+                inputs.update(pool_cold_s=with_pool, pool_cold_source="measured: with_pool.median_seconds.total")
     if "cold_s" not in inputs:
         node = RESULTS / "node.json"
         cold = json.loads(node.read_text())["cold_start"]
