@@ -62,7 +62,7 @@ def process_start_time(pid: int) -> float:
     return time.time() - uptime + ticks / 100.0
 
 
-class _PodWatch(threading.Thread):
+class PodEvents(threading.Thread):
     """Records when the new pod is first seen bound, running and Ready (wall-clock), from a watch."""
 
     def __init__(self, core: client.CoreV1Api, namespace: str, selector: str, resource_version: str):
@@ -98,6 +98,7 @@ class _PodWatch(threading.Thread):
         if kind == "DELETED" or pod.metadata.deletion_timestamp or pod.metadata.name in self.skip:
             return
         self.pod = pod
+        self.times.setdefault("seen", seen)
         if pod.spec.node_name:
             self.times.setdefault("scheduled", seen)
         if pod.status.pod_ip:
@@ -139,7 +140,7 @@ def measure(core: client.CoreV1Api, namespace: str, function: str, scale: Callab
     except TimeoutError:  # the 0 did not hold (see the JSON's "trigger"): replace the pod instead
         scaled = False
     resource_version = core.list_namespaced_pod(namespace, label_selector=selector).metadata.resource_version
-    pods = _PodWatch(core, namespace, selector, resource_version)
+    pods = PodEvents(core, namespace, selector, resource_version)
     pods.skip = set(old)
     pods.start()
     deadline = time.monotonic() + timeout

@@ -1,5 +1,5 @@
-"""The local OpenFaaS's imports run one way: the gateway (HTTP) and faas_netes sit on the runtime, the runtime on
-funcenv and the harness, and nothing imports upwards or in a circle. Read from the source (every import, also
+"""The local OpenFaaS's imports run one way: the gateway (HTTP) on pods, pods on faas_netes, both on the
+runtime, the runtime on funcenv and the harness, and nothing imports upwards or in a circle. Read from the source (every import, also
 those inside functions), so a new arrow the wrong way fails here before it hides in a running process."""
 
 from __future__ import annotations
@@ -65,6 +65,9 @@ def test_the_graph_is_read():
 @pytest.mark.parametrize("lower, higher", [
     ("local_openfaas.runtime", "local_openfaas.gateway"),      # the provider interface is the runtime's
     ("local_openfaas.runtime", "local_openfaas.faas_netes"),
+    ("local_openfaas.runtime", "local_openfaas.pods"),          # backends plug into the runtime, not the reverse
+    ("local_openfaas.faas_netes", "local_openfaas.pods"),
+    ("local_openfaas.pods", "local_openfaas.gateway"),
     ("local_openfaas.funcenv", "local_openfaas.runtime"),
     ("local_openfaas.funcenv", "local_openfaas.gateway"),
     ("local_openfaas", "mlfunctions_stack"),

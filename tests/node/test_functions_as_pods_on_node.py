@@ -18,6 +18,7 @@ from kubernetes import client
 from local_openfaas.gateway import process as gateway_process
 from mlfunctions_harness import processes
 from mlfunctions_harness.mlfunction_cleanup import delete_mlfunctions
+from local_openfaas.pods import pool_objects
 from mlfunctions_operator.naming import function_name
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -30,24 +31,30 @@ IRIS_CLASSES = ["setosa", "versicolor", "virginica"]
 CALL_SECONDS = 180.0
 
 
+def start_gateway(release: Release, pool_size: int = 0) -> gateway_process.GatewayProcess:
+    """The gateway on its pods backend, as faas-netes' ServiceAccount (a restart keeps its state dir)."""
+    return gateway_process.start(
+        release.gateway_port, release.workdir / "gateway", kubeconfig=release.faas_kubeconfig,
+        autoscale_interval=0.5, ready_timeout=CALL_SECONDS,
+        extra_args=["--backend", "pods", "--namespace", release.function_namespace, "--no-cron",
+                    "--pod-pool-size", str(pool_size)])
+
+
 @pytest.fixture(scope="module")
 def release(node, node_api, built, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("pods")
     installed = Release(node.control_plane.kubeconfig, workdir)
-    kubeconfig = openfaas_identity(node.control_plane, node_api, installed, USERS, workdir)
-    gateway = gateway_process.start(
-        processes.free_port(), workdir / "gateway", kubeconfig=kubeconfig, autoscale_interval=0.5,
-        ready_timeout=CALL_SECONDS, extra_args=["--backend", "pods", "--namespace", installed.function_namespace,
-                                                "--no-cron"])
-    installed.gateway = gateway
+    installed.faas_kubeconfig = openfaas_identity(node.control_plane, node_api, installed, USERS, workdir)
+    installed.gateway_port = processes.free_port()
+    installed.gateway = start_gateway(installed)
     try:
         installed.install(user_values(built, console={"enabled": False},
-                                      functions={"modelRefreshSeconds": 2, "gatewayURL": gateway.url}))
+                                      functions={"modelRefreshSeconds": 2, "gatewayURL": installed.gateway.url}))
         yield installed
         delete_mlfunctions(node_api, USERS, timeout=120)  # while the operator runs, so its finalizers finish
         installed.uninstall()
     finally:
-        gateway.stop()
+        installed.gateway.stop()
 
 
 def call(release: Release, function: str, path: str = "/", **kwargs) -> requests.Response:
@@ -125,3 +132,47 @@ def test_a_second_namespace_cannot_be_reached_through_this_gateway(release):
     answer = requests.post(f"{release.gateway.url}/function/{function_name(USERS, 'iris-predict')}.{USERS}",
                            json={"instances": IRIS_ROWS}, timeout=30)
     assert answer.status_code == 404, answer.text
+
+
+def scaled_to_zero(kubectl: Kubectl, core, namespace: str, function: str) -> None:
+    kubectl.wait(f"deployment/{function}", "jsonpath={.spec.replicas}=0", namespace)
+    for pod in pods_of(core, namespace, function):
+        kubectl.wait(f"pod/{pod.metadata.name}", "delete", namespace)
+
+
+def test_with_a_pod_pool_a_cold_start_is_served_by_a_specialized_pool_pod(release, kubectl: Kubectl, core, built):
+    """The gateway restarted with one pool pod per image: the predict functions share the pool of their image; a
+    cold start takes the pool pod, which serves until the function's own pod is ready and is then deleted; the
+    pool's replacement serves the next function, never the first one's pod."""
+    namespace = release.function_namespace
+    release.gateway.stop()
+    release.gateway = start_gateway(release, pool_size=1)
+    pool = pool_objects.pool_name(built["predict"].ref)
+    kubectl.wait(f"deployment/{pool}", "condition=Available", namespace)
+    template = kubectl.json("get", "deployment", pool, "-n", namespace)["spec"]["template"]["spec"]
+    assert [e["name"] for e in template["containers"][0]["env"]] == ["MLFUNCTIONS_POOL_TOKEN_FILE"]
+    assert template["automountServiceAccountToken"] is False and template["containers"][0]["securityContext"][
+        "readOnlyRootFilesystem"] is True
+
+    served_by = {}
+    for name in ("iris-predict", "iris-predict-b"):
+        if name != "iris-predict":
+            kubectl.apply(predict_function(name, USERS, "iris",
+                                           scaling={"minReplicas": 0, "maxReplicas": 2, "scaleToZeroAfter": IDLE}))
+            kubectl.wait(f"mlfunction/{name}", "condition=Ready", USERS)
+        function = function_name(USERS, name)
+        scaled_to_zero(kubectl, core, namespace, function)
+        kubectl.wait(f"deployment/{pool}", "jsonpath={.status.readyReplicas}=1", namespace)
+        started = time.monotonic()
+        answer = call(release, function, json={"instances": IRIS_ROWS})
+        took = time.monotonic() - started
+        assert answer.status_code == 200, answer.text
+        assert answer.json() == {"predictions": IRIS_CLASSES, "model": {"name": "iris", "version": 1}}
+        claimed = core.list_namespaced_pod(namespace, label_selector=f"{pool_objects.CLAIMED_LABEL}={function}").items
+        assert len(claimed) == 1, "the cold start was not served by a pool pod"
+        served_by[name] = claimed[0].metadata.name
+        assert pool_objects.POOL_LABEL not in claimed[0].metadata.labels  # out of the pool, for good
+        # Once the function's own pod is ready, the pool pod is deleted (never handed back).
+        kubectl.wait(f"pod/{served_by[name]}", "delete", namespace)
+        print(f"cold start through the gateway from a pool pod: {took:.3f} s ({name})")
+    assert served_by["iris-predict"] != served_by["iris-predict-b"]

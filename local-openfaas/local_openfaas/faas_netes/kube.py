@@ -73,11 +73,23 @@ class NamespaceClient:
 
     async def apply(self, manifest: dict) -> dict:
         """Server-side apply as FIELD_MANAGER: fields we stop sending are removed; others' fields stay."""
-        patch = self._apps.patch_namespaced_deployment if manifest["kind"] == "Deployment" else (
-            self._core.patch_namespaced_service)
+        patch = {"Deployment": self._apps.patch_namespaced_deployment, "Service": self._core.patch_namespaced_service,
+                 "Secret": self._core.patch_namespaced_secret}[manifest["kind"]]
         return self._dict(await patch(manifest["metadata"]["name"], self.namespace, manifest,
                                       field_manager=FIELD_MANAGER, force=True, _content_type=APPLY_PATCH,
                                       _request_timeout=REQUEST_SECONDS))
+
+    async def patch_pod(self, name: str, patch: dict) -> dict:
+        return self._dict(await self._core.patch_namespaced_pod(name, self.namespace, patch,
+                                                                _content_type=MERGE_PATCH,
+                                                                _request_timeout=REQUEST_SECONDS))
+
+    async def delete_pod(self, name: str) -> None:
+        try:
+            await self._core.delete_namespaced_pod(name, self.namespace, _request_timeout=REQUEST_SECONDS)
+        except ApiException as error:
+            if error.status != 404:
+                raise
 
     async def write_status(self, name: str, status: dict) -> None:
         """Replace the Function's status (a merge patch replaces the conditions list as a whole)."""
@@ -106,13 +118,13 @@ class NamespaceClient:
         return self._dict(await self._apps.list_namespaced_deployment(
             self.namespace, label_selector=FUNCTION_LABEL, _request_timeout=REQUEST_SECONDS))
 
-    async def list_pods(self) -> dict:
-        """The functions' pods (the pods backend routes to them)."""
+    async def list_pods(self, selector: str = FUNCTION_LABEL) -> dict:
+        """The functions' pods (the pods backend routes to them), or those `selector` picks (the pod pool's)."""
         return self._dict(await self._core.list_namespaced_pod(
-            self.namespace, label_selector=FUNCTION_LABEL, _request_timeout=REQUEST_SECONDS))
+            self.namespace, label_selector=selector, _request_timeout=REQUEST_SECONDS))
 
-    def watch_pods(self, version: str, seconds: int) -> AsyncIterator[tuple[str, dict]]:
-        return self._watch(self._core.list_namespaced_pod, (self.namespace,), {"label_selector": FUNCTION_LABEL},
+    def watch_pods(self, version: str, seconds: int, selector: str = FUNCTION_LABEL) -> AsyncIterator[tuple[str, dict]]:
+        return self._watch(self._core.list_namespaced_pod, (self.namespace,), {"label_selector": selector},
                            version, seconds)
 
     def watch_functions(self, version: str, seconds: int) -> AsyncIterator[tuple[str, dict]]:

@@ -54,6 +54,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--backend", choices=("processes", "pods"), default="processes",
                         help="what replicas are: local processes, or pods of Deployments in --namespace (needs "
                              "--kubeconfig, and a node to run them)")
+    parser.add_argument("--pod-pool-size", type=int, default=0, metavar="N",
+                        help="with --backend pods: N pool pods per image of the functions that scale to zero, "
+                             "specialized on a cold start (0: no pool)")
     parser.add_argument("--watch-namespace", default="", help="only this namespace's Functions (default: all)")
     parser.add_argument("--namespace", default=DEFAULT_NAMESPACE, help="the gateway's default function namespace")
     parser.add_argument("--auth-dir", type=Path, help="basic-auth-user/basic-auth-password (default: "
@@ -136,7 +139,7 @@ async def serve(options: argparse.Namespace) -> None:
     if pods:
         from local_openfaas.pods.backend import PodBackend
 
-        backend = await PodBackend.start(options.kubeconfig, options.namespace)
+        backend = await PodBackend.start(options.kubeconfig, options.namespace, pool_size=options.pod_pool_size)
     else:
         backend = ProcessBackend(ChainedPrograms(*resolvers), log_dir=log_dir, pool_dir=options.state_dir / "pool",
                                  secrets=secrets, pool_size=options.pool_size)

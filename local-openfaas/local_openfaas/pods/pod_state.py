@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from local_openfaas.faas_netes.objects import FUNCTION_LABEL, HTTP_PORT
@@ -16,7 +17,7 @@ STUCK_REASONS = frozenset({"CrashLoopBackOff", "ErrImagePull", "ImagePullBackOff
 @dataclass(frozen=True)
 class PodView:
     name: str
-    function: str
+    function: str          # the key it is filed under: its function, or "pool/<key>" for an unclaimed pool pod
     ip: str
     ready: bool            # the kubelet's Ready condition
     running: bool          # every container running (the watchdog may already answer, before the first probe)
@@ -32,10 +33,14 @@ class PodView:
         return f"pod {self.name} ({self.ip})"
 
 
-def pod_view(pod: dict) -> PodView | None:
-    """The view of a function's pod; None for a pod that is not a function's."""
+def function_key(labels: Mapping[str, str]) -> str | None:
+    return labels.get(FUNCTION_LABEL)
+
+
+def pod_view(pod: dict, key: Callable[[Mapping[str, str]], str | None] = function_key) -> PodView | None:
+    """The view of a function's pod, filed under `key(labels)` (its function's name); None for another pod."""
     meta, status = pod.get("metadata") or {}, pod.get("status") or {}
-    function = (meta.get("labels") or {}).get(FUNCTION_LABEL)
+    function = key(meta.get("labels") or {})
     if not function:
         return None
     conditions = {c.get("type"): c.get("status") for c in status.get("conditions") or ()}

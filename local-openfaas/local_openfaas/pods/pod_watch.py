@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from local_openfaas.faas_netes.kube import NamespaceClient
+from local_openfaas.faas_netes.objects import FUNCTION_LABEL
 from local_openfaas.faas_netes.listwatch import list_and_watch
-from local_openfaas.pods.pod_state import PodView, pod_view
+from local_openfaas.pods.pod_state import PodView, function_key, pod_view
 
 
 class PodWatch:
-    def __init__(self, kube: NamespaceClient):
-        self._kube = kube
+    """`selector` and `key` pick the pods and file them (by default: the functions' pods, by function)."""
+
+    def __init__(self, kube: NamespaceClient, selector: str = FUNCTION_LABEL,
+                 key: Callable[[Mapping[str, str]], str | None] = function_key):
+        self._kube, self._selector, self._key = kube, selector, key
         self._pods: dict[str, dict[str, PodView]] = defaultdict(dict)   # function -> pod name -> view
         self._listeners: dict[str, set[Callable[[], None]]] = defaultdict(set)
         self._synced = asyncio.Event()
@@ -22,8 +26,10 @@ class PodWatch:
 
     async def start(self, synced_timeout: float = 30.0) -> None:
         self._task = asyncio.create_task(
-            list_and_watch("pods", self._kube.list_pods, self._kube.watch_pods, self._on_pod, self._synced,
-                           self._on_listed), name=f"pods of {self._kube.namespace}")
+            list_and_watch(f"pods ({self._selector})", lambda: self._kube.list_pods(self._selector),
+                           lambda version, seconds: self._kube.watch_pods(version, seconds, self._selector),
+                           self._on_pod, self._synced, self._on_listed),
+            name=f"pods of {self._kube.namespace} ({self._selector})")
         try:
             await asyncio.wait_for(self._synced.wait(), synced_timeout)
         except TimeoutError:
@@ -38,13 +44,16 @@ class PodWatch:
     def pods(self, function: str) -> list[PodView]:
         return list(self._pods.get(function, {}).values())
 
+    def all(self) -> list[PodView]:
+        return [view for pods in self._pods.values() for view in pods.values()]
+
     def listen(self, function: str, callback: Callable[[], None]) -> Callable[[], None]:
         """Call `callback` whenever `function`'s pods change; returns what stops it."""
         self._listeners[function].add(callback)
         return lambda: self._listeners[function].discard(callback)
 
     def _on_pod(self, event: str, pod: dict) -> None:
-        view = pod_view(pod)
+        view = pod_view(pod, self._key)
         if view is None:
             return
         pods = self._pods[view.function]
@@ -58,7 +67,7 @@ class PodWatch:
 
     def _on_listed(self, items: list[dict]) -> None:
         """After a new listing, pods deleted while the watch was down are gone from it: forget them."""
-        listed = {(v.function, v.name) for v in map(pod_view, items) if v is not None}
+        listed = {(v.function, v.name) for v in (pod_view(item, self._key) for item in items) if v is not None}
         for function, pods in self._pods.items():
             gone = [name for name in pods if (function, name) not in listed]
             for name in gone:

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from local_openfaas.faas_netes.objects import HEALTH_PATH
 from local_openfaas.pods.pod_state import PodView
@@ -31,10 +32,25 @@ ScaleCall = Callable[[str, int], Awaitable[None]]
 ReplicasCall = Callable[[str], Awaitable[int | None]]
 
 
+class Bridge(Protocol):
+    """A pod pool as a function's supervisor sees it (pods/pool.py): a pool pod specialized as this function,
+    serving until its own pod is ready."""
+
+    async def take(self) -> PodView | None: ...
+
+    async def retire(self, pod: PodView) -> None: ...
+
+    def gone(self, pod: PodView) -> bool: ...
+
+
 class PodSupervisor:
     def __init__(self, spec: FunctionSpec, pods: PodWatch, scale: ScaleCall, read_replicas: ReplicasCall,
-                 replicas: int, on_change: Callable[[PodSupervisor], None]):
+                 replicas: int, on_change: Callable[[PodSupervisor], None], bridge: Bridge | None = None):
         self.spec = spec
+        self.bridge = bridge
+        self._bridges: dict[str, PodView] = {}   # pool pods serving this function until its own pod is ready
+        self._bridging: asyncio.Task | None = None
+        self._retiring: set[asyncio.Task] = set()
         self.desired = replicas
         self.starts = 0
         self.replicas: list[PodView] = []
@@ -80,6 +96,10 @@ class PodSupervisor:
 
     def scale(self, replicas: int) -> None:
         self._scaled = True
+        if self.bridge is not None and replicas > 0 and not self._ready and self._bridging is None:
+            self._bridging = asyncio.create_task(self._bridge_from_pool(), name=f"pool pod for {self.spec.name}")
+        if replicas == 0:
+            self._retire_bridges()
         if replicas != self.desired:
             log.info("scaling", extra={"function": self.spec.name, "namespace": self.spec.namespace,
                                        "from": self.desired, "to": replicas})
@@ -98,7 +118,10 @@ class PodSupervisor:
         self._closed = True
         self._stop_listening()
         self._changed.set()
-        tasks = [self._task, *self._probing.values()]
+        retiring = [self.bridge.retire(pod) for pod in self._bridges.values()] if self.bridge else []
+        self._bridges.clear()
+        await asyncio.gather(*retiring, return_exceptions=True)
+        tasks = [self._task, *self._probing.values(), *([self._bridging] if self._bridging else [])]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -121,11 +144,37 @@ class PodSupervisor:
         self.replicas = pods
         ready = [p for p in pods if not p.stuck and (
             p.ready or now - self._answered.get(p.name, -PROBE_TRUST_SECONDS) < PROBE_TRUST_SECONDS)]
+        if ready:
+            self._retire_bridges()  # its own pod serves: the pool pods that stood in are done
+        elif self._bridges:
+            self._bridges = {n: p for n, p in self._bridges.items() if not self.bridge.gone(p)}
+            ready = list(self._bridges.values())
         if [p.name for p in ready] != [p.name for p in self._ready]:
             self._ready = ready
             self._on_change(self)
         self._changed.set()
         self._changed = asyncio.Event()
+
+    async def _bridge_from_pool(self) -> None:
+        """Scaled from zero: a pool pod serves until the function's own pod is ready (if one is ready sooner)."""
+        try:
+            pod = await self.bridge.take()
+        finally:
+            self._bridging = None
+        if pod is None:
+            return
+        if self._closed or self.desired == 0 or self._ready:
+            await self.bridge.retire(pod)  # not needed any more by the time it was specialized
+            return
+        self._bridges[pod.name] = pod
+        self._pods_changed()
+
+    def _retire_bridges(self) -> None:
+        bridges, self._bridges = list(self._bridges.values()), {}
+        for pod in bridges:
+            task = asyncio.get_running_loop().create_task(self.bridge.retire(pod), name=f"retire {pod.name}")
+            self._retiring.add(task)
+            task.add_done_callback(self._retiring.discard)
 
     async def _probe(self, pod: PodView) -> None:
         """Probe a running pod until it answers; then it is routable before the kubelet's first probe."""
