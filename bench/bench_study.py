@@ -168,8 +168,10 @@ def main() -> None:
     if options.model_only:
         previous = json.loads((RESULTS / "study.json").read_text())
         inputs, replays, measured_at = previous["inputs"], previous["replays"], previous["measured_at"]
+        machine = previous["machine"]  # where and under what load the measurements were taken
     else:
         measured_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        machine = None
         with tempfile.TemporaryDirectory(prefix="bench-study-") as tmp, ExitStack() as cleanup:
             work = Path(tmp)
             inputs, store_url, token = measure_inputs(work, cleanup, options.quick)
@@ -183,8 +185,8 @@ def main() -> None:
     result = {
         "benchmark": "study",
         "measured_at": measured_at, "quick": options.quick,
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "load": f"{load_before:.1f} -> {os.getloadavg()[0]:.1f}"},
+        "machine": machine or {"cpus": os.cpu_count(), "python": platform.python_version(),
+                               "load": f"{load_before:.1f} -> {os.getloadavg()[0]:.1f}"},
         "anchors": ANCHORS,
         "what_is_measured": "inputs.monolith and inputs.process (this machine, this run), replays[*].measured",
         "what_is_read": f"inputs.pods from {inputs['pods']['source']}",
