@@ -17,7 +17,8 @@ time-compressed, fed by costs measured on this machine in the same run, checked 
    same trace.
 
 --model-only redoes 2 from the inputs and replays in bench/results/study.json (no servers started).
-Writes bench/results/study.json, study_*.png and bench/results/study/*.csv; prints the JSON and a summary line.
+Writes bench/results/study.json, study_*.png and bench/results/study/*.csv (--quick: the same files in a new
+temporary folder, printed last, so a smoke run never replaces the results); prints the JSON and a summary line.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import tempfile
 import time
 from contextlib import ExitStack
@@ -73,7 +75,8 @@ def add_pods(inputs: dict) -> None:
         {"predict": proc["predict"]["peak_rss_mib"], "train": proc["train"]["peak_rss_mib"]}, proc["zygote_mib"])
 
 
-def run_replays(inputs: dict, store_url: str, token: str, work: Path, cleanup: ExitStack, quick: bool) -> list:
+def run_replays(inputs: dict, store_url: str, token: str, work: Path, cleanup: ExitStack, quick: bool,
+                out: Path) -> list:
     results = []
     for name, models, pattern, timeout, duration, trainings in REPLAY_POINTS[:2] if quick else REPLAY_POINTS:
         duration = min(duration, 60.0) if quick else duration
@@ -88,13 +91,13 @@ def run_replays(inputs: dict, store_url: str, token: str, work: Path, cleanup: E
             runs["processes"] = lambda: replay.functions(trace, timeout, 0, store_url, token, work, cleanup)
         for setup, run in runs.items():
             measured = run()
-            csvs.write_replay(csvs.replay_path(name, setup, RESULTS / "study"), measured, {})
+            csvs.write_replay(csvs.replay_path(name, setup, out / "study"), measured, {})
             entry["setups"][setup] = {"measured": _comparable(measured)}
         results.append(entry)
     return results
 
 
-def model_replays(inputs: dict, replays: list, cores: int) -> None:
+def model_replays(inputs: dict, replays: list, cores: int, out: Path) -> None:
     """The model on each replay's trace (regenerated from its seed), as swept and with the starts sharing this
     machine's cores; the CSVs get the model rows beside the measured ones."""
     points = {name: (models, pattern, trainings) for name, models, pattern, _, _, trainings in REPLAY_POINTS}
@@ -105,14 +108,24 @@ def model_replays(inputs: dict, replays: list, cores: int) -> None:
         for setup, result in entry["setups"].items():
             modelled = {"model": simulator.simulate(setups[setup], trace, seed=7),
                         f"model-{cores}-cores": simulator.simulate(on_cores(setups[setup], cores), trace, seed=7)}
-            csvs.write_replay(csvs.replay_path(entry["point"], setup, RESULTS / "study"), None, modelled)
+            csvs.write_replay(csvs.replay_path(entry["point"], setup, out / "study"), None, modelled)
             result["model"] = _comparable(modelled["model"])
             result["model_on_cores"] = _comparable(modelled[f"model-{cores}-cores"])
 
 
+def _median(values: list[float]) -> float | None:
+    return round(statistics.median(values), 4) if values else None
+
+
 def _comparable(result: dict) -> dict:
     predict = result["latency"]["predict"]
-    return {"cold_starts": result["cold_starts"], "cold_starts_from_pool": result["cold_starts_from_pool"],
+    starts = {}
+    if "replica_start_s" in result:  # measured functions: the starts' own durations, fresh and from the pool
+        starts = {"fresh_start_median_s": _median(result["replica_start_s"]),
+                  "fresh_start_max_s": max(result["replica_start_s"], default=None),
+                  "pool_start_median_s": _median(result["pool_replica_start_s"]),
+                  "pool_start_max_s": max(result["pool_replica_start_s"], default=None)}
+    return {**starts, "cold_starts": result["cold_starts"], "cold_starts_from_pool": result["cold_starts_from_pool"],
             "predict_p50_ms": round(predict["p50_ms"], 2), "predict_p99_ms": round(predict["p99_ms"], 2),
             "reserved_mib_s": round(result["reserved_mib_s"], 1), "used_mib_s": round(result["used_mib_s"], 1),
             "pool_mib_s": round(result["pool_mib_s"], 1), "failures": result.get("failures", 0)}
@@ -165,6 +178,8 @@ def main() -> None:
     parser.add_argument("--model-only", action="store_true", help="reuse study.json's measured inputs and replays")
     options = parser.parse_args()
     load_before, began = os.getloadavg()[0], time.monotonic()
+    # a smoke run (--quick) keeps the committed results: its files go to a folder of their own
+    out = Path(tempfile.mkdtemp(prefix="bench-study-quick-")) if options.quick else RESULTS
     if options.model_only:
         previous = json.loads((RESULTS / "study.json").read_text())
         inputs, replays, measured_at = previous["inputs"], previous["replays"], previous["measured_at"]
@@ -176,9 +191,9 @@ def main() -> None:
             work = Path(tmp)
             inputs, store_url, token = measure_inputs(work, cleanup, options.quick)
             add_pods(inputs)
-            replays = run_replays(inputs, store_url, token, work, cleanup, options.quick)
+            replays = run_replays(inputs, store_url, token, work, cleanup, options.quick, out)
     add_pods(inputs)  # again with --model-only: the pod results may be newer than the measurements
-    model_replays(inputs, replays, os.cpu_count())
+    model_replays(inputs, replays, os.cpu_count(), out)
     tolerance_s = ANCHORS["seed_container_start_s"]
     strict_s = inputs["process"]["without_pool"]["cold_start"]["median_ms"] / 1000
     points, full = sweep.run(inputs, tolerance_s, strict_s)
@@ -198,13 +213,16 @@ def main() -> None:
         "inputs": inputs, "replays": replays, "conclusions": conclusions(points), "points": points,
         "seconds": round(time.monotonic() - began, 1),
     }
-    (RESULTS / "study.json").write_text(json.dumps(result, indent=1) + "\n")
-    csvs.write_sweep(full, RESULTS / "study")
-    plots.memory_and_latency(points, tolerance_s, RESULTS / "study_memory_latency.png")
-    plots.crossover(points, (tolerance_s * 1000, strict_s * 1000), RESULTS / "study_crossover.png")
-    plots.replays(replays, RESULTS / "study_replays.png")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "study.json").write_text(json.dumps(result, indent=1) + "\n")
+    csvs.write_sweep(full, out / "study")
+    plots.memory_and_latency(points, tolerance_s, out / "study_memory_latency.png")
+    plots.crossover(points, (tolerance_s * 1000, strict_s * 1000), out / "study_crossover.png")
+    plots.replays(replays, out / "study_replays.png")
     print(json.dumps({k: v for k, v in result.items() if k != "points"}, indent=1))
     print(summary_line(inputs, points, replays, tolerance_s))
+    if options.quick:
+        print(f"study (quick): files in {out}")
 
 
 if __name__ == "__main__":

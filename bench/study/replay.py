@@ -121,4 +121,7 @@ def functions(trace: Trace, idle_timeout: float, pool_size: int, store_url: str,
                      used_mib_s=memory.memory_mib_s + pool_memory.memory_mib_s,
                      pool_mib_s=pool_memory.memory_mib_s,
                      cold_starts=len(stack.gateway_events(gateway, "scaling from zero")) - cold_before,
-                     replica_starts=len(started), cold_starts_from_pool=sum(e["warm"] for e in started))
+                     replica_starts=len(started), cold_starts_from_pool=sum(e["warm"] for e in started),
+                     # how long starts took under this traffic (the calibration timed them one at a time)
+                     replica_start_s=sorted(e["startSeconds"] for e in started if not e["warm"]),
+                     pool_replica_start_s=sorted(e["startSeconds"] for e in started if e["warm"]))
