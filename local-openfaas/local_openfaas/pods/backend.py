@@ -5,6 +5,7 @@ a pod pool (pool.py) stands in for a function's pod while it scales from zero.""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
@@ -73,8 +74,9 @@ class _FunctionBridge:
         self._pool, self._kube, self._spec = pool, kube, spec
 
     async def take(self) -> PodView | None:
-        function = await self._kube.function(self._spec.name)
-        secrets = {name: s for name in self._spec.secrets if (s := await self._kube.secret(name)) is not None}
+        function, *found = await asyncio.gather(self._kube.function(self._spec.name),
+                                                *(self._kube.secret(name) for name in self._spec.secrets))
+        secrets = {name: secret for name, secret in zip(self._spec.secrets, found) if secret is not None}
         if function is None or len(secrets) < len(self._spec.secrets):
             return None  # deleted meanwhile, or a Secret missing: its own pod will say why it cannot start
         return await self._pool.take(function, secrets)

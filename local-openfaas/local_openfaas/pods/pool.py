@@ -13,6 +13,7 @@ Claimed pods left by an earlier run (the gateway stopped) are deleted at start."
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 
@@ -76,8 +77,10 @@ class PodPool:
             pod = waiting[0]
             self._taken.add(pod.name)
             try:
-                await self._kube.patch_pod(pod.name, pool_objects.claim_patch(name))
-                await self._specialize(pod, body)
+                # Both at once (neither needs the other): the claim takes it out of the pool's selector, the
+                # specialization makes it the function. Either failing spends the pod.
+                await asyncio.gather(self._kube.patch_pod(pod.name, pool_objects.claim_patch(name)),
+                                     self._specialize(pod, body))
             except Exception as error:  # refused, unreachable, or the function would not start: spent
                 log.warning("specializing a pool pod failed", extra={"pod": pod.name, "function": name,
                                                                     "error": repr(error)})
