@@ -86,10 +86,11 @@ def _cmdline(pid: int) -> list[str]:
 def _zygotes(gw) -> dict[str, set[int]]:
     """The gateway's zygote processes, told apart from outside: a waiting one still reads its assignment from a
     pipe on stdin, one that became a replica has /dev/null there; "ready" are the waiting ones done preloading
-    (the pool logs each)."""
-    logged = {json.loads(line)["pid"] for line in gw.log_path.read_text().splitlines()
-              if '"message": "warm process ready"' in line}
-    found: dict[str, set[int]] = {"waiting": set(), "assigned": set(), "ready": set()}
+    (the pool logs each), "learned" those of them that also preload what a replica reported it imported."""
+    events = [json.loads(line) for line in gw.log_path.read_text().splitlines()
+              if '"message": "warm process ready"' in line]
+    logged, learned = {e["pid"] for e in events}, {e["pid"] for e in events if e["learned"]}
+    found: dict[str, set[int]] = {"waiting": set(), "assigned": set(), "ready": set(), "learned": set()}
     for pid in descendants(gw.process.pid):
         if not any(part.endswith("zygote.py") for part in _cmdline(pid)):
             continue
@@ -99,6 +100,7 @@ def _zygotes(gw) -> dict[str, set[int]]:
             continue  # exited meanwhile
         found["waiting" if str(stdin).startswith("pipe:") else "assigned"].add(pid)
     found["ready"] = found["waiting"] & logged
+    found["learned"] = found["waiting"] & learned  # preloads what a replica reported: the pool renews no more
     return found
 
 
@@ -179,9 +181,9 @@ def test_a_pool_replica_never_carries_one_functions_secret_or_data_to_another(po
     # The search finds what is there: A's replica holds its secret, its variable and its data.
     assert _memory_holds(zygote_a, leaks) == set(leaks)
 
-    # The pool refills with a new, generic zygote while A runs (and may renew it once A's replica has reported
-    # its imports: any zygote seen waiting is checked).
-    refill = wait_for(lambda: zygotes()["ready"], 30, "the pool's next zygote")
+    # The pool refills with a new, generic zygote while A runs; once A's replica has reported the library
+    # modules it imported (LEARN_AT[0] after its start) the pool renews it with one that preloads them too.
+    refill = wait_for(lambda: zygotes()["learned"], 30, "the pool's next zygote, preloading what fn-a imported")
     assert zygote_a not in zygotes()["waiting"] and zygote_a in ever_assigned
     for pid in refill:
         _assert_generic(pid, leaks)
@@ -194,7 +196,7 @@ def test_a_pool_replica_never_carries_one_functions_secret_or_data_to_another(po
     _system(gw, "DELETE", "/system/functions", {"functionName": "fn-a"})
 
     # B, on the same virtualenv, gets a zygote from the pool, and looks for anything of A's.
-    for pid in wait_for(lambda: zygotes()["ready"], 30, "a zygote ready for fn-b"):
+    for pid in wait_for(lambda: zygotes()["learned"], 30, "a zygote ready for fn-b"):
         _assert_generic(pid, leaks)
     _deploy(gw, "fn-b", "localhost/probe-b:test", {"PROBE_B_VARIABLE": "b"}, ["b-token"])
     wait_for(lambda: describe(gw, "fn-b")["availableReplicas"] == 1, 30, "fn-b's replica")
