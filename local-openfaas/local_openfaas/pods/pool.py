@@ -2,10 +2,10 @@
 imported, no function's variables or secrets), shared by every function that runs the image. A function
 scaling from zero takes one instead of waiting for a new pod (Fission's poolmgr, "specialization"):
 
-1. claim: relabel it out of the pool (its ReplicaSet lets go and starts a replacement) and into the function,
-   for good (pool_objects.claim_patch);
-2. specialize: POST the function's variables and secrets to it, with the pool's token (a Secret only the pool's
+1. specialize: POST the function's variables and secrets to it, with the pool's token (a Secret only the pool's
    pods mount; a new one at each start of the gateway, which rolls the pool);
+2. claim: relabel it out of the pool (its ReplicaSet lets go and starts a replacement) and into the function,
+   for good (pool_objects.claim_patch);
 3. it serves the function until the function's own pod is ready, or the function scales to zero: then it is
    deleted. A pool pod is never handed back, so it never serves a second function.
 
@@ -13,7 +13,6 @@ Claimed pods left by an earlier run (the gateway stopped) are deleted at start."
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
 
@@ -77,10 +76,11 @@ class PodPool:
             pod = waiting[0]
             self._taken.add(pod.name)
             try:
-                # Both at once (neither needs the other): the claim takes it out of the pool's selector, the
-                # specialization makes it the function. Either failing spends the pod.
-                await asyncio.gather(self._kube.patch_pod(pod.name, pool_objects.claim_patch(name)),
-                                     self._specialize(pod, body))
+                # Specialized first, claimed after (`_taken` keeps it ours meanwhile): the claim makes the pool's
+                # ReplicaSet start a replacement, whose start would take the CPU the cold start needs. Either
+                # failing spends the pod.
+                await self._specialize(pod, body)
+                await self._kube.patch_pod(pod.name, pool_objects.claim_patch(name))
             except Exception as error:  # refused, unreachable, or the function would not start: spent
                 log.warning("specializing a pool pod failed", extra={"pod": pod.name, "function": name,
                                                                     "error": repr(error)})

@@ -212,6 +212,11 @@ class PodSupervisor:
                         self.desired = current
                     self._applied = current
                 if self._applied != self.desired:
+                    if self._bridging is not None and self.desired > self._applied:
+                        # A pool pod is being specialized for this cold start: the function's own pod starts
+                        # after it, not beside it (on a small node both would share the CPU the answer needs).
+                        await asyncio.wait({self._bridging})
+                        continue
                     wanted = self.desired
                     await self._scale_call(name, wanted)
                     self._applied = wanted
