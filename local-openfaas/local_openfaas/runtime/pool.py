@@ -60,6 +60,9 @@ class WarmPool:
         self._base_env = base_env
         self.environment = environment_name(python)
         self._ready: list[WarmProcess] = []
+        # Outdated zygotes (they lack what was learned) wait here until their replacements are ready, and are
+        # taken if a cold start comes first: a renewal never leaves the pool empty.
+        self._retiring: list[WarmProcess] = []
         self._starting = 0
         self._spawned: set[subprocess.Popen] = set()  # started, not yet ready
         self._closed = False
@@ -80,17 +83,19 @@ class WarmPool:
         # Once the replica has reported its imports, waiting zygotes that lack them are replaced.
         for moment in LEARN_AT:
             loop.call_later(moment + 0.5, self._renew_outdated)
-        while self._ready:
-            warm = self._ready.pop(0)
-            if not warm.exited.done():
-                log.info("warm process taken", extra={"python": self.python, "pid": warm.process.pid,
-                                                      "ready": len(self._ready)})
-                return warm
+        for waiting in (self._ready, self._retiring):
+            while waiting:
+                warm = waiting.pop(0)
+                if not warm.exited.done():
+                    log.info("warm process taken", extra={
+                        "python": self.python, "pid": warm.process.pid, "ready": len(self._ready),
+                        "outdated": waiting is self._retiring})
+                    return warm
         return None
 
     def pids(self) -> list[int]:
         """The pool's own processes, starting or waiting (a taken one is its function's replica, not counted)."""
-        return sorted({w.process.pid for w in self._ready if not w.exited.done()}
+        return sorted({w.process.pid for w in (*self._ready, *self._retiring) if not w.exited.done()}
                       | {p.pid for p in self._spawned if p.poll() is None})
 
     def _learned(self) -> tuple:
@@ -105,7 +110,7 @@ class WarmPool:
         outdated = [w for w in self._ready if w.learned != learned]
         for warm in outdated:
             self._ready.remove(warm)
-            warm.process.stdin.close()  # EOF: it exits by itself; its replacement preloads what was learned
+            self._retiring.append(warm)  # until its replacement, which preloads what was learned, is ready
         if outdated:
             log.info("warm processes renewed", extra={"python": self.python, "renewed": len(outdated)})
         self.fill()
@@ -115,7 +120,7 @@ class WarmPool:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        ready, self._ready = self._ready, []
+        ready, self._ready, self._retiring = [*self._ready, *self._retiring], [], []
         for warm in ready:
             warm.process.stdin.close()  # EOF: the zygote exits by itself
             await processes.terminate(warm.process, warm.exited, grace=2.0)
@@ -148,6 +153,8 @@ class WarmPool:
                 return
             self._ready.append(warm)
             exited.add_done_callback(lambda _: self._forget(warm))
+            if self._retiring:
+                self._retiring.pop(0).process.stdin.close()  # EOF: the outdated one exits by itself
             log.info("warm process ready", extra={"python": self.python, "pid": process.pid,
                                                   "ready": len(self._ready), "learned": bool(learned)})
             if learned != self._learned():
@@ -172,6 +179,8 @@ class WarmPool:
                 os.close(write_fd)
 
     def _forget(self, warm: WarmProcess) -> None:
+        if warm in self._retiring:
+            self._retiring.remove(warm)
         if warm in self._ready:
             self._ready.remove(warm)
             self.fill()
