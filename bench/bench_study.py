@@ -81,7 +81,6 @@ def run_replays(inputs: dict, store_url: str, token: str, work: Path, cleanup: E
     for name, models, pattern, timeout, duration, trainings in REPLAY_POINTS[:2] if quick else REPLAY_POINTS:
         duration = min(duration, 60.0) if quick else duration
         trace = generate(pattern, models, duration, seed=7, train_every=100 if trainings else 0)
-        setups = sweep.build(inputs, models, timeout)
         entry = {"point": name, "models": models, "idle_timeout_s": timeout, "duration_s": duration,
                  "requests": int(trace.times.size), "pattern": pattern.__dict__, "setups": {}}
         runs = {"monolith": lambda: replay.monolith(trace, models, store_url, token, work, cleanup),
