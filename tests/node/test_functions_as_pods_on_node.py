@@ -25,6 +25,9 @@ from prometheus_client.parser import text_string_to_metric_families
 pytestmark = pytest.mark.timeout(600)
 
 USERS = "pod-users"
+# A model name of this module's own: the chart suite's MLFunctions outlive its release (as users' do), a later
+# operator adopts them, and the store then says their namespace owns "iris" (tenancy, as it should).
+MODEL = "pod-iris"
 IDLE = "4s"  # scaleToZeroAfter of the predict function: long enough for a call, short enough for a test
 IRIS_ROWS = [[5.1, 3.5, 1.4, 0.2], [5.7, 2.8, 4.1, 1.3], [6.3, 3.3, 6.0, 2.5]]
 IRIS_CLASSES = ["setosa", "versicolor", "virginica"]
@@ -74,12 +77,12 @@ def pods_of(core: client.CoreV1Api, namespace: str, function: str) -> list[clien
 
 
 def test_train_through_the_gateway_runs_on_a_pod_and_stores_version_1(release, kubectl: Kubectl, core):
-    kubectl.apply(train_function("iris-train", USERS, "iris", params={"max_iter": 200}))
+    kubectl.apply(train_function("iris-train", USERS, MODEL, params={"max_iter": 200}))
     kubectl.wait("mlfunction/iris-train", "condition=Ready", USERS)
     function = function_name(USERS, "iris-train")
     answer = call(release, function, headers=invoke_headers(core, USERS, "iris-train"))
     assert answer.status_code == 200, answer.text
-    assert answer.json()["model"] == {"name": "iris", "version": 1}
+    assert answer.json()["model"] == {"name": MODEL, "version": 1}
     [pod] = pods_of(core, release.function_namespace, function)
     described = requests.get(f"{release.gateway.url}/system/function/{function}",
                              params={"namespace": release.function_namespace}, auth=release.gateway.basic_auth,
@@ -93,14 +96,14 @@ def test_train_without_its_credential_is_refused_by_the_pod(release, core):
 
 
 def test_predict_scales_to_zero_when_idle_and_the_next_call_starts_a_pod(release, kubectl: Kubectl, core):
-    kubectl.apply(predict_function("iris-predict", USERS, "iris",
+    kubectl.apply(predict_function("iris-predict", USERS, MODEL,
                                    scaling={"minReplicas": 0, "maxReplicas": 2, "scaleToZeroAfter": IDLE}))
     kubectl.wait("mlfunction/iris-predict", "condition=Ready", USERS)
     function = function_name(USERS, "iris-predict")
     namespace = release.function_namespace
     warm = call(release, function, json={"instances": IRIS_ROWS})
     assert warm.status_code == 200, warm.text
-    assert warm.json() == {"predictions": IRIS_CLASSES, "model": {"name": "iris", "version": 1}}
+    assert warm.json() == {"predictions": IRIS_CLASSES, "model": {"name": MODEL, "version": 1}}
 
     serving = [pod.metadata.name for pod in pods_of(core, namespace, function)]
     assert serving, "the call was answered by no pod of the function"
@@ -116,7 +119,7 @@ def test_predict_scales_to_zero_when_idle_and_the_next_call_starts_a_pod(release
 
     cold_starts = gateway_counter(release, "local_openfaas_cold_starts_total", function)
     started = time.monotonic()
-    cold = call(release, function, "/v2/models/iris/infer", json={"inputs": [
+    cold = call(release, function, f"/v2/models/{MODEL}/infer", json={"inputs": [
         {"name": "input", "shape": [3, 4], "datatype": "FP32", "data": [x for row in IRIS_ROWS for x in row]}]})
     took = time.monotonic() - started
     assert cold.status_code == 200, cold.text
@@ -157,7 +160,7 @@ def test_with_a_pod_pool_a_cold_start_is_served_by_a_specialized_pool_pod(releas
     served_by = {}
     for name in ("iris-predict", "iris-predict-b"):
         if name != "iris-predict":
-            kubectl.apply(predict_function(name, USERS, "iris",
+            kubectl.apply(predict_function(name, USERS, MODEL,
                                            scaling={"minReplicas": 0, "maxReplicas": 2, "scaleToZeroAfter": IDLE}))
             kubectl.wait(f"mlfunction/{name}", "condition=Ready", USERS)
         function = function_name(USERS, name)
@@ -167,7 +170,7 @@ def test_with_a_pod_pool_a_cold_start_is_served_by_a_specialized_pool_pod(releas
         answer = call(release, function, json={"instances": IRIS_ROWS})
         took = time.monotonic() - started
         assert answer.status_code == 200, answer.text
-        assert answer.json() == {"predictions": IRIS_CLASSES, "model": {"name": "iris", "version": 1}}
+        assert answer.json() == {"predictions": IRIS_CLASSES, "model": {"name": MODEL, "version": 1}}
         claimed = core.list_namespaced_pod(namespace, label_selector=f"{pool_objects.CLAIMED_LABEL}={function}").items
         assert len(claimed) == 1, "the cold start was not served by a pool pod"
         served_by[name] = claimed[0].metadata.name
