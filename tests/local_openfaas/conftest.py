@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from local_support import ECHO_DIR, ECHO_IMAGE, PREDICT_DIR, TRAIN_DIR
-from mlfunctions_harness.processes import descendants, free_port, pid_alive, wait_for
+from local_support import ECHO_DIR, ECHO_IMAGE, PREDICT_DIR, TRAIN_DIR, stop_gateway
+from mlfunctions_harness.processes import free_port
 from local_openfaas import funcenv
 from local_openfaas.gateway import process as gateway_process
 from local_openfaas.runtime import rbac
@@ -40,10 +40,7 @@ def gateway(tmp_path, echo_programs):
     try:
         yield gw
     finally:
-        children = descendants(gw.process.pid)
-        gw.stop()
-    wait_for(lambda: not [pid for pid in children if pid_alive(pid)], timeout=10,
-             what=f"the gateway's function processes {children} to exit with it")
+        stop_gateway(gw)
 
 
 @pytest.fixture
@@ -58,6 +55,4 @@ def kube_gateway(control_plane, k8s, install_crds, namespace, tmp_path, echo_pro
     try:
         yield gw
     finally:
-        children = descendants(gw.process.pid)
-        gw.stop()
-    wait_for(lambda: not [pid for pid in children if pid_alive(pid)], timeout=10, what="function processes to exit")
+        stop_gateway(gw)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import requests
 from local_openfaas import funcenv
+from mlfunctions_harness.processes import descendants, pid_alive, wait_for
 from prometheus_client.parser import text_string_to_metric_families
 
 ECHO_DIR = Path(__file__).parent / "echo_function"
@@ -43,3 +44,11 @@ def invocations(gw, function_name: str) -> float:
     prefix = 'gateway_function_invocation_total{code="'
     suffix = f'",function_name="{function_name}"}}'
     return sum(v for k, v in metrics(gw).items() if k.startswith(prefix) and k.endswith(suffix))
+
+
+def stop_gateway(gw) -> None:
+    """Stop a gateway process, then wait until every process it started (replicas, pool) has exited with it."""
+    children = descendants(gw.process.pid)
+    gw.stop()
+    wait_for(lambda: not [pid for pid in children if pid_alive(pid)], timeout=10,
+             what=f"the gateway's processes {children} to exit with it")

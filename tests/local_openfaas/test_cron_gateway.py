@@ -12,8 +12,8 @@ import requests
 from kubernetes import client
 from local_openfaas.gateway import process as gateway_process
 from local_openfaas.runtime import rbac
-from local_support import ECHO_IMAGE, deploy, invocations, metrics
-from mlfunctions_harness.processes import descendants, free_port, pid_alive, wait_for
+from local_support import ECHO_IMAGE, deploy, invocations, metrics, stop_gateway
+from mlfunctions_harness.processes import free_port, wait_for
 
 pytestmark = pytest.mark.server
 GROUP, VERSION, PLURAL = "openfaas.com", "v1", "functions"
@@ -26,12 +26,6 @@ def _start(tmp_path, programs, *extra, **options):
     gw = gateway_process.start(free_port(), tmp_path / "gw", programs=[programs], autoscale_interval=0.2,
                                ready_timeout=10.0, extra_args=list(extra), **options)
     return gw
-
-
-def _stop(gw):
-    children = descendants(gw.process.pid)
-    gw.stop()
-    wait_for(lambda: not [pid for pid in children if pid_alive(pid)], timeout=10, what="function processes to exit")
 
 
 def _runs(gw, name: str) -> float:
@@ -59,7 +53,7 @@ def test_an_annotated_function_runs_on_its_schedule_through_the_gateway(tmp_path
                  what="four connector passes (over three minutes of its clock)")
         assert _runs(gw, "ticker.openfaas-fn") == before
     finally:
-        _stop(gw)
+        stop_gateway(gw)
 
 
 def test_no_cron_turns_it_off(tmp_path, echo_programs):
@@ -71,7 +65,7 @@ def test_no_cron_turns_it_off(tmp_path, echo_programs):
         assert not [k for k in metrics(gw) if k.startswith("local_openfaas_cron")]
         assert invocations(gw, "ticker.openfaas-fn") == 1  # only the test's own call
     finally:
-        _stop(gw)
+        stop_gateway(gw)
 
 
 def _get(k8s, namespace, name) -> dict:
@@ -114,4 +108,4 @@ def test_on_a_cluster_each_run_is_recorded_on_the_function(control_plane, k8s, i
                                                {"spec": {"annotations": {"topic": None, "schedule": None}}})
         wait_for(lambda: _record(k8s, namespace, "ticker") is None, timeout=30, what="the record taken off")
     finally:
-        _stop(gw)
+        stop_gateway(gw)

@@ -12,8 +12,8 @@ import time
 import pytest
 import requests
 from callback_server import CallbackServer
-from local_support import deploy, invocations
-from mlfunctions_harness.processes import descendants, free_port, pid_alive, wait_for
+from local_support import deploy, invocations, stop_gateway
+from mlfunctions_harness.processes import free_port, wait_for
 from local_openfaas.gateway import process as gateway_process
 from local_openfaas.gateway.async_calls import LOOPBACK, CallbackRefused, check_callback
 
@@ -121,6 +121,4 @@ def test_a_full_queue_answers_429_and_the_accepted_calls_all_run(tmp_path, echo_
             # Every accepted call ran, and the refused one did not: the function was called exactly that often.
             assert invocations(gw, "echo.openfaas-fn") == len(accepted)
     finally:
-        children = descendants(gw.process.pid)
-        gw.stop()
-        wait_for(lambda: not [p for p in children if pid_alive(p)], timeout=10, what="function processes to exit")
+        stop_gateway(gw)

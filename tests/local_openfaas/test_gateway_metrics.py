@@ -8,8 +8,8 @@ import pytest
 import requests
 from local_openfaas import funcenv
 from local_openfaas.gateway import process as gateway_process
-from local_support import deploy, metrics
-from mlfunctions_harness.processes import descendants, free_port, pid_alive, wait_for
+from local_support import deploy, metrics, stop_gateway
+from mlfunctions_harness.processes import free_port, pid_alive, wait_for
 from prometheus_client.parser import text_string_to_metric_families
 
 pytestmark = pytest.mark.server
@@ -136,7 +136,4 @@ def test_a_discovered_replica_of_the_train_function_serves_its_own_metrics(tmp_p
         gateway_side = metrics(gw)
         assert gateway_side['gateway_function_invocation_total{code="400",function_name="train.openfaas-fn"}'] == 1
     finally:
-        children = descendants(gw.process.pid)
-        gw.stop()
-    wait_for(lambda: not [pid for pid in children if pid_alive(pid)], timeout=10,
-             what=f"the gateway's function processes {children} to exit with it")
+        stop_gateway(gw)

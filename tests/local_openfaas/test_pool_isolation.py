@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 import yaml
-from local_support import describe, metrics
+from local_support import describe, metrics, stop_gateway
 from mlfunctions_harness.processes import descendants, free_port, pid_alive, wait_for
 from local_openfaas.gateway import process as gateway_process
 from local_openfaas.runtime.load import rss_bytes
@@ -47,10 +47,7 @@ def pool_gateway(tmp_path):
     try:
         yield gw
     finally:
-        children = descendants(gw.process.pid)
-        gw.stop()
-    wait_for(lambda: not [pid for pid in children if pid_alive(pid)], timeout=10,
-             what=f"the gateway's processes {children} to exit with it")
+        stop_gateway(gw)
 
 
 def _system(gw, method: str, path: str, body: dict) -> None:
